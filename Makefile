@@ -1,0 +1,39 @@
+# hoist: the two set-up commands are `make demo` and `make test` (README.md).
+GO        ?= go
+BIN       := bin/hoist
+ROOT      ?= $(CURDIR)/.hoist-demo
+GOFLAGS_B := CGO_ENABLED=0
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/hoistbuild/hoist/cmd/hoist/commands.Version=$(VERSION)
+
+.PHONY: build demo base test test-unit test-integration bench deps clean
+
+build: ## build bin/hoist (static)
+	$(GOFLAGS_B) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hoist
+
+deps: ## install what the tests need (Debian packages); idempotent, needs root
+	./hack/deps.sh
+
+base: build ## make busybox:latest in $(ROOT) from the host's busybox-static (no registry needed)
+	@test -x /bin/busybox || { echo "make base needs /bin/busybox: apt-get install busybox-static (or: make deps)"; exit 1; }
+	$(GO) run ./hack/mkbusybox /bin/busybox > $(ROOT).busybox.tar
+	$(BIN) --root $(ROOT) import --change 'CMD ["sh"]' $(ROOT).busybox.tar busybox:latest
+	rm -f $(ROOT).busybox.tar
+
+demo: base ## build hoist, then build and inspect the examples
+	$(BIN) --root $(ROOT) build -t hello:latest examples/hello
+	$(BIN) --root $(ROOT) build -t scratch-example:latest examples/scratch
+	$(BIN) --root $(ROOT) images
+	$(BIN) --root $(ROOT) history hello:latest
+
+test: deps ## the whole test suite (unit + integration; integration needs root)
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+bench: build ## hoist vs docker/buildah side by side (needs shared/refenv)
+	./bench/bench.sh
+
+clean:
+	rm -rf bin $(ROOT)

@@ -1,0 +1,268 @@
+// Package builder runs a parsed Dockerfile plan: it resolves base images, computes each step's cache
+// key, runs the steps that miss (RUN in a run.Sandbox, COPY/ADD on an overlay mount), commits each
+// filesystem change as a layer in the image store, and assembles and tags the final image.
+package builder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/parser"
+	"github.com/hoistbuild/hoist/push"
+	"github.com/hoistbuild/hoist/snapshot"
+	"github.com/hoistbuild/hoist/store"
+)
+
+// Options describe one build.
+type Options struct {
+	// ContextDir is the build context directory.
+	ContextDir string
+	// Dockerfile is the Dockerfile's path ("" = ContextDir/Dockerfile). DockerfileData, when non-nil, is
+	// used instead of reading it (for `-f -`); Dockerfile then only names it in messages.
+	Dockerfile     string
+	DockerfileData []byte
+	BuildArgs      map[string]string
+	Target         string
+	Tags           []string
+	// Labels are added to the final image's config (--label).
+	Labels  map[string]string
+	NoCache bool
+	// Network is the default network mode of RUN steps: "host" (default) or "none".
+	Network string
+	// Progress receives the human-readable progress ("plain"); nil discards it.
+	Progress io.Writer
+	// Quiet suppresses progress entirely (-q).
+	Quiet bool
+	// SourceDateEpoch, when set, clamps layer mtimes and sets created times (reproducible builds).
+	SourceDateEpoch *time.Time
+	// Registry configures pulls of base images.
+	Registry push.Options
+}
+
+// Result is what a successful build produced.
+type Result struct {
+	// ImageID is the config digest (docker's image ID).
+	ImageID v1.Hash
+	// Manifest is the manifest digest in the store.
+	Manifest v1.Hash
+}
+
+// Builder builds images into one hoist root. It is safe for concurrent use, including by several
+// processes sharing the root.
+type Builder struct {
+	root   string
+	store  *store.Store
+	snaps  *snapshot.Snapshotter
+	cache  *cache.Store
+	builds string // root/builds: per-build scratch dirs
+}
+
+// New opens the builder over a hoist root (creating its directories).
+func New(root string, st *store.Store) (*Builder, error) {
+	snaps, err := snapshot.New(filepath.Join(root, "snapshots"))
+	if err != nil {
+		return nil, err
+	}
+	cs, err := cache.Open(filepath.Join(root, "cache"))
+	if err != nil {
+		return nil, err
+	}
+	b := &Builder{root: root, store: st, snaps: snaps, cache: cs, builds: filepath.Join(root, "builds")}
+	if err := os.MkdirAll(b.builds, 0o700); err != nil {
+		return nil, err
+	}
+	cleanStaleBuilds(b.builds)
+	return b, nil
+}
+
+// Build runs one build. On error nothing is tagged; layers of steps that succeeded stay as cache.
+func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
+	bctx, err := openContext(opts.ContextDir)
+	if err != nil {
+		return nil, err
+	}
+	dfName, data, err := readDockerfile(opts)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parser.HostPlatform()})
+	if err != nil {
+		return nil, err
+	}
+	if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
+		return nil, err
+	}
+	target, err := plan.Target(opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	scratch, err := newScratch(b.builds)
+	if err != nil {
+		return nil, err
+	}
+	defer scratch.remove()
+
+	pw := newProgress(opts.Progress, opts.Quiet)
+	for _, w := range plan.Warnings {
+		pw.printf("[warning] %s\n", w)
+	}
+	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw,
+		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{}}
+	final, err := bd.run(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	bd.warnUnusedArgs()
+	res, err := b.commitImage(ctx, final, opts)
+	if err != nil {
+		return nil, err
+	}
+	pw.printf("writing image %s done\n", res.ImageID)
+	for _, t := range opts.Tags {
+		pw.printf("naming to %s done\n", t)
+	}
+	return res, nil
+}
+
+func readDockerfile(opts Options) (string, []byte, error) {
+	if opts.DockerfileData != nil {
+		name := opts.Dockerfile
+		if name == "" || name == "-" {
+			name = "Dockerfile"
+		}
+		return name, opts.DockerfileData, nil
+	}
+	path := opts.Dockerfile
+	if path == "" {
+		path = filepath.Join(opts.ContextDir, "Dockerfile")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading Dockerfile: %w", err)
+	}
+	return filepath.Base(path), data, nil
+}
+
+// build is the state of one Build call.
+type build struct {
+	b        *Builder
+	opts     Options
+	plan     *parser.Plan
+	ctx      *buildContext
+	scratch  *scratchDir
+	progress *progress
+	order    []int
+
+	mu       sync.Mutex
+	results  map[int]*stageFuture
+	usedArgs map[string]bool
+	images   map[string]*imageState // images used by COPY --from / RUN --mount from=
+}
+
+type stageFuture struct {
+	done  chan struct{}
+	state *imageState
+	err   error
+}
+
+// run builds the needed stages, independent ones concurrently, and returns the target's final state.
+func (bd *build) run(ctx context.Context, target int) (*imageState, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, i := range bd.order {
+		bd.results[i] = &stageFuture{done: make(chan struct{})}
+	}
+	for n, i := range bd.order {
+		go func(n, i int) {
+			f := bd.results[i]
+			defer close(f.done)
+			for _, d := range bd.plan.Stages[i].DependsOn {
+				if _, err := bd.wait(ctx, d); err != nil {
+					f.err = errDependency
+					return
+				}
+			}
+			f.state, f.err = bd.runStage(ctx, bd.plan.Stages[i], n+1)
+			if f.err != nil {
+				cancel()
+			}
+		}(n, i)
+	}
+	// Report the first real error in stage order (not a cancellation it caused elsewhere).
+	var firstErr error
+	for _, i := range bd.order {
+		f := bd.results[i]
+		<-f.done
+		if f.err != nil && firstErr == nil && !errors.Is(f.err, errDependency) && !errors.Is(f.err, context.Canceled) {
+			firstErr = f.err
+		}
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	for _, i := range bd.order {
+		if f := bd.results[i]; firstErr == nil && f.err != nil {
+			firstErr = f.err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return bd.results[target].state, nil
+}
+
+var errDependency = errors.New("a stage this stage depends on failed")
+
+func (bd *build) wait(ctx context.Context, i int) (*imageState, error) {
+	f, ok := bd.results[i]
+	if !ok {
+		return nil, fmt.Errorf("stage %d is not part of this build", i)
+	}
+	select {
+	case <-f.done:
+		return f.state, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (bd *build) warnUnusedArgs() {
+	var unused []string
+	for k := range bd.opts.BuildArgs {
+		if !bd.usedArgs[k] && !parser.IsPredefinedArg(k) {
+			unused = append(unused, k)
+		}
+	}
+	if len(unused) > 0 {
+		bd.progress.printf("[warning] one or more build-args %v were not consumed\n", unused)
+	}
+}
+
+func (bd *build) markArgUsed(k string) {
+	bd.mu.Lock()
+	bd.usedArgs[k] = true
+	bd.mu.Unlock()
+}
+
+// stepLabel is "[stage 1/2] STEP 3/7".
+func stepLabel(stageN, stageM, i, n int) string {
+	return fmt.Sprintf("[stage %d/%d] STEP %d/%d", stageN, stageM, i, n)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}

@@ -1,0 +1,376 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/parser"
+)
+
+// copyItem is one selected source of COPY/ADD.
+type copyItem struct {
+	host string // path on the host (inside the context or a mounted rootfs)
+	rel  string // path relative to the source root, slash-separated
+	info fs.FileInfo
+	data *string // heredoc content instead of a file
+	url  string  // ADD of a URL
+}
+
+// copySpec is a COPY/ADD after expansion.
+type copySpec struct {
+	step     *parser.CopyStep
+	sources  []string
+	dest     string // absolute, may end with "/"
+	destDir  bool   // the destination is a directory (ends with "/" or several sources)
+	uid, gid int    // -1 = keep the source's (COPY --from) or 0 (context)
+	chown    string
+	chmod    *os.FileMode
+	fromCtx  bool
+}
+
+func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool, error) {
+	spec, err := sr.expandCopy(s)
+	if err != nil {
+		return false, err
+	}
+	next := sr.st.clone()
+	kb := cache.NewKey(sr.st.key, string(s.Kind())).Strings("sources", spec.sources).String("dest", spec.dest).
+		String("chown", spec.chown).String("chmod", fmt.Sprint(s.Chmod)).Bool("link", s.Link).
+		String("checksum", s.Checksum).Strings("excludes", s.Excludes).String("user", sr.st.cfg.Config.User)
+	createdBy := fmt.Sprintf("%s %s %s", s.Kind(), strings.Join(spec.sources, " "), spec.dest)
+
+	// Where do the sources come from?
+	var (
+		srcRoot  string
+		items    []copyItem
+		cleanup  = func() {}
+		fromName = s.From
+	)
+	defer func() { cleanup() }()
+	switch {
+	case len(s.Heredocs) > 0:
+		for _, h := range s.Heredocs {
+			data := h.Data
+			if h.Expand {
+				if data, err = sr.expand(data); err != nil {
+					return false, err
+				}
+			}
+			d := data
+			items = append(items, copyItem{rel: h.Name, data: &d})
+			kb.String("heredoc:"+h.Name, data)
+		}
+	case fromName == "":
+		spec.fromCtx = true
+		srcRoot = sr.bd.ctx.dir
+		items, err = sr.selectContext(spec)
+		if err != nil {
+			return false, err
+		}
+		digest, err := hashItems(items, sr.bd.ctx)
+		if err != nil {
+			return false, err
+		}
+		kb.String("content", digest)
+	default:
+		src, err := sr.sourceState(ctx, fromName)
+		if err != nil {
+			return false, err
+		}
+		kb.String("from", string(src.key))
+		// The source rootfs is mounted only if the step must run.
+		srcState := src
+		key := kb.Sum()
+		return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+			root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, srcState.layers)
+			if err != nil {
+				return err
+			}
+			defer done()
+			items, err := selectRootfs(root, spec.sources)
+			if err != nil {
+				return err
+			}
+			return sr.copyInto(ctx, rootfs, root, items, spec)
+		})
+	}
+	_ = srcRoot
+	key := kb.Sum()
+	return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+		return sr.copyInto(ctx, rootfs, srcRoot, items, spec)
+	})
+}
+
+// sourceState is the image state named by COPY --from: a stage, or an image.
+func (sr *stageRun) sourceState(ctx context.Context, from string) (*imageState, error) {
+	if i, ok := sr.bd.plan.StageByName(from, len(sr.bd.plan.Stages)); ok {
+		return sr.bd.wait(ctx, i)
+	}
+	return sr.bd.imageState(ctx, from)
+}
+
+func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
+	spec := &copySpec{step: s, uid: -1, gid: -1}
+	var err error
+	for _, src := range s.Sources {
+		v, err := sr.expand(src)
+		if err != nil {
+			return nil, err
+		}
+		spec.sources = append(spec.sources, v)
+	}
+	dest, err := sr.expand(s.Dest)
+	if err != nil {
+		return nil, err
+	}
+	trailing := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, "/.") || dest == "."
+	if !path.IsAbs(dest) {
+		wd := sr.st.cfg.Config.WorkingDir
+		if wd == "" {
+			wd = "/"
+		}
+		dest = path.Join(wd, dest)
+	}
+	dest = path.Clean(dest)
+	spec.dest = dest
+	spec.destDir = trailing || len(spec.sources) > 1 || len(s.Heredocs) > 1
+	if spec.destDir && !strings.HasSuffix(spec.dest, "/") {
+		spec.dest += "/"
+	}
+	if len(spec.sources)+len(s.Heredocs) > 1 && !trailing {
+		return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", s.Kind())
+	}
+	if s.Chown != "" {
+		spec.chown, err = sr.expand(s.Chown)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.Chmod != "" {
+		m, err := strconv.ParseUint(s.Chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return nil, fmt.Errorf("invalid --chmod=%s: only octal modes are supported", s.Chmod)
+		}
+		mode := os.FileMode(m)
+		spec.chmod = &mode
+	}
+	return spec, nil
+}
+
+// selectContext resolves the sources in the build context: paths are relative to the context root,
+// must not leave it, may contain wildcards, and honour .dockerignore.
+func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
+	var items []copyItem
+	for _, src := range spec.sources {
+		if isURL(src) {
+			if !spec.step.Add {
+				return nil, fmt.Errorf("source can't be a URL for COPY")
+			}
+			items = append(items, copyItem{url: src, rel: src})
+			continue
+		}
+		rel := path.Clean("/" + filepath.ToSlash(src))[1:]
+		if strings.HasPrefix(path.Clean(filepath.ToSlash(src)), "../") || path.Clean(filepath.ToSlash(src)) == ".." {
+			return nil, fmt.Errorf("forbidden path outside the build context: %s", src)
+		}
+		matches, err := globContext(sr.bd.ctx, rel)
+		if err != nil {
+			return nil, err
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("%q not found: no such file or directory in the build context", src)
+		}
+		if len(matches) > 1 && !spec.destDir {
+			return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", spec.step.Kind())
+		}
+		for _, m := range matches {
+			host := filepath.Join(sr.bd.ctx.dir, filepath.FromSlash(m))
+			fi, err := os.Lstat(host)
+			if err != nil {
+				return nil, err
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				// A symlink named as a source is followed, but never out of the context.
+				resolved, err := securejoin.SecureJoin(sr.bd.ctx.dir, m)
+				if err != nil {
+					return nil, err
+				}
+				real, err := filepath.EvalSymlinks(host)
+				if err != nil || (real != sr.bd.ctx.dir && !strings.HasPrefix(real, sr.bd.ctx.dir+"/")) {
+					return nil, fmt.Errorf("forbidden path outside the build context: %s", src)
+				}
+				host = resolved
+				if fi, err = os.Lstat(host); err != nil {
+					return nil, fmt.Errorf("%q not found: %w", src, err)
+				}
+			}
+			items = append(items, copyItem{host: host, rel: m, info: fi})
+		}
+	}
+	return items, nil
+}
+
+// globContext expands a context-relative pattern (a plain path matches itself).
+func globContext(c *buildContext, rel string) ([]string, error) {
+	if rel == "" {
+		return []string{""}, nil
+	}
+	if !strings.ContainsAny(rel, "*?[\\") {
+		if _, err := os.Lstat(filepath.Join(c.dir, filepath.FromSlash(rel))); err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		if c.ignored(rel) {
+			return nil, nil
+		}
+		return []string{rel}, nil
+	}
+	abs, err := filepath.Glob(filepath.Join(c.dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, fmt.Errorf("bad pattern %q: %w", rel, err)
+	}
+	var out []string
+	for _, a := range abs {
+		r, err := filepath.Rel(c.dir, a)
+		if err != nil || strings.HasPrefix(r, "..") {
+			continue
+		}
+		r = filepath.ToSlash(r)
+		if !c.ignored(r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// selectRootfs resolves sources inside a mounted image rootfs (COPY --from), following symlinks with
+// chroot semantics.
+func selectRootfs(root string, sources []string) ([]copyItem, error) {
+	var items []copyItem
+	for _, src := range sources {
+		rel := path.Clean("/" + src)[1:]
+		if strings.ContainsAny(rel, "*?[") {
+			abs, err := filepath.Glob(filepath.Join(root, rel))
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range abs {
+				fi, err := os.Lstat(a)
+				if err != nil {
+					return nil, err
+				}
+				r, _ := filepath.Rel(root, a)
+				items = append(items, copyItem{host: a, rel: filepath.ToSlash(r), info: fi})
+			}
+			if len(abs) == 0 {
+				return nil, fmt.Errorf("%q not found", src)
+			}
+			continue
+		}
+		host, err := securejoin.SecureJoin(root, rel)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return nil, fmt.Errorf("%q not found", src)
+		}
+		items = append(items, copyItem{host: host, rel: rel, info: fi})
+	}
+	return items, nil
+}
+
+// hashItems digests exactly what the copy will read: for every selected entry, its path relative to
+// the selection, type, permission bits, size, link target and content.
+func hashItems(items []copyItem, c *buildContext) (string, error) {
+	h := sha256.New()
+	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	for _, it := range items {
+		if it.url != "" {
+			kb("url:" + it.url)
+			continue
+		}
+		kb("item:" + it.rel)
+		err := walkSelected(it, c, func(rel, host string, fi fs.FileInfo) error {
+			kb(rel)
+			kb(fi.Mode().String())
+			switch {
+			case fi.Mode().IsRegular():
+				kb(strconv.FormatInt(fi.Size(), 10))
+				f, err := os.Open(host)
+				if err != nil {
+					return err
+				}
+				fh := sha256.New()
+				_, err = io.Copy(fh, f)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				kb(hex.EncodeToString(fh.Sum(nil)))
+			case fi.Mode()&fs.ModeSymlink != 0:
+				t, err := os.Readlink(host)
+				if err != nil {
+					return err
+				}
+				kb(t)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// walkSelected calls fn for the item and, for a directory, everything under it (lexical order, ignore
+// rules applied for context items). rel is relative to the item ("" for the item itself).
+func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.FileInfo) error) error {
+	if !it.info.IsDir() {
+		return fn("", it.host, it.info)
+	}
+	return filepath.WalkDir(it.host, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(it.host, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			rel = ""
+		}
+		if c != nil && rel != "" {
+			ctxRel := path.Join(it.rel, rel)
+			if d.IsDir() && c.skipDir(ctxRel) {
+				return filepath.SkipDir
+			}
+			if c.ignored(ctxRel) {
+				return nil
+			}
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return fn(rel, p, fi)
+	})
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}

@@ -1,0 +1,483 @@
+package builder
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/klauspost/compress/gzip"
+	"github.com/moby/sys/user"
+	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/snapshot"
+)
+
+// copyInto performs a COPY/ADD of items into the mounted rootfs.
+func (sr *stageRun) copyInto(ctx context.Context, rootfs, srcRoot string, items []copyItem, spec *copySpec) error {
+	uid, gid := -1, -1
+	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
+		uid, gid = 0, 0
+	}
+	if spec.chown != "" {
+		u, g, warn, err := resolveChown(rootfs, spec.chown)
+		if err != nil {
+			return err
+		}
+		if warn != "" {
+			sr.bd.progress.printf("[warning] %s\n", warn)
+		}
+		uid, gid = u, g
+	}
+	cp := &copier{root: rootfs, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
+	if !spec.fromCtx {
+		cp.ctx = nil
+	}
+	dirUID, dirGID := max(uid, 0), max(gid, 0)
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch {
+		case it.data != nil:
+			target := spec.dest
+			if spec.destDir {
+				target = path.Join(spec.dest, it.rel)
+			}
+			mode := os.FileMode(0o644)
+			if spec.chmod != nil {
+				mode = *spec.chmod
+			}
+			if err := cp.writeFile(target, strings.NewReader(*it.data), mode, dirUID, dirGID, time.Now()); err != nil {
+				return err
+			}
+		case it.url != "":
+			if err := cp.addURL(ctx, it.url, spec, dirUID, dirGID); err != nil {
+				return err
+			}
+		case it.info.IsDir():
+			dst, err := cp.mkdirAll(spec.dest, dirUID, dirGID)
+			if err != nil {
+				return err
+			}
+			if err := cp.copyTree(it, dst); err != nil {
+				return err
+			}
+		default:
+			if spec.step.Add && (spec.step.Unpack == nil || *spec.step.Unpack) && spec.fromCtx {
+				ok, err := cp.tryExtract(ctx, it.host, spec.dest, dirUID, dirGID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					continue
+				}
+			}
+			target := spec.dest
+			if spec.destDir || cp.isDir(target) {
+				target = path.Join(spec.dest, path.Base(it.rel))
+			}
+			if err := cp.copyEntry(it.host, target, it.info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copier writes entries into a rootfs; every destination path is resolved inside root with chroot
+// semantics, so a symlink in the image can never send a write outside it.
+type copier struct {
+	root     string
+	uid, gid int // -1: keep the source's
+	chmod    *os.FileMode
+	ctx      *buildContext
+	links    map[uint64]string // source inode → first destination (hardlinks)
+}
+
+func (c *copier) resolve(p string) (string, error) {
+	return securejoin.SecureJoin(c.root, p)
+}
+
+func (c *copier) isDir(p string) bool {
+	h, err := c.resolve(p)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(h)
+	return err == nil && fi.IsDir()
+}
+
+// mkdirAll creates p (inside the rootfs) and its missing parents, owned by uid:gid, mode 0755 (or the
+// --chmod mode, as current BuildKit does), and returns its host path.
+func (c *copier) mkdirAll(p string, uid, gid int) (string, error) {
+	p = path.Clean("/" + p)
+	if p == "/" {
+		return c.root, nil
+	}
+	parent, err := c.mkdirAll(path.Dir(p), uid, gid)
+	if err != nil {
+		return "", err
+	}
+	h, err := c.resolve(p)
+	if err != nil {
+		return "", err
+	}
+	_ = parent
+	fi, err := os.Stat(h)
+	if err == nil {
+		if !fi.IsDir() {
+			return "", fmt.Errorf("cannot copy to %s: not a directory", p)
+		}
+		return h, nil
+	}
+	mode := os.FileMode(0o755)
+	if c.chmod != nil {
+		mode = *c.chmod
+	}
+	if err := os.Mkdir(h, mode); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(h, mode); err != nil {
+		return "", err
+	}
+	if err := os.Lchown(h, uid, gid); err != nil {
+		return "", err
+	}
+	return h, nil
+}
+
+// copyTree copies the contents of the directory item into dst (a host path inside the rootfs).
+func (c *copier) copyTree(it copyItem, dst string) error {
+	return walkSelected(it, c.ctx, func(rel, host string, fi fs.FileInfo) error {
+		if rel == "" {
+			return c.applyMeta(dst, fi, true)
+		}
+		target := filepath.Join(dst, filepath.FromSlash(rel))
+		return c.copyHostEntry(host, target, fi)
+	})
+}
+
+// copyEntry copies one non-directory (or directory, recursively) source to p inside the rootfs.
+func (c *copier) copyEntry(host, p string, fi fs.FileInfo) error {
+	parent, err := c.mkdirAll(path.Dir(p), max(c.uid, 0), max(c.gid, 0))
+	if err != nil {
+		return err
+	}
+	return c.copyHostEntry(host, filepath.Join(parent, path.Base(p)), fi)
+}
+
+// copyHostEntry creates target (whose parent exists and is resolved) as a copy of host.
+func (c *copier) copyHostEntry(host, target string, fi fs.FileInfo) error {
+	existing, lerr := os.Lstat(target)
+	if lerr == nil && !(fi.IsDir() && existing.IsDir()) {
+		if err := os.RemoveAll(target); err != nil {
+			return err
+		}
+	}
+	switch {
+	case fi.IsDir():
+		if lerr != nil || !existing.IsDir() {
+			if err := os.Mkdir(target, 0o755); err != nil {
+				return err
+			}
+		}
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, err := os.Readlink(host)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(t, target); err != nil {
+			return err
+		}
+	case fi.Mode().IsRegular():
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if first, ok := c.links[st.Ino]; ok {
+				return os.Link(first, target)
+			}
+			c.links[st.Ino] = target
+		}
+		if err := copyFileData(host, target); err != nil {
+			return err
+		}
+	case fi.Mode()&fs.ModeNamedPipe != 0:
+		if err := unix.Mkfifo(target, uint32(fi.Mode().Perm())); err != nil {
+			return err
+		}
+	case fi.Mode()&fs.ModeDevice != 0:
+		st := fi.Sys().(*syscall.Stat_t)
+		mode := uint32(unix.S_IFBLK)
+		if fi.Mode()&fs.ModeCharDevice != 0 {
+			mode = unix.S_IFCHR
+		}
+		if err := unix.Mknod(target, mode|uint32(fi.Mode().Perm()), int(st.Rdev)); err != nil {
+			return err
+		}
+	default:
+		return nil // sockets are skipped, as docker does
+	}
+	return c.applyMeta(target, fi, fi.IsDir())
+}
+
+// applyMeta sets ownership, mode and times of target from the source's (or --chown/--chmod).
+func (c *copier) applyMeta(target string, fi fs.FileInfo, isDir bool) error {
+	uid, gid := c.uid, c.gid
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid < 0 {
+			uid = int(st.Uid)
+		}
+		if gid < 0 {
+			gid = int(st.Gid)
+		}
+	}
+	if err := os.Lchown(target, uid, gid); err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		mode := fi.Mode().Perm() | (fi.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
+		if c.chmod != nil {
+			mode = *c.chmod
+		}
+		if err := os.Chmod(target, mode); err != nil {
+			return err
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(fi.ModTime().UnixNano()), unix.NsecToTimespec(fi.ModTime().UnixNano())}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func copyFileData(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// writeFile writes r to p inside the rootfs (creating parents).
+func (c *copier) writeFile(p string, r io.Reader, mode os.FileMode, uid, gid int, mtime time.Time) error {
+	parent, err := c.mkdirAll(path.Dir(p), uid, gid)
+	if err != nil {
+		return err
+	}
+	target := filepath.Join(parent, path.Base(p))
+	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+		return fmt.Errorf("cannot write %s: is a directory", p)
+	}
+	os.Remove(target)
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Lchown(target, uid, gid); err != nil {
+		return err
+	}
+	if err := os.Chmod(target, mode); err != nil {
+		return err
+	}
+	return os.Chtimes(target, mtime, mtime)
+}
+
+// tryExtract extracts a local tar archive (plain, gzip, bzip2 or xz) into dest if host is one.
+func (c *copier) tryExtract(ctx context.Context, host, dest string, uid, gid int) (bool, error) {
+	f, err := os.Open(host)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	head, _ := br.Peek(512 + 8)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.HasPrefix(head, []byte("BZh")):
+		r = bzip2.NewReader(br)
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		r = xr
+	}
+	// Is it a tar? Peek at the decompressed header's magic.
+	tb := bufio.NewReaderSize(r, 1<<16)
+	hdr, err := tb.Peek(512)
+	if err != nil || !isTarHeader(hdr) {
+		return false, nil
+	}
+	dst, err := c.mkdirAll(dest, uid, gid)
+	if err != nil {
+		return false, err
+	}
+	if err := snapshot.ApplyTar(ctx, tb, dst); err != nil {
+		return false, fmt.Errorf("extracting %s: %w", filepath.Base(host), err)
+	}
+	return true, nil
+}
+
+func isTarHeader(b []byte) bool {
+	if len(b) < 512 {
+		return false
+	}
+	if string(b[257:262]) == "ustar" {
+		return true
+	}
+	// V7 tar: verify the header checksum.
+	sum := 0
+	for i, c := range b {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int(c)
+	}
+	want, err := strconv.ParseInt(strings.TrimRight(strings.TrimSpace(string(b[148:156])), "\x00"), 8, 64)
+	return err == nil && int64(sum) == want && b[0] != 0
+}
+
+// addURL downloads an ADD source.
+func (c *copier) addURL(ctx context.Context, url string, spec *copySpec, uid, gid int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("downloading %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", url, err)
+	}
+	if cs := spec.step.Checksum; cs != "" {
+		sum := sha256.Sum256(data)
+		if got := "sha256:" + hex.EncodeToString(sum[:]); got != cs {
+			return fmt.Errorf("digest mismatch for %s: expected %s, got %s", url, cs, got)
+		}
+	}
+	target := spec.dest
+	if spec.destDir {
+		base := path.Base(strings.SplitN(strings.SplitN(url, "?", 2)[0], "#", 2)[0])
+		if base == "" || base == "/" || base == "." {
+			base = "__unnamed__"
+		}
+		target = path.Join(spec.dest, base)
+	}
+	mtime := time.Now()
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		mtime = lm
+	}
+	mode := os.FileMode(0o600)
+	if spec.chmod != nil {
+		mode = *spec.chmod
+	}
+	return c.writeFile(target, bytes.NewReader(data), mode, uid, gid, mtime)
+}
+
+// resolveChown parses --chown user[:group] against the rootfs's /etc/passwd and /etc/group. An unknown
+// name becomes 0 with a warning, as BuildKit does.
+func resolveChown(rootfs, spec string) (int, int, string, error) {
+	u, g, hasGroup := strings.Cut(spec, ":")
+	var warn []string
+	uid, ugid, err := lookupUser(rootfs, u)
+	if err != nil {
+		warn = append(warn, err.Error())
+	}
+	gid := ugid
+	if hasGroup {
+		gid, err = lookupGroup(rootfs, g)
+		if err != nil {
+			warn = append(warn, err.Error())
+		}
+	}
+	return uid, gid, strings.Join(warn, "; "), nil
+}
+
+func lookupUser(rootfs, name string) (int, int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, n, nil
+	}
+	p, err := securejoin.SecureJoin(rootfs, "/etc/passwd")
+	if err != nil {
+		return 0, 0, err
+	}
+	users, err := user.ParsePasswdFileFilter(p, func(u user.User) bool { return u.Name == name })
+	if err != nil || len(users) == 0 {
+		return 0, 0, fmt.Errorf("--chown: unknown user %q, using 0", name)
+	}
+	return users[0].Uid, users[0].Gid, nil
+}
+
+func lookupGroup(rootfs, name string) (int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, nil
+	}
+	p, err := securejoin.SecureJoin(rootfs, "/etc/group")
+	if err != nil {
+		return 0, err
+	}
+	groups, err := user.ParseGroupFileFilter(p, func(g user.Group) bool { return g.Name == name })
+	if err != nil || len(groups) == 0 {
+		return 0, fmt.Errorf("--chown: unknown group %q, using 0", name)
+	}
+	return groups[0].Gid, nil
+}
+
+// mkdirWorkdir creates WORKDIR p in the rootfs if missing, owned by the USER in effect.
+func mkdirWorkdir(rootfs, p, usr string) error {
+	uid, gid := 0, 0
+	if usr != "" {
+		u, g, _ := strings.Cut(usr, ":")
+		uid, gid, _ = lookupUser(rootfs, u)
+		if g != "" {
+			gid, _ = lookupGroup(rootfs, g)
+		}
+	}
+	c := &copier{root: rootfs}
+	_, err := c.mkdirAll(p, uid, gid)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package builder_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/internal/fsdump"
+	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/run"
+)
+
+var corpusCase = flag.String("case", "", "run only this corpus case")
+
+func TestMain(m *testing.M) {
+	run.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// caseSpec is builder/testdata/corpus/<case>/case.json.
+type caseSpec struct {
+	BuildArgs  map[string]string `json:"build_args"`
+	Target     string            `json:"target"`
+	Dockerfile string            `json:"dockerfile"`
+}
+
+// TestCorpus builds every corpus case with hoist and compares the final rootfs and config with what
+// Docker's BuildKit built from the same Dockerfile (recorded by hack/record-golden).
+func TestCorpus(t *testing.T) {
+	testutil.RequireRoot(t)
+	cases, err := filepath.Glob("testdata/corpus/*/rootfs.golden")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no corpus cases found: %v", err)
+	}
+	root, st := testutil.NewRoot(t)
+	b, err := builder.New(root, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, golden := range cases {
+		dir := filepath.Dir(golden)
+		name := filepath.Base(dir)
+		if *corpusCase != "" && name != *corpusCase {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			var spec caseSpec
+			if data, err := os.ReadFile(filepath.Join(dir, "case.json")); err == nil {
+				if err := json.Unmarshal(data, &spec); err != nil {
+					t.Fatalf("case.json: %v", err)
+				}
+			}
+			opts := builder.Options{ContextDir: dir, BuildArgs: spec.BuildArgs, Target: spec.Target,
+				Tags: []string{"corpus/" + name + ":latest"}}
+			if spec.Dockerfile != "" {
+				opts.Dockerfile = filepath.Join(dir, spec.Dockerfile)
+			}
+			var log bytes.Buffer
+			opts.Progress = &log
+			res, err := b.Build(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("build failed: %v\n%s", err, log.String())
+			}
+			img, err := st.Image(res.Manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate.Image(img); err != nil {
+				t.Errorf("validate.Image: %v", err)
+			}
+			gotFS, gotCfg := dumpImage(t, img)
+			compareGolden(t, filepath.Join(dir, "rootfs.golden"), gotFS)
+			compareGolden(t, filepath.Join(dir, "config.golden"), gotCfg)
+		})
+	}
+}
+
+func dumpImage(t *testing.T, img v1.Image) ([]byte, []byte) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readers []io.Reader
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		readers = append(readers, rc)
+	}
+	tree, err := fsdump.Flatten(readers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree.Dump(), fsdump.ConfigDump(cfg.Config)
+}
+
+func compareGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(want, got) {
+		return
+	}
+	t.Errorf("%s differs from BuildKit's:\n%s", filepath.Base(path), lineDiff(string(want), string(got)))
+}
+
+// lineDiff lists lines only in want (-) or only in got (+).
+func lineDiff(want, got string) string {
+	w := map[string]bool{}
+	for _, l := range strings.Split(want, "\n") {
+		w[l] = true
+	}
+	g := map[string]bool{}
+	var b strings.Builder
+	for _, l := range strings.Split(got, "\n") {
+		g[l] = true
+		if !w[l] {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	for _, l := range strings.Split(want, "\n") {
+		if !g[l] {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,279 @@
+package builder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/snapshot"
+	"github.com/hoistbuild/hoist/store"
+)
+
+// fsStep runs fn on a writable overlay mount of the stage's current rootfs, unless key is in the cache;
+// the change fn made becomes a layer appended to next, which becomes the stage's state.
+func (sr *stageRun) fsStep(ctx context.Context, next *imageState, key cache.Key, createdBy string,
+	fn func(ctx context.Context, rootfs string) error) (bool, error) {
+	b := sr.bd.b
+	if !sr.bd.opts.NoCache {
+		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
+			sr.apply(next, key, createdBy, rec.Layer)
+			return true, nil
+		}
+	}
+	layer, err := b.runOnRootfs(ctx, sr.bd.scratch, sr.st.layers, next.docker, sr.bd.opts.SourceDateEpoch, fn)
+	if err != nil {
+		return false, err
+	}
+	if err := b.cache.Put(key, cache.Record{Layer: layer, Created: time.Now().UTC(), Step: createdBy}); err != nil {
+		return false, err
+	}
+	sr.apply(next, key, createdBy, layer)
+	return false, nil
+}
+
+func (b *Builder) recordUsable(rec cache.Record) bool {
+	if rec.Layer == nil {
+		return true
+	}
+	h, err := v1.NewHash(rec.Layer.Digest)
+	return err == nil && b.store.HasBlob(h)
+}
+
+func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *cache.Layer) {
+	next.key = key
+	next.history = append(next.history, v1.History{CreatedBy: createdBy + " # buildkit", Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
+	if l != nil {
+		next.layers = append(next.layers, newBlobLayer(sr.bd.b.store, l))
+	}
+	sr.st = next
+}
+
+// runOnRootfs mounts layers (base first) with a fresh upper dir, calls fn on the mount, unmounts, and
+// commits the upper dir as a layer (nil when fn changed nothing).
+func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.Layer, docker bool,
+	epoch *time.Time, fn func(ctx context.Context, rootfs string) error) (*cache.Layer, error) {
+	lowers, err := b.snaps.Ensure(ctx, layers)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := sc.stepDir()
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := snapshot.MountOverlay(lowers, upper, work, merged); err != nil {
+		return nil, err
+	}
+	ferr := fn(ctx, merged)
+	if err := snapshot.Unmount(merged); err != nil && ferr == nil {
+		ferr = err
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	return b.commitUpper(ctx, upper, docker, epoch)
+}
+
+// commitUpper turns an overlay upper dir into a compressed layer blob in the store, in one streaming
+// pass (tar → diffID hash → parallel gzip → digest hash → blob temp file → rename).
+func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time) (*cache.Layer, error) {
+	entries, err := os.ReadDir(upper)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(snapshot.WriteDiff(ctx, upper, pw, snapshot.DiffOptions{SourceDateEpoch: epoch}))
+	}()
+	defer pr.Close()
+	bw, err := b.store.NewBlobWriter()
+	if err != nil {
+		return nil, err
+	}
+	defer bw.Abort()
+	c, err := snapshot.Compress(ctx, pr, bw, snapshot.CompressOptions{DockerMediaTypes: docker})
+	if err != nil {
+		return nil, fmt.Errorf("committing layer: %w", err)
+	}
+	if _, _, err := bw.Commit(c.Digest); err != nil {
+		return nil, fmt.Errorf("committing layer: %w", err)
+	}
+	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}, nil
+}
+
+// blobLayer is a v1.Layer whose compressed bytes are a blob in the store.
+type blobLayer struct {
+	s      *store.Store
+	digest v1.Hash
+	diffID v1.Hash
+	size   int64
+	mt     types.MediaType
+}
+
+var _ v1.Layer = (*blobLayer)(nil)
+
+func newBlobLayer(s *store.Store, l *cache.Layer) *blobLayer {
+	d, _ := v1.NewHash(l.Digest)
+	di, _ := v1.NewHash(l.DiffID)
+	return &blobLayer{s: s, digest: d, diffID: di, size: l.Size, mt: types.MediaType(l.MediaType)}
+}
+
+func (l *blobLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *blobLayer) Size() (int64, error)                { return l.size, nil }
+func (l *blobLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+func (l *blobLayer) Compressed() (io.ReadCloser, error)  { return l.s.OpenBlob(l.digest) }
+func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.s.OpenBlob(l.digest)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }
+
+// scratchDir is a build's private directory under root/builds, held with a flock so that a concurrent
+// hoist can tell a live build's directory from one left by a killed process.
+type scratchDir struct {
+	path string
+	lock *os.File
+	n    atomic.Int64
+}
+
+func newScratch(builds string) (*scratchDir, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(builds, hex.EncodeToString(rnd[:]))
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return nil, fmt.Errorf("creating build dir: %w", err)
+	}
+	f, err := os.OpenFile(p+".lock", os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		os.RemoveAll(p)
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.RemoveAll(p)
+		return nil, fmt.Errorf("locking build dir: %w", err)
+	}
+	return &scratchDir{path: p, lock: f}, nil
+}
+
+func (s *scratchDir) stepDir() (string, error) {
+	p := filepath.Join(s.path, strconv.FormatInt(s.n.Add(1), 10))
+	return p, os.Mkdir(p, 0o700)
+}
+
+func (s *scratchDir) remove() {
+	removeTree(s.path)
+	os.Remove(s.path + ".lock")
+	s.lock.Close()
+}
+
+// cleanStaleBuilds removes build dirs whose lock no live process holds (left by a killed hoist).
+func cleanStaleBuilds(builds string) {
+	entries, err := os.ReadDir(builds)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		lockPath := filepath.Join(builds, e.Name())
+		f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			removeTree(strings.TrimSuffix(lockPath, ".lock"))
+			os.Remove(lockPath)
+		}
+		f.Close()
+	}
+	// Dirs without a lock file (killed between Mkdir and lock creation).
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(builds, e.Name()+".lock")); os.IsNotExist(err) {
+				removeTree(filepath.Join(builds, e.Name()))
+			}
+		}
+	}
+}
+
+// removeTree unmounts anything still mounted under dir (a killed build in the host mount namespace) and
+// removes it.
+func removeTree(dir string) {
+	if mounts, err := mountsUnder(dir); err == nil {
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		// Read-only or immutable leftovers: make them writable and retry once.
+		_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+			if err == nil && info.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func mountsUnder(dir string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append(out, f[4])
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+var _ = syscall.Getpid

@@ -1,0 +1,189 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/parser"
+	"github.com/hoistbuild/hoist/run"
+)
+
+// sandboxHostname is the hostname RUN steps see, as in BuildKit.
+const sandboxHostname = "buildkitsandbox"
+
+// dispatchRun runs a RUN step in a sandbox on an overlay of the stage's rootfs.
+func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, error) {
+	args, script, err := sr.runArgs(s)
+	if err != nil {
+		return false, err
+	}
+	env := sr.env()
+	if _, ok := lookupEnv(env, "PATH"); !ok {
+		env = append(env, defaultPath)
+	}
+	for _, a := range sr.args {
+		k, _, _ := strings.Cut(a, "=")
+		if _, ok := sr.bd.opts.BuildArgs[k]; ok {
+			sr.bd.markArgUsed(k)
+		}
+	}
+	network := s.Network
+	if network == "" || network == "default" {
+		network = sr.bd.opts.Network
+	}
+	if network == "" {
+		network = "host"
+	}
+	if network != "host" && network != "none" {
+		return false, fmt.Errorf("unsupported RUN --network=%s (host or none)", network)
+	}
+	cfg := sr.st.cfg.Config
+	workdir := cfg.WorkingDir
+	if workdir == "" {
+		workdir = "/"
+	}
+	mounts, mountKey, err := sr.runMounts(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	key := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
+		String("user", cfg.User).String("workdir", workdir).String("network", network).
+		Strings("mounts", mountKey).String("script", script).Sum()
+	createdBy := "RUN " + strings.Join(args, " ")
+	next := sr.st.clone()
+	return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+		if script != "" {
+			// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
+			dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			f := filepath.Join(dir, "script")
+			if err := os.WriteFile(f, []byte(script), 0o755); err != nil {
+				return err
+			}
+			mounts = append(mounts, run.Mount{Type: "bind", Source: f, Target: args[0], ReadOnly: true})
+		}
+		tail := newTail(12)
+		out := sr.bd.progress.stepWriter()
+		w := &teeWriter{a: out, b: tail}
+		code, err := run.Run(ctx, run.Spec{Rootfs: rootfs, Args: args, Env: env, Cwd: workdir, User: cfg.User,
+			Hostname: sandboxHostname, Network: run.NetworkMode(network), Mounts: mounts}, run.IO{Stdout: w, Stderr: w})
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return &runError{args: args, code: code, tail: tail.String()}
+		}
+		return nil
+	})
+}
+
+// runArgs builds the command of a RUN step (shell form, exec form, heredocs as BuildKit handles them)
+// and, for a heredoc script with a shebang, the script's content.
+func (sr *stageRun) runArgs(s *parser.RunStep) ([]string, string, error) {
+	args := append([]string(nil), s.Args...)
+	script := ""
+	if len(s.Heredocs) > 0 {
+		if len(args) != 1 || !s.Shell {
+			return nil, "", fmt.Errorf("invalid heredoc RUN command: %v", args)
+		}
+		if parser.IsHeredocOnly(args[0]) {
+			h := s.Heredocs[0]
+			data := h.Data
+			if h.Chomp {
+				data = parser.ChompHeredoc(data)
+			}
+			if strings.HasPrefix(data, "#!") {
+				return []string{path.Join("/dev/pipes", h.Name)}, data, nil
+			}
+			args = []string{data}
+		} else {
+			full := args[0]
+			for _, h := range s.Heredocs {
+				full += "\n" + h.Data + h.Name
+			}
+			args = []string{full}
+		}
+	}
+	if s.Shell {
+		args = append(append([]string(nil), sr.shell...), args...)
+	}
+	return args, script, nil
+}
+
+// runError is a RUN whose command exited non-zero.
+type runError struct {
+	args []string
+	code int
+	tail string
+}
+
+func (e *runError) Error() string {
+	msg := fmt.Sprintf("process %q did not complete successfully: exit code: %d", strings.Join(e.args, " "), e.code)
+	if t := strings.TrimRight(e.tail, "\n"); t != "" {
+		msg += "\nlast output lines:\n  " + strings.ReplaceAll(t, "\n", "\n  ")
+	}
+	return msg
+}
+
+// tail keeps the last n lines written to it.
+type tail struct {
+	mu    sync.Mutex
+	n     int
+	lines [][]byte
+	part  []byte
+}
+
+func newTail(n int) *tail { return &tail{n: n} }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	data := append(t.part, p...)
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		t.lines = append(t.lines, append([]byte(nil), data[:i]...))
+		if len(t.lines) > t.n {
+			t.lines = t.lines[1:]
+		}
+		data = data[i+1:]
+	}
+	if len(data) > 4096 {
+		data = data[len(data)-4096:]
+	}
+	t.part = append([]byte(nil), data...)
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	for _, l := range t.lines {
+		b.Write(l)
+		b.WriteByte('\n')
+	}
+	b.Write(t.part)
+	return b.String()
+}
+
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	t.a.Write(p)
+	return t.b.Write(p)
+}

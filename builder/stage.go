@@ -1,0 +1,268 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/parser"
+	"github.com/hoistbuild/hoist/push"
+	"github.com/hoistbuild/hoist/store"
+)
+
+// defaultPath is the PATH BuildKit gives RUN steps when the image sets none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// imageState is an image under construction: its layers, config and the cache key of its last step.
+// Steps never modify a state in place; they clone it.
+type imageState struct {
+	layers  []v1.Layer
+	cfg     *v1.ConfigFile
+	key     cache.Key
+	docker  bool // the base used Docker media types; the result keeps them
+	history []v1.History
+}
+
+func (s *imageState) clone() *imageState {
+	c := *s
+	c.layers = append([]v1.Layer(nil), s.layers...)
+	c.history = append([]v1.History(nil), s.history...)
+	c.cfg = cloneConfig(s.cfg)
+	return &c
+}
+
+func cloneConfig(c *v1.ConfigFile) *v1.ConfigFile {
+	data, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("config does not marshal: %v", err)) // only plain data: cannot happen
+	}
+	var out v1.ConfigFile
+	if err := json.Unmarshal(data, &out); err != nil {
+		panic(fmt.Sprintf("config does not unmarshal: %v", err))
+	}
+	return &out
+}
+
+// stageRun is the state of one stage while its steps run.
+type stageRun struct {
+	bd     *build
+	stage  *parser.Stage
+	label  func(i int) string
+	st     *imageState
+	args   []string // the ARG values the stage can see, "K=V"
+	shell  []string
+	cmdSet bool
+}
+
+func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*imageState, error) {
+	steps := stage.Steps
+	base, err := bd.resolveBase(ctx, stage)
+	if err != nil {
+		return nil, parser.StepError(stage, err)
+	}
+	// ONBUILD triggers of the base run first, and are not inherited further.
+	var triggers []parser.Step
+	if len(base.cfg.Config.OnBuild) > 0 {
+		triggers, err = parser.ParseTriggers(base.cfg.Config.OnBuild, bd.plan.File, stage.Loc())
+		if err != nil {
+			return nil, err
+		}
+		base.cfg.Config.OnBuild = nil
+	}
+	all := append(triggers, steps...)
+	total := len(all) + 1
+	sr := &stageRun{bd: bd, stage: stage, st: base, shell: []string{"/bin/sh", "-c"}}
+	if len(base.cfg.Config.Shell) > 0 {
+		sr.shell = append([]string(nil), base.cfg.Config.Shell...)
+	}
+	sr.label = func(i int) string { return stepLabel(n, len(bd.order), i, total) }
+	bd.progress.printf("%s: %s\n", sr.label(1), stage.Source())
+	for i, step := range all {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		lbl := sr.label(i + 2)
+		bd.progress.printf("%s: %s\n", lbl, firstLine(step.Source()))
+		start := time.Now()
+		cached, err := sr.dispatch(ctx, step)
+		if err != nil {
+			var pe *parser.Error
+			if errors.As(err, &pe) {
+				return nil, err
+			}
+			return nil, parser.StepError(step, err)
+		}
+		switch {
+		case cached:
+			bd.progress.printf("%s: CACHED\n", lbl)
+		case isFSStep(step):
+			bd.progress.printf("%s: done in %.2fs\n", lbl, time.Since(start).Seconds())
+		}
+	}
+	return sr.st, nil
+}
+
+func isFSStep(s parser.Step) bool {
+	switch s.Kind() {
+	case parser.KindRun, parser.KindCopy, parser.KindAdd, parser.KindWorkdir:
+		return true
+	}
+	return false
+}
+
+// resolveBase returns the starting state of a stage: scratch, another stage, or an image.
+func (bd *build) resolveBase(ctx context.Context, stage *parser.Stage) (*imageState, error) {
+	if stage.BaseStage >= 0 {
+		st, err := bd.wait(ctx, stage.BaseStage)
+		if err != nil {
+			return nil, err
+		}
+		return st.clone(), nil
+	}
+	if strings.EqualFold(stage.Base, "scratch") {
+		return scratchState(), nil
+	}
+	return bd.imageState(ctx, stage.Base)
+}
+
+func scratchState() *imageState {
+	return &imageState{
+		cfg: &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH,
+			RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Env: []string{defaultPath}}},
+		key: cache.NewKey("", "FROM").String("base", "scratch").Sum(),
+	}
+}
+
+// imageState loads (pulling if needed) an image by reference and returns its state; results are
+// shared per build so each image is resolved once.
+func (bd *build) imageState(ctx context.Context, ref string) (*imageState, error) {
+	bd.mu.Lock()
+	if bd.images == nil {
+		bd.images = map[string]*imageState{}
+	}
+	if st, ok := bd.images[ref]; ok {
+		bd.mu.Unlock()
+		return st.clone(), nil
+	}
+	bd.mu.Unlock()
+	img, digest, err := bd.b.loadImage(ctx, ref, bd.opts.Registry, bd.progress)
+	if err != nil {
+		return nil, err
+	}
+	st, err := stateFromImage(img, digest)
+	if err != nil {
+		return nil, err
+	}
+	bd.mu.Lock()
+	bd.images[ref] = st
+	bd.mu.Unlock()
+	return st.clone(), nil
+}
+
+func stateFromImage(img v1.Image, digest v1.Hash) (*imageState, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading image layers: %w", err)
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	return &imageState{
+		layers:  layers,
+		cfg:     cloneConfig(cfg),
+		key:     cache.NewKey("", "FROM").String("manifest", digest.String()).Sum(),
+		docker:  strings.Contains(string(mt), "docker"),
+		history: append([]v1.History(nil), cfg.History...),
+	}, nil
+}
+
+// loadImage finds ref in the store or pulls it into the store, and returns it with its manifest digest.
+func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, pw *progress) (v1.Image, v1.Hash, error) {
+	if h, err := b.store.Resolve(ctx, ref); err == nil {
+		img, err := b.store.Image(h)
+		return img, h, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, v1.Hash{}, err
+	}
+	r, err := store.ParseName(ref)
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
+	}
+	pw.printf("pulling %s\n", r)
+	img, err := push.Fetch(ctx, r, reg)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	h, err := b.store.WriteImage(ctx, img)
+	if err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("storing %s: %w", r, err)
+	}
+	var names []string
+	if _, ok := r.(name.Tag); ok {
+		names = append(names, r.Name())
+	}
+	if err := b.store.AddImage(ctx, h, names...); err != nil {
+		return nil, v1.Hash{}, err
+	}
+	stored, err := b.store.Image(h)
+	return stored, h, err
+}
+
+// env is what variable expansion sees: the stage's ARG values, overridden by the image's ENV.
+func (sr *stageRun) env() []string {
+	out := append([]string(nil), sr.args...)
+	for _, e := range sr.st.cfg.Config.Env {
+		k, _, _ := strings.Cut(e, "=")
+		out = setEnv(out, k, strings.TrimPrefix(e, k+"="))
+	}
+	return out
+}
+
+func (sr *stageRun) expand(word string) (string, error) {
+	return sr.bd.plan.Expander().Expand(word, sr.env())
+}
+
+func (sr *stageRun) expandAll(words []string) ([]string, error) {
+	out := make([]string, 0, len(words))
+	for _, w := range words {
+		v, err := sr.expand(w)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func setEnv(env []string, k, v string) []string {
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			out := append([]string(nil), env...)
+			out[i] = k + "=" + v
+			return out
+		}
+	}
+	return append(append([]string(nil), env...), k+"="+v)
+}
+
+func lookupEnv(env []string, k string) (string, bool) {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, k+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}

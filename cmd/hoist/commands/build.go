@@ -1,0 +1,122 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/builder"
+)
+
+func newBuildCmd(g *globals) *cobra.Command {
+	var (
+		tags, buildArgs, labels []string
+		file, target, progress  string
+		iidfile, network, sde   string
+		noCache, quiet          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] CONTEXT",
+		Short: "Build an image from a Dockerfile",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
+				NoCache: noCache, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}
+			var err error
+			if opts.BuildArgs, err = parseKeyValues("--build-arg", buildArgs, true); err != nil {
+				return err
+			}
+			if opts.Labels, err = parseKeyValues("--label", labels, false); err != nil {
+				return err
+			}
+			switch progress {
+			case "plain", "tty", "auto", "quiet":
+			default:
+				return fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", progress)
+			}
+			if network != "" && network != "host" && network != "none" && network != "default" {
+				return fmt.Errorf("--network: unsupported mode %q (host, none)", network)
+			}
+			if sde == "" {
+				sde = os.Getenv("SOURCE_DATE_EPOCH")
+			}
+			if sde != "" {
+				n, err := strconv.ParseInt(sde, 10, 64)
+				if err != nil {
+					return fmt.Errorf("--source-date-epoch: %q is not a number of seconds", sde)
+				}
+				t := time.Unix(n, 0).UTC()
+				opts.SourceDateEpoch = &t
+			}
+			if file == "-" {
+				data, err := io.ReadAll(g.stdin)
+				if err != nil {
+					return fmt.Errorf("reading Dockerfile from stdin: %w", err)
+				}
+				opts.DockerfileData = data
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			b, err := builder.New(g.root, st)
+			if err != nil {
+				return err
+			}
+			res, err := b.Build(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if iidfile != "" {
+				if err := os.WriteFile(iidfile, []byte(res.ImageID.String()), 0o644); err != nil {
+					return fmt.Errorf("--iidfile: %w", err)
+				}
+			}
+			fmt.Fprintln(g.stdout, res.ImageID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&tags, "tag", "t", nil, "name and optionally a tag (name:tag)")
+	f.StringVarP(&file, "file", "f", "", "name of the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)")
+	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build-time variable (KEY=VALUE, or KEY to take it from the environment)")
+	f.StringArrayVar(&labels, "label", nil, "set metadata on the image (KEY=VALUE)")
+	f.StringVar(&target, "target", "", "build this stage")
+	f.BoolVar(&noCache, "no-cache", false, "do not use the build cache")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
+	f.StringVar(&progress, "progress", "plain", "progress output: plain, tty or quiet")
+	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
+	f.StringVar(&network, "network", "", "network mode of RUN steps: host (default) or none")
+	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
+	return cmd
+}
+
+// parseKeyValues parses KEY=VALUE flags; with fromEnv a bare KEY takes its value from the environment
+// (and is skipped when unset), as docker's --build-arg does.
+func parseKeyValues(flag string, in []string, fromEnv bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%s %q: missing key", flag, kv)
+		}
+		if !ok {
+			if !fromEnv {
+				out[k] = ""
+				continue
+			}
+			ev, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+// Package commands holds hoist's cobra commands: flags in, one library call, output out.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/store"
+)
+
+// Version is set at link time (-ldflags "-X ...commands.Version=...").
+var Version = "dev"
+
+// globals are the persistent flags, filled before any command runs.
+type globals struct {
+	root   string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// openStore opens the image store under the root.
+func (g *globals) openStore() (*store.Store, error) {
+	if err := os.MkdirAll(g.root, 0o700); err != nil {
+		return nil, fmt.Errorf("--root %s: %w", g.root, err)
+	}
+	return store.Open(g.root)
+}
+
+// exitError carries a specific exit status out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// Execute runs hoist with args and returns the process exit status.
+func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return 1
+}
+
+func defaultRoot() string {
+	if r := os.Getenv("HOIST_ROOT"); r != "" {
+		return r
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/hoist"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "hoist")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "hoist")
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hoist",
+		Short:         "Build, push, pull and run OCI images without a daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "hoist's storage directory (env HOIST_ROOT)")
+	root.AddCommand(
+		newVersionCmd(g),
+		newBuildCmd(g),
+		newImagesCmd(g),
+		newTagCmd(g),
+		newRmiCmd(g),
+		newInspectCmd(g),
+		newHistoryCmd(g),
+		newSaveCmd(g),
+		newLoadCmd(g),
+		newImportCmd(g),
+		newPullCmd(g),
+		newPushCmd(g),
+	)
+	return root
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print hoist's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(g.stdout, "hoist version %s\n", Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoistbuild/hoist/cmd/hoist/commands"
+	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/run"
+)
+
+// The test binary doubles as the hoist binary: with HOIST_TEST_CLI=1 it runs the CLI, so tests exercise
+// the real command line, exit codes, signals and sandbox re-exec without building anything first.
+func TestMain(m *testing.M) {
+	run.MaybeInit()
+	if os.Getenv("HOIST_TEST_CLI") == "1" {
+		os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// hoistCmd returns an exec.Cmd running the CLI on root.
+func hoistCmd(root string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], append([]string{"--root", root}, args...)...)
+	cmd.Env = append(os.Environ(), "HOIST_TEST_CLI=1")
+	return cmd
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func hoist(t *testing.T, root string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := hoistCmd(root, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running hoist: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// writeContext makes a build context from name → content ("" content with a trailing / is a dir).
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// leftovers counts what a finished hoist must never leave behind.
+type leftovers struct {
+	storeTemp, snapTemp, builds, mounts, inits int
+}
+
+func countLeftovers(t *testing.T, root string) leftovers {
+	t.Helper()
+	count := func(dir string) int {
+		entries, _ := os.ReadDir(dir)
+		return len(entries)
+	}
+	var l leftovers
+	l.storeTemp = count(filepath.Join(root, "tmp"))
+	l.snapTemp = count(filepath.Join(root, "snapshots", "tmp"))
+	l.builds = count(filepath.Join(root, "builds"))
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		l.mounts = strings.Count(string(data), root)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(run.InitArg)) &&
+			bytes.Contains(data, []byte(os.Args[0])) {
+			l.inits++
+		}
+	}
+	return l
+}
+
+func (l leftovers) String() string {
+	return fmt.Sprintf("store tmp=%d snapshot tmp=%d build dirs=%d mounts=%d sandbox processes=%d",
+		l.storeTemp, l.snapTemp, l.builds, l.mounts, l.inits)
+}
+
+func newRoot(t *testing.T) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, _ := testutil.NewRoot(t)
+	return root
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "$GREETING (running as $(id -un))"

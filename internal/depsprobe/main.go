@@ -1,0 +1,24 @@
+package main
+import (
+ _ "github.com/containerd/stargz-snapshotter/estargz"
+ _ "github.com/creack/pty"
+ _ "github.com/cyphar/filepath-securejoin"
+ _ "github.com/google/go-containerregistry/pkg/v1/remote"
+ _ "github.com/google/go-containerregistry/pkg/v1/mutate"
+ _ "github.com/google/go-containerregistry/pkg/v1/validate"
+ _ "github.com/google/go-containerregistry/pkg/v1/tarball"
+ _ "github.com/google/go-containerregistry/pkg/v1/layout"
+ _ "github.com/google/go-containerregistry/pkg/registry"
+ _ "github.com/klauspost/pgzip"
+ _ "github.com/moby/buildkit/frontend/dockerfile/parser"
+ _ "github.com/moby/buildkit/frontend/dockerfile/instructions"
+ _ "github.com/moby/buildkit/frontend/dockerfile/shell"
+ _ "github.com/moby/patternmatcher"
+ _ "github.com/moby/patternmatcher/ignorefile"
+ _ "github.com/moby/sys/mountinfo"
+ _ "github.com/moby/sys/user"
+ _ "github.com/opencontainers/umoci/oci/layer"
+ _ "github.com/spf13/cobra"
+ _ "golang.org/x/sys/unix"
+)
+func main(){}
