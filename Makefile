@@ -17,7 +17,7 @@ deps: ## install what the tests need (Debian packages); idempotent, needs root
 base: build ## make busybox:latest in $(ROOT) from the host's busybox-static (no registry needed)
 	@test -x /bin/busybox || { echo "make base needs /bin/busybox: apt-get install busybox-static (or: make deps)"; exit 1; }
 	$(GO) run ./hack/mkbusybox /bin/busybox > $(ROOT).busybox.tar
-	$(BIN) --root $(ROOT) import --change 'CMD ["sh"]' $(ROOT).busybox.tar busybox:latest
+	$(BIN) --root $(ROOT) import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' $(ROOT).busybox.tar busybox:latest
 	rm -f $(ROOT).busybox.tar
 
 demo: base ## build hoist, then build and inspect the examples

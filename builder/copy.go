@@ -164,7 +164,7 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 		if err != nil || m > 0o7777 {
 			return nil, fmt.Errorf("invalid --chmod=%s: only octal modes are supported", s.Chmod)
 		}
-		mode := os.FileMode(m)
+		mode := unixMode(uint32(m))
 		spec.chmod = &mode
 	}
 	return spec, nil
@@ -189,6 +189,9 @@ func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 		matches, err := globContext(sr.bd.ctx, rel)
 		if err != nil {
 			return nil, err
+		}
+		if len(matches) == 0 && strings.ContainsAny(rel, "*?[") {
+			continue // a wildcard may match nothing, as in BuildKit
 		}
 		if len(matches) == 0 {
 			return nil, fmt.Errorf("%q not found: no such file or directory in the build context", src)
@@ -220,7 +223,25 @@ func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 			items = append(items, copyItem{host: host, rel: m, info: fi})
 		}
 	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("no source files were specified")
+	}
 	return items, nil
+}
+
+// unixMode converts permission bits as written in octal (04755) to an os.FileMode.
+func unixMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
 }
 
 // globContext expands a context-relative pattern (a plain path matches itself).

@@ -93,6 +93,11 @@ func (sr *stageRun) copyInto(ctx context.Context, rootfs, srcRoot string, items 
 			if spec.destDir || cp.isDir(target) {
 				target = path.Join(spec.dest, path.Base(it.rel))
 			}
+			// A destination that is a symlink in the image is written through, like BuildKit does
+			// (COPY f /bin/ls replaces /bin/busybox); resolve it inside the rootfs.
+			if resolved, ok := cp.followLink(target); ok {
+				target = resolved
+			}
 			if err := cp.copyEntry(it.host, target, it.info); err != nil {
 				return err
 			}
@@ -122,6 +127,31 @@ func (c *copier) isDir(p string) bool {
 	}
 	fi, err := os.Stat(h)
 	return err == nil && fi.IsDir()
+}
+
+// followLink resolves p when it is an existing symlink inside the rootfs, returning the rootfs path it
+// points to (chroot semantics).
+func (c *copier) followLink(p string) (string, bool) {
+	parent, err := c.resolve(path.Dir(p))
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Lstat(filepath.Join(parent, path.Base(p)))
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return "", false
+	}
+	h, err := c.resolve(p)
+	if err != nil {
+		return "", false
+	}
+	if st, err := os.Stat(h); err == nil && st.IsDir() {
+		return "", false
+	}
+	rel, err := filepath.Rel(c.root, h)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", false
+	}
+	return "/" + filepath.ToSlash(rel), true
 }
 
 // mkdirAll creates p (inside the rootfs) and its missing parents, owned by uid:gid, mode 0755 (or the
@@ -167,11 +197,37 @@ func (c *copier) mkdirAll(p string, uid, gid int) (string, error) {
 func (c *copier) copyTree(it copyItem, dst string) error {
 	return walkSelected(it, c.ctx, func(rel, host string, fi fs.FileInfo) error {
 		if rel == "" {
-			return c.applyMeta(dst, fi, true)
+			// The destination directory keeps its own metadata (or, when COPY created it, 0755 or the
+			// --chmod mode and the --chown owner); only what is inside is copied, as BuildKit does.
+			return nil
 		}
 		target := filepath.Join(dst, filepath.FromSlash(rel))
+		if err := c.ensureParents(it.host, dst, rel); err != nil {
+			return err
+		}
 		return c.copyHostEntry(host, target, fi)
 	})
+}
+
+// ensureParents creates the parents of rel under dst that the walk skipped (a directory excluded by
+// .dockerignore whose child an exception re-includes), with the source directories' metadata.
+func (c *copier) ensureParents(srcRoot, dst, rel string) error {
+	dir := path.Dir(rel)
+	if dir == "." {
+		return nil
+	}
+	if _, err := os.Lstat(filepath.Join(dst, filepath.FromSlash(dir))); err == nil {
+		return nil
+	}
+	if err := c.ensureParents(srcRoot, dst, dir); err != nil {
+		return err
+	}
+	src := filepath.Join(srcRoot, filepath.FromSlash(dir))
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	return c.copyHostEntry(src, filepath.Join(dst, filepath.FromSlash(dir)), fi)
 }
 
 // copyEntry copies one non-directory (or directory, recursively) source to p inside the rootfs.
@@ -426,9 +482,11 @@ func resolveChown(rootfs, spec string) (int, int, string, error) {
 	}
 	gid := ugid
 	if hasGroup {
-		gid, err = lookupGroup(rootfs, g)
-		if err != nil {
+		if gg, err := lookupGroup(rootfs, g); err != nil {
+			// An unknown group keeps the user's primary group, as BuildKit does.
 			warn = append(warn, err.Error())
+		} else {
+			gid = gg
 		}
 	}
 	return uid, gid, strings.Join(warn, "; "), nil

@@ -38,9 +38,8 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 	switch s := step.(type) {
 	case *parser.EnvStep:
 		var parts []string
+		env := sr.env() // every pair sees the environment from before the instruction
 		for _, kv := range s.Pairs {
-			// Each pair sees the pairs before it in the same instruction.
-			env := sr.envWith(next)
 			k, err := sr.bd.plan.Expander().Expand(kv.Key, env)
 			if err != nil {
 				return err
@@ -188,14 +187,6 @@ func setKeys(m map[string]struct{}) []string {
 	}
 	sortStrings(keys)
 	return keys
-}
-
-// envWith is env() computed against a state being built.
-func (sr *stageRun) envWith(st *imageState) []string {
-	saved := sr.st
-	sr.st = st
-	defer func() { sr.st = saved }()
-	return sr.env()
 }
 
 // declareArg handles ARG inside a stage: the value is the --build-arg, else the default, else the

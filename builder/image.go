@@ -104,7 +104,7 @@ func (b *Builder) mountReadOnly(ctx context.Context, sc *scratchDir, layers []v1
 	if err := os.Mkdir(target, 0o755); err != nil {
 		return "", nil, err
 	}
-	if err := snapshot.MountOverlay(lowers, "", "", target); err != nil {
+	if err := b.snaps.MountOverlay(lowers, "", "", target); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}

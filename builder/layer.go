@@ -83,7 +83,7 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 			return nil, err
 		}
 	}
-	if err := snapshot.MountOverlay(lowers, upper, work, merged); err != nil {
+	if err := b.snaps.MountOverlay(lowers, upper, work, merged); err != nil {
 		return nil, err
 	}
 	ferr := fn(ctx, merged)

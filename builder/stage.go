@@ -136,7 +136,7 @@ func (bd *build) resolveBase(ctx context.Context, stage *parser.Stage) (*imageSt
 func scratchState() *imageState {
 	return &imageState{
 		cfg: &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH,
-			RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Env: []string{defaultPath}}},
+			RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Env: []string{defaultPath}, WorkingDir: "/"}},
 		key: cache.NewKey("", "FROM").String("base", "scratch").Sum(),
 	}
 }

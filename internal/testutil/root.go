@@ -39,15 +39,23 @@ func BusyboxTar(t testing.TB) []byte {
 // environment's busybox image (CMD ["sh"]).
 func NewRoot(t testing.TB) (string, *store.Store) {
 	t.Helper()
-	tarball := BusyboxTar(t)
+	BusyboxTar(t) // skips without /bin/busybox
+	img, err := BusyboxImage("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := t.TempDir()
 	st, err := store.Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Import(context.Background(), bytes.NewReader(tarball), "busybox:latest",
-		store.ImportOptions{Cmd: []string{"sh"}}); err != nil {
-		t.Fatalf("importing busybox: %v", err)
+	ctx := context.Background()
+	h, err := st.WriteImage(ctx, img)
+	if err != nil {
+		t.Fatalf("storing busybox: %v", err)
+	}
+	if err := st.AddImage(ctx, h, "docker.io/library/busybox:latest"); err != nil {
+		t.Fatal(err)
 	}
 	return root, st
 }

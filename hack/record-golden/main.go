@@ -1,0 +1,308 @@
+// Command record-golden records the BuildKit golden files of hoist's
+// Dockerfile corpus (builder/testdata/corpus). For every case directory it
+// builds the case with Docker's BuildKit, saves the image, and writes
+// rootfs.golden (fsdump.Tree.Dump of the flattened layers) and config.golden
+// (fsdump.ConfigDump of the image config) into the case directory.
+//
+// It needs the reference environment (shared/refenv/setup.sh): a dockerd with
+// the busybox:latest base and the 20.10 CLI at /usr/bin/docker. Run it from
+// the repository root:
+//
+//	go run ./hack/record-golden                   # every case
+//	go run ./hack/record-golden -case 07-env      # one case (repeatable)
+//	go run ./hack/record-golden -base internal/testutil/testdata
+//
+// -base DIR writes the dumps of busybox:latest itself (the base image every
+// case builds on) to DIR/busybox.rootfs.golden and DIR/busybox.config.golden
+// and records no case unless -case is given.
+// -dump REF prints the rootfs and config dumps of an existing image and
+// records nothing (handy when writing a new case). -check-export also
+// compares every recorded rootfs with dockerd's own flattening of the image
+// (docker create + docker export), which checks fsdump.Flatten itself.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/hoistbuild/hoist/internal/fsdump"
+)
+
+// caseConfig is the optional case.json of a corpus case.
+type caseConfig struct {
+	// BuildArgs are passed as --build-arg K=V.
+	BuildArgs map[string]string `json:"build_args"`
+	// Target is passed as --target.
+	Target string `json:"target"`
+	// Dockerfile is the Dockerfile path relative to the case directory
+	// (default "Dockerfile").
+	Dockerfile string `json:"dockerfile"`
+	// RecordDockerfile, when set, is built instead of Dockerfile by this
+	// recorder only: an equivalent Dockerfile for features the old BuildKit
+	// of the reference environment lacks or gets wrong (see the case's NOTE).
+	RecordDockerfile string `json:"record_dockerfile"`
+}
+
+type options struct {
+	corpus  string
+	docker  string
+	cases   []string
+	base    string
+	dump    string
+	noCache bool
+	keep    bool
+	export  bool
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	var o options
+	var cases multiFlag
+	flag.StringVar(&o.corpus, "corpus", "builder/testdata/corpus", "corpus directory")
+	flag.StringVar(&o.docker, "docker", "/usr/bin/docker", "docker CLI with BuildKit support (20.10)")
+	flag.Var(&cases, "case", "record only this case (repeatable)")
+	flag.StringVar(&o.base, "base", "", "write the dumps of busybox:latest into this directory")
+	flag.StringVar(&o.dump, "dump", "", "print the dumps of this existing image and exit")
+	flag.BoolVar(&o.noCache, "no-cache", false, "pass --no-cache to docker build")
+	flag.BoolVar(&o.keep, "keep", false, "keep the hoist-golden/<case> images")
+	flag.BoolVar(&o.export, "check-export", false, "cross-check each rootfs dump against docker export")
+	flag.Parse()
+	o.cases = cases
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "record-golden:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	tmp, err := os.MkdirTemp("", "record-golden-")
+	if err != nil {
+		return fmt.Errorf("creating temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	if o.dump != "" {
+		rootfs, config, err := saveAndDump(ctx, o.docker, o.dump, filepath.Join(tmp, "dump.tar"))
+		if err != nil {
+			return fmt.Errorf("dumping %s: %w", o.dump, err)
+		}
+		_, err = fmt.Printf("%s%s", rootfs, config)
+		return err
+	}
+
+	if o.base != "" {
+		rootfs, config, err := saveAndDump(ctx, o.docker, "busybox:latest", filepath.Join(tmp, "base.tar"))
+		if err != nil {
+			return fmt.Errorf("dumping busybox:latest: %w", err)
+		}
+		for name, b := range map[string][]byte{"busybox.rootfs.golden": rootfs, "busybox.config.golden": config} {
+			if err := writeAtomic(filepath.Join(o.base, name), b); err != nil {
+				return err
+			}
+		}
+		fmt.Println("wrote", o.base)
+		if len(o.cases) == 0 {
+			return nil
+		}
+	}
+
+	names := o.cases
+	if len(names) == 0 {
+		names, err = listCases(o.corpus)
+		if err != nil {
+			return err
+		}
+	}
+	var failed []string
+	for _, name := range names {
+		if err := recordCase(ctx, o, filepath.Join(o.corpus, name), tmp); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL %s: %v\n", name, err)
+			failed = append(failed, name)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		fmt.Println("ok  ", name)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d case(s) failed: %s", len(failed), strings.Join(failed, " "))
+	}
+	return nil
+}
+
+// listCases returns the case directories of the corpus, sorted.
+func listCases(corpus string) ([]string, error) {
+	ents, err := os.ReadDir(corpus)
+	if err != nil {
+		return nil, fmt.Errorf("listing corpus: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func readCaseConfig(dir string) (caseConfig, error) {
+	var c caseConfig
+	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("reading case.json: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("parsing case.json: %w", err)
+	}
+	return c, nil
+}
+
+// recordCase builds one case, writes its goldens and removes the image.
+func recordCase(ctx context.Context, o options, dir, tmp string) error {
+	cfg, err := readCaseConfig(dir)
+	if err != nil {
+		return err
+	}
+	tag := "hoist-golden/" + strings.ToLower(filepath.Base(dir))
+	args := []string{"build", "--network", "host", "-t", tag}
+	if o.noCache {
+		args = append(args, "--no-cache")
+	}
+	keys := make([]string, 0, len(cfg.BuildArgs))
+	for k := range cfg.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--build-arg", k+"="+cfg.BuildArgs[k])
+	}
+	if cfg.Target != "" {
+		args = append(args, "--target", cfg.Target)
+	}
+	df := cfg.Dockerfile
+	if cfg.RecordDockerfile != "" {
+		df = cfg.RecordDockerfile
+	}
+	if df != "" {
+		args = append(args, "-f", filepath.Join(dir, df))
+	}
+	args = append(args, dir)
+	if out, err := docker(ctx, o.docker, args...); err != nil {
+		return fmt.Errorf("docker build: %w\n%s", err, out)
+	}
+	if !o.keep {
+		defer docker(context.WithoutCancel(ctx), o.docker, "rmi", tag) //nolint:errcheck // best effort
+	}
+	rootfs, config, err := saveAndDump(ctx, o.docker, tag, filepath.Join(tmp, filepath.Base(dir)+".tar"))
+	if err != nil {
+		return err
+	}
+	if o.export {
+		if err := checkExport(ctx, o.docker, tag, rootfs); err != nil {
+			return err
+		}
+	}
+	if err := writeAtomic(filepath.Join(dir, "rootfs.golden"), rootfs); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "config.golden"), config)
+}
+
+// saveAndDump runs docker save into archive and returns the rootfs and
+// config dumps of the image; the archive is removed afterwards.
+func saveAndDump(ctx context.Context, dockerCLI, ref, archive string) (rootfs, config []byte, err error) {
+	if out, err := docker(ctx, dockerCLI, "save", "-o", archive, ref); err != nil {
+		return nil, nil, fmt.Errorf("docker save: %w\n%s", err, out)
+	}
+	defer os.Remove(archive)
+	img, err := tarball.Image(func() (io.ReadCloser, error) { return os.Open(archive) }, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading saved image: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %w", err)
+	}
+	tree, err := flattenImage(img)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tree.Dump(), fsdump.ConfigDump(cf.Config), nil
+}
+
+func flattenImage(img v1.Image) (*fsdump.Tree, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("listing layers: %w", err)
+	}
+	readers := make([]io.Reader, 0, len(layers))
+	for i, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return nil, fmt.Errorf("opening layer %d: %w", i, err)
+		}
+		defer rc.Close()
+		readers = append(readers, rc)
+	}
+	tree, err := fsdump.Flatten(readers)
+	if err != nil {
+		return nil, fmt.Errorf("flattening: %w", err)
+	}
+	return tree, nil
+}
+
+func docker(ctx context.Context, cli string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, cli, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
+	return cmd.CombinedOutput()
+}
+
+// writeAtomic writes b to p through a temp file and a rename.
+func writeAtomic(p string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".golden-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// hostResolvConf is copied into sandboxes that share the host network.
+const hostResolvConf = "/etc/resolv.conf"
+
+// prepareMounts writes the generated /etc files into tmp, creates (and
+// records in st) every mount point missing from the rootfs, and fills the
+// resolved mount targets of cfg.
+func prepareMounts(cfg *initConfig, tmp string, st *stubs) error {
+	var err error
+	for _, d := range []struct {
+		dst  *string
+		path string
+	}{{&cfg.ProcDir, "/proc"}, {&cfg.SysDir, "/sys"}, {&cfg.DevDir, "/dev"}} {
+		if *d.dst, err = st.ensure(cfg.Rootfs, d.path, true); err != nil {
+			return err
+		}
+	}
+	files, err := etcFiles(cfg)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		src := filepath.Join(tmp, filepath.Base(f.path))
+		if err := os.WriteFile(src, f.data, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", f.path, err)
+		}
+		target, err := st.ensure(cfg.Rootfs, f.path, false)
+		if err != nil {
+			return err
+		}
+		cfg.Mounts = append(cfg.Mounts, initMount{
+			Type: "bind", Source: src, Target: target, File: true,
+			Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
+		})
+	}
+	for _, m := range cfg.userMounts {
+		if m.Target, err = st.ensure(cfg.Rootfs, m.Target, !m.File); err != nil {
+			return err
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
+	}
+	return nil
+}
+
+type etcFile struct {
+	path string
+	data []byte
+}
+
+// etcFiles generates /etc/hosts, /etc/hostname and /etc/resolv.conf.
+func etcFiles(cfg *initConfig) ([]etcFile, error) {
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", cfg.Hostname)
+	resolv := []byte("# network none: no name servers\n")
+	if !cfg.NewNet {
+		b, err := os.ReadFile(hostResolvConf)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reading host resolv.conf: %w", err)
+		}
+		resolv = b
+	}
+	return []etcFile{
+		{"/etc/hosts", []byte(hosts)},
+		{"/etc/hostname", []byte(cfg.Hostname + "\n")},
+		{"/etc/resolv.conf", resolv},
+	}, nil
+}
+
+// mountFlag maps a mount(8) option to its MS_* flag; clear means the option
+// turns the flag off.
+func mountFlag(o string) (flag uintptr, clear, ok bool) {
+	switch o {
+	case "nosuid", "suid":
+		return unix.MS_NOSUID, o == "suid", true
+	case "nodev", "dev":
+		return unix.MS_NODEV, o == "dev", true
+	case "noexec", "exec":
+		return unix.MS_NOEXEC, o == "exec", true
+	case "noatime":
+		return unix.MS_NOATIME, false, true
+	case "nodiratime":
+		return unix.MS_NODIRATIME, false, true
+	case "relatime":
+		return unix.MS_RELATIME, false, true
+	case "strictatime":
+		return unix.MS_STRICTATIME, false, true
+	}
+	return 0, false, false
+}
+
+// parseMount validates m and turns its options into flags and data.
+func parseMount(m Mount) (initMount, error) {
+	im := initMount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Rec: true}
+	if !filepath.IsAbs(m.Target) {
+		return im, fmt.Errorf("%w: mount target %q is not absolute", ErrInvalidSpec, m.Target)
+	}
+	switch m.Type {
+	case "bind":
+		if !filepath.IsAbs(m.Source) {
+			return im, fmt.Errorf("%w: bind source %q is not absolute", ErrInvalidSpec, m.Source)
+		}
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return im, fmt.Errorf("bind mount source: %w", err)
+		}
+		im.File = !fi.IsDir()
+	case "tmpfs":
+		im.Source = "tmpfs"
+	default:
+		return im, fmt.Errorf("%w: unsupported mount type %q for %s", ErrInvalidSpec, m.Type, m.Target)
+	}
+	var data []string
+	for _, o := range m.Options {
+		switch flag, clear, ok := mountFlag(o); {
+		case o == "ro":
+			im.ReadOnly = true
+		case o == "rw":
+			im.ReadOnly = false
+		case ok && clear:
+			im.Flags &^= flag
+			im.Clear |= flag
+		case ok:
+			im.Flags |= flag
+			im.Clear &^= flag
+		case m.Type == "bind" && (o == "bind" || o == "rbind"):
+			im.Rec = o == "rbind"
+		case m.Type == "tmpfs" && o != "" && !strings.Contains(o, ","):
+			data = append(data, o)
+		default:
+			return im, fmt.Errorf("%w: unsupported option %q for %s mount %s", ErrInvalidSpec, o, m.Type, m.Target)
+		}
+	}
+	im.Data = strings.Join(data, ",")
+	return im, nil
+}

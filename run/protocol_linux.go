@@ -1,0 +1,141 @@
+package run
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+
+	"github.com/moby/sys/user"
+)
+
+// The parent (Run) and the child (MaybeInit in the re-executed binary) talk
+// over two pipes that the child inherits as fds 3 and 4:
+//
+//	fd 3  specPipe  parent → child   one JSON initConfig, then EOF
+//	fd 4  errPipe   child → parent   nothing (exec succeeded) or one JSON
+//	                                 initError; the child marks it
+//	                                 close-on-exec, so EOF means "exec'd"
+//
+//	   parent (Run)                                  child (MaybeInit)
+//	   ------------                                  -----------------
+//	   create temp dir, /etc files, mount stubs
+//	   LockOSThread; Start(/proc/self/exe InitArg)
+//	   (Cloneflags NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET], Pdeathsig SIGKILL)
+//	                                                 LockOSThread
+//	                                                 CLOEXEC fds 3, 4
+//	   write initConfig ──── specPipe ─────────────> read initConfig to EOF
+//	   close specPipe
+//	                                                 mounts, pivot_root,
+//	                                                 hostname, lo up,
+//	                                                 user, cwd, caps, PATH,
+//	                                                 CLOEXEC every fd > 2
+//	                                        ┌─ ok:   execve(command)  (errPipe closes)
+//	   read errPipe to EOF <──── errPipe ───┤
+//	                                        └─ fail: write initError, exit(1)
+//	   empty  → the command runs; cmd.Wait, exit code (128+N for signal N)
+//	   !empty → cmd.Wait, return *InitError
+//	   remove stubs (deepest first) and temp dir
+//
+// Cancelling ctx at any point SIGKILLs the child, which is PID 1 of its pid
+// namespace, so the kernel kills everything inside; the pipes then reach EOF.
+const (
+	specFd = 3
+	errFd  = 4
+)
+
+// initConfig is what the child needs; every path is already resolved by the
+// parent (host paths inside Rootfs, symlinks resolved with securejoin), so
+// the child does no path resolution of its own before pivot_root.
+type initConfig struct {
+	Rootfs         string      `json:"rootfs"`
+	ProcDir        string      `json:"procDir"`
+	SysDir         string      `json:"sysDir"`
+	DevDir         string      `json:"devDir"`
+	Mounts         []initMount `json:"mounts"` // /etc files, then Spec.Mounts
+	Args           []string    `json:"args"`
+	Env            []string    `json:"env"`
+	Cwd            string      `json:"cwd"`
+	User           string      `json:"user"`
+	Hostname       string      `json:"hostname"`
+	NewNet         bool        `json:"newNet"`
+	ReadOnlyRootfs bool        `json:"readOnlyRootfs"`
+
+	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)
+}
+
+// initMount is a mount with its options already parsed.
+type initMount struct {
+	Type     string  `json:"type"` // "bind" or "tmpfs"
+	Source   string  `json:"source"`
+	Target   string  `json:"target"` // host path inside Rootfs
+	File     bool    `json:"file"`   // the target is a file, not a directory
+	Flags    uintptr `json:"flags"`  // MS_* flags besides MS_BIND/MS_RDONLY
+	Clear    uintptr `json:"clear"`  // MS_* flags to clear on a read-only bind remount
+	Data     string  `json:"data"`
+	ReadOnly bool    `json:"readOnly"`
+	Rec      bool    `json:"rec"` // recursive bind
+}
+
+// initError is the child's report of a setup failure.
+type initError struct {
+	Msg  string `json:"msg"`
+	Kind string `json:"kind,omitempty"`
+}
+
+// Kinds of initError, mapped back to well-known errors by the parent.
+const (
+	kindNotFound = "notfound"
+	kindNoPasswd = "nopasswd"
+	kindNoGroup  = "nogroup"
+)
+
+// kindErrors lists the well-known errors an initError can carry.
+func kindErrors() map[string]error {
+	return map[string]error{
+		kindNotFound: exec.ErrNotFound,
+		kindNoPasswd: user.ErrNoPasswdEntries,
+		kindNoGroup:  user.ErrNoGroupEntries,
+	}
+}
+
+// writeInitError reports err to the parent. Errors writing are ignored: the
+// child exits non-zero right after, and the parent copes with a missing report.
+func writeInitError(w io.Writer, err error) {
+	ie := initError{Msg: err.Error()}
+	for kind, known := range kindErrors() {
+		if errors.Is(err, known) {
+			ie.Kind = kind
+		}
+	}
+	_ = json.NewEncoder(w).Encode(ie)
+}
+
+// readInitError reads the child's report: nil when the child exec'd (EOF with
+// nothing), an *InitError otherwise.
+func readInitError(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("reading init error pipe: %w", err)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	var ie initError
+	if err := json.Unmarshal(b, &ie); err != nil {
+		return &InitError{Msg: fmt.Sprintf("sandbox init failed with an unreadable report %q", b)}
+	}
+	return &InitError{Msg: ie.Msg, Cause: kindErrors()[ie.Kind]}
+}
+
+// readInitConfig decodes the spec the parent wrote to fd 3 and closes it.
+func readInitConfig(f *os.File) (*initConfig, error) {
+	defer f.Close()
+	var cfg initConfig
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("reading sandbox spec: %w", err)
+	}
+	return &cfg, nil
+}

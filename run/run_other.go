@@ -1,0 +1,16 @@
+//go:build !linux
+
+package run
+
+import (
+	"context"
+	"errors"
+)
+
+// MaybeInit does nothing on this system: sandboxes are Linux-only.
+func MaybeInit() {}
+
+// Run is not supported on this system; it returns errors.ErrUnsupported.
+func Run(ctx context.Context, spec Spec, stdio IO) (int, error) {
+	return -1, errors.ErrUnsupported
+}

@@ -1,0 +1,144 @@
+//go:build linux
+
+package snapshot
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DiffOptions tune WriteDiff and WriteDiffCompare.
+type DiffOptions struct {
+	// SourceDateEpoch, when set, clamps every entry's mtime to this time
+	// (SOURCE_DATE_EPOCH semantics: later times become the epoch, earlier
+	// ones are kept).
+	SourceDateEpoch *time.Time
+
+	// Exclude, when set, is called with each path relative to the layer
+	// root, slash-separated and without a leading slash ("etc/hosts");
+	// returning true drops the path and, for a directory, everything below
+	// it. Deletions of excluded paths are dropped as well.
+	Exclude func(rel string) bool
+}
+
+// emitter writes layer tar entries; it owns hardlink bookkeeping.
+type emitter struct {
+	tw    *tar.Writer
+	opts  DiffOptions
+	links map[devIno]string // inode -> first tar name written for it
+}
+
+func newEmitter(w io.Writer, opts DiffOptions) *emitter {
+	return &emitter{tw: tar.NewWriter(w), opts: opts, links: make(map[devIno]string)}
+}
+
+func (e *emitter) excluded(rel string) bool {
+	return e.opts.Exclude != nil && e.opts.Exclude(rel)
+}
+
+// checkName refuses names an extractor would take for whiteouts.
+func checkName(rel string) error {
+	_, base := splitRel(rel)
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		return fmt.Errorf("%s: file name uses the reserved whiteout prefix %q: %w", rel, whiteoutPrefix, ErrHostileEntry)
+	}
+	return nil
+}
+
+// writeFile writes the entry for the file at abs (already lstat'ed into st)
+// under the name rel. Regular files with more than one link become TypeLink
+// entries pointing at the first name written for the same inode.
+func (e *emitter) writeFile(ctx context.Context, rel, abs string, st *unix.Stat_t, xattrs map[string]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkName(rel); err != nil {
+		return err
+	}
+	var link string
+	if fileType(st) == unix.S_IFLNK {
+		l, err := os.Readlink(abs)
+		if err != nil {
+			return fmt.Errorf("reading symlink %s: %w", rel, err)
+		}
+		link = l
+	}
+	hdr := header(rel, st, link, xattrs, e.opts.SourceDateEpoch)
+	if hdr == nil {
+		return nil // socket: not representable in a tar
+	}
+	if hdr.Typeflag == tar.TypeReg && st.Nlink > 1 {
+		key := devIno{dev: st.Dev, ino: st.Ino}
+		if first, ok := e.links[key]; ok {
+			hdr.Typeflag = tar.TypeLink
+			hdr.Linkname = first
+			hdr.Size = 0
+			return e.writeHeader(hdr)
+		}
+		e.links[key] = rel
+	}
+	if err := e.writeHeader(hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", rel, err)
+	}
+	defer f.Close()
+	n, err := io.Copy(e.tw, io.LimitReader(f, hdr.Size))
+	if err != nil {
+		return fmt.Errorf("copying %s into tar: %w", rel, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("copying %s into tar: file shrank from %d to %d bytes: %w", rel, hdr.Size, n, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+func (e *emitter) writeHeader(hdr *tar.Header) error {
+	if err := e.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("writing tar header %s: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+// writeWhiteout writes the OCI whiteout entry for the deleted path rel.
+func (e *emitter) writeWhiteout(rel string) error {
+	return e.writeHeader(markerHeader(whiteoutName(rel)))
+}
+
+// writeOpaque writes the opaque marker for directory relDir.
+func (e *emitter) writeOpaque(relDir string) error {
+	return e.writeHeader(markerHeader(joinRel(relDir, whiteoutOpaque)))
+}
+
+// close flushes the tar footer; it does not close the underlying writer.
+func (e *emitter) close() error {
+	if err := e.tw.Close(); err != nil {
+		return fmt.Errorf("finishing tar: %w", err)
+	}
+	return nil
+}
+
+// readDirNames returns the names in dir, sorted.
+func readDirNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ents))
+	for i, ent := range ents {
+		names[i] = ent.Name()
+	}
+	return names, nil
+}
