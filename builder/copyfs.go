@@ -403,7 +403,9 @@ func (c *copier) tryExtract(ctx context.Context, host, dest string, uid, gid int
 	if err != nil {
 		return false, err
 	}
-	if err := snapshot.ApplyTar(ctx, tb, dst); err != nil {
+	checked := strictTar(tb)
+	defer checked.Close()
+	if err := snapshot.ApplyTar(ctx, checked, dst); err != nil {
 		return false, fmt.Errorf("extracting %s: %w", filepath.Base(host), err)
 	}
 	return true, nil

@@ -29,7 +29,7 @@ func dumpPlan(p *Plan) []byte {
 		Steps     []stepDump `json:"steps"`
 	}
 	out := struct {
-		MetaArgs []ArgDef   `json:"metaArgs"`
+		MetaArgs []ArgDef    `json:"metaArgs"`
 		Stages   []stageDump `json:"stages"`
 		Warnings []string    `json:"warnings,omitempty"`
 	}{MetaArgs: p.MetaArgs, Warnings: p.Warnings}

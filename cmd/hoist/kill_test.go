@@ -19,10 +19,14 @@ func TestKillDuringBuild(t *testing.T) {
 		dockerfile string
 		marker     string        // stderr text after which to kill
 		delay      time.Duration // extra wait after the marker
+		midCommit  bool          // the kill must land while a layer blob is being written
 	}{
-		{"mid-RUN", "FROM busybox\nRUN echo started-sleeping && sleep 60\n", "started-sleeping", 100 * time.Millisecond},
-		// 256 MiB of random data takes seconds to gzip: the kill lands inside the commit.
-		{"mid-commit", "FROM busybox\nRUN head -c 268435456 /dev/urandom > /big && echo written-big\n", "written-big", 300 * time.Millisecond},
+		// The markers are computed by the shell so that the progress line echoing the command does not
+		// contain them.
+		{"mid-RUN", "FROM busybox\nRUN echo sleeping-$((40+2)) && sleep 60\n", "sleeping-42", 100 * time.Millisecond, false},
+		// 512 MiB of random data takes seconds to tar, hash and gzip: the kill lands inside the commit,
+		// which the blob temp file left in the store proves.
+		{"mid-commit", "FROM busybox\nRUN head -c 536870912 /dev/urandom > /big && echo written-$((40+2))\n", "written-42", 400 * time.Millisecond, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +78,11 @@ func TestKillDuringBuild(t *testing.T) {
 			}
 			if n := countLeftovers(t, root).inits; n > 0 {
 				t.Errorf("%d sandbox processes survived the kill", n)
+			}
+			if tc.midCommit {
+				if l := countLeftovers(t, root); l.storeTemp == 0 {
+					t.Errorf("the kill did not land mid-commit (no blob temp file): %s", l)
+				}
 			}
 			after := hoist(t, root, "", "images", "-q")
 			if after.code != 0 {
