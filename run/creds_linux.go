@@ -56,7 +56,7 @@ func setUser(u *user.ExecUser) error {
 	// Changing credentials clears the parent-death signal, and the Go
 	// runtime may have moved us off the thread that Start forked: set it
 	// again on the thread that will exec.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return &os.SyscallError{Syscall: "prctl(PR_SET_PDEATHSIG)", Err: err}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +240,16 @@ func processesWith(t testing.TB, args ...string) []string {
 		found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
 	}
 	return found
+}
+
+// killProcessesWith SIGKILLs the host processes whose argv contains args.
+func killProcessesWith(t testing.TB, args ...string) {
+	for _, p := range processesWith(t, args...) {
+		pid, _, _ := strings.Cut(p, ":")
+		if n, err := strconv.Atoi(pid); err == nil {
+			_ = unix.Kill(n, unix.SIGKILL)
+		}
+	}
 }
 
 // checkErr compares err with the expectations of a table row.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,17 +70,26 @@ func Run(ctx context.Context, spec Spec, stdio IO) (code int, err error) {
 
 // start runs the child and waits for it.
 func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
+	// Every end is closed on return; the child's ends also right after Start
+	// (closing twice is harmless), so that EOF on errR means the child exec'd.
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return -1, fmt.Errorf("creating spec pipe: %w", err)
 	}
+	defer specR.Close()
 	defer specW.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		specR.Close()
 		return -1, fmt.Errorf("creating error pipe: %w", err)
 	}
 	defer errR.Close()
+	defer errW.Close()
+
+	stdin, stopStdin, err := stdinFile(stdio.Stdin)
+	if err != nil {
+		return -1, err
+	}
+	defer stopStdin()
 
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if cfg.NewNet {
@@ -89,7 +99,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
 		Path:       "/proc/self/exe",
 		Args:       []string{os.Args[0], InitArg},
 		Env:        []string{},
-		Stdin:      stdio.Stdin,
+		Stdin:      stdin,
 		Stdout:     stdio.Stdout,
 		Stderr:     stdio.Stderr,
 		ExtraFiles: []*os.File{specR, errW}, // fds 3 and 4
@@ -97,7 +107,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
 			Cloneflags: flags,
 			// Pdeathsig fires when the thread that forked exits, so this
 			// goroutine keeps its thread until the child is reaped.
-			Pdeathsig: 0,
+			Pdeathsig: syscall.SIGKILL,
 		},
 	}
 	runtime.LockOSThread()
@@ -105,6 +115,9 @@ func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
 	err = cmd.Start()
 	specR.Close()
 	errW.Close()
+	if f, ok := stdin.(*os.File); ok && f != stdio.Stdin {
+		f.Close() // our pipe's read end: the child has it now
+	}
 	if err != nil {
 		return -1, fmt.Errorf("starting sandbox init: %w", err)
 	}
@@ -135,6 +148,30 @@ func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
 		return code, fmt.Errorf("sandbox i/o: %w", waitErr)
 	}
 	return code, nil
+}
+
+// stdinFile returns what the child's stdin should be. An *os.File (or nil)
+// is passed as is. Any other reader is copied into a pipe by a goroutine that
+// Run does not wait for: unlike exec.Cmd, Run must not block until a reader
+// that may never end (a terminal, a network stream) reaches EOF. stop closes
+// the pipe; the goroutine then ends at its next write, so a reader blocked in
+// Read keeps it alive until that Read returns.
+func stdinFile(r io.Reader) (io.Reader, func(), error) {
+	if r == nil {
+		return nil, func() {}, nil
+	}
+	if f, ok := r.(*os.File); ok {
+		return f, func() {}, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating stdin pipe: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(pw, r)
+		pw.Close()
+	}()
+	return pr, func() { pw.Close() }, nil
 }
 
 // exitCode maps a wait status to a shell-style exit code.

@@ -92,9 +92,12 @@ type Spec struct {
 }
 
 // IO is the standard I/O of the command. A nil Stdin reads /dev/null, a nil
-// Stdout or Stderr discards. Writers that are not *os.File are fed by
-// goroutines, and Run returns only after all output has been written to them.
-// Run never closes them.
+// Stdout or Stderr discards. *os.File values are given to the command as
+// they are. Writers that are not *os.File are fed by goroutines, and Run
+// returns only after all output has been written to them. A Stdin that is not
+// an *os.File is copied by a goroutine that Run does not wait for: Run returns
+// when the command exits even if Stdin never ends (the goroutine ends at the
+// next Read that returns). Run never closes any of them.
 type IO struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
