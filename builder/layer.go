@@ -93,7 +93,37 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 	if ferr != nil {
 		return nil, ferr
 	}
-	return b.commitUpper(ctx, upper, docker, epoch)
+	l, err := b.commitUpper(ctx, upper, docker, epoch)
+	if err != nil || l == nil {
+		return l, err
+	}
+	// The upper dir is already in lower-dir format: keep it as the new layer's snapshot instead of
+	// unpacking the blob again when a later step needs this rootfs.
+	if err := b.adoptUpper(ctx, upper, layers, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Layer, l *cache.Layer) error {
+	diffIDs := make([]v1.Hash, 0, len(parents)+1)
+	for _, p := range parents {
+		d, err := p.DiffID()
+		if err != nil {
+			return err
+		}
+		diffIDs = append(diffIDs, d)
+	}
+	newDiff, err := v1.NewHash(l.DiffID)
+	if err != nil {
+		return err
+	}
+	chain := snapshot.ChainIDs(append(diffIDs, newDiff))
+	var parent v1.Hash
+	if len(chain) > 1 {
+		parent = chain[len(chain)-2]
+	}
+	return b.snaps.Adopt(ctx, upper, chain[len(chain)-1], newDiff, parent)
 }
 
 // commitUpper turns an overlay upper dir into a compressed layer blob in the store, in one streaming

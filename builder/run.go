@@ -76,7 +76,8 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 		out := sr.bd.progress.stepWriter()
 		w := &teeWriter{a: out, b: tail}
 		code, err := run.Run(ctx, run.Spec{Rootfs: rootfs, Args: args, Env: env, Cwd: workdir, User: cfg.User,
-			Hostname: sandboxHostname, Network: run.NetworkMode(network), Mounts: mounts}, run.IO{Stdout: w, Stderr: w})
+			Hostname: sandboxHostname, Network: run.NetworkMode(network), Mounts: mounts,
+			StateDir: sr.bd.scratch.path}, run.IO{Stdout: w, Stderr: w})
 		if err != nil {
 			return err
 		}

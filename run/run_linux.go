@@ -44,7 +44,7 @@ func Run(ctx context.Context, spec Spec, stdio IO) (code int, err error) {
 	if err != nil {
 		return -1, err
 	}
-	tmp, err := os.MkdirTemp("", "hoist-run-")
+	tmp, err := os.MkdirTemp(spec.StateDir, "hoist-run-")
 	if err != nil {
 		return -1, fmt.Errorf("creating sandbox temp dir: %w", err)
 	}

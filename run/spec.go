@@ -89,6 +89,10 @@ type Spec struct {
 	Mounts []Mount
 	// ReadOnlyRootfs remounts "/" read-only inside the sandbox.
 	ReadOnlyRootfs bool
+	// StateDir is where Run keeps the files it generates for the sandbox (hosts, resolv.conf,
+	// hostname) while it runs; empty means os.TempDir(). Callers that can be killed should pass a
+	// directory they clean up themselves.
+	StateDir string
 }
 
 // IO is the standard I/O of the command. A nil Stdin reads /dev/null, a nil
