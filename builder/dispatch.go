@@ -162,7 +162,8 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 		return fmt.Errorf("unsupported instruction %s", step.Kind())
 	}
 	if created != "" {
-		next.history = append(next.history, v1.History{CreatedBy: created, Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
+		next.history = append(next.history, v1.History{Created: v1.Time{Time: next.created}, CreatedBy: created,
+			Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
 	}
 	next.key = metaKey(sr.st.key, next.cfg, sr.shell)
 	sr.st = next

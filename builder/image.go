@@ -33,14 +33,17 @@ func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options)
 			cfg.Config.Labels[k] = opts.Labels[k]
 		}
 	}
-	created := time.Now().UTC()
+	created := st.created
+	if created.IsZero() {
+		created = time.Now().UTC().Truncate(time.Second) // scratch with config-only steps
+	}
 	if opts.SourceDateEpoch != nil {
 		created = opts.SourceDateEpoch.UTC()
 	}
 	cfg.Created = v1.Time{Time: created}
 	cfg.History = st.history
 	for i := range cfg.History {
-		if cfg.History[i].Created.IsZero() || opts.SourceDateEpoch != nil {
+		if cfg.History[i].Created.IsZero() || (opts.SourceDateEpoch != nil && cfg.History[i].Created.After(created)) {
 			cfg.History[i].Created = v1.Time{Time: created}
 		}
 	}

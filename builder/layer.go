@@ -32,7 +32,7 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, key cache.Key,
 	b := sr.bd.b
 	if !sr.bd.opts.NoCache {
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
-			sr.apply(next, key, createdBy, rec.Layer)
+			sr.apply(next, key, createdBy, rec.Layer, rec.Created)
 			return true, nil
 		}
 	}
@@ -40,10 +40,11 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, key cache.Key,
 	if err != nil {
 		return false, err
 	}
-	if err := b.cache.Put(key, cache.Record{Layer: layer, Created: time.Now().UTC(), Step: createdBy}); err != nil {
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := b.cache.Put(key, cache.Record{Layer: layer, Created: now, Step: createdBy}); err != nil {
 		return false, err
 	}
-	sr.apply(next, key, createdBy, layer)
+	sr.apply(next, key, createdBy, layer, now)
 	return false, nil
 }
 
@@ -55,9 +56,13 @@ func (b *Builder) recordUsable(rec cache.Record) bool {
 	return err == nil && b.store.HasBlob(h)
 }
 
-func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *cache.Layer) {
+// apply moves the stage to next with the step's result. created is when the result was first made
+// (from the cache record), so a fully cached rebuild produces the identical image.
+func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *cache.Layer, created time.Time) {
 	next.key = key
-	next.history = append(next.history, v1.History{CreatedBy: createdBy + " # buildkit", Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
+	next.created = created
+	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy + " # buildkit",
+		Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
 	if l != nil {
 		next.layers = append(next.layers, newBlobLayer(sr.bd.b.store, l))
 	}

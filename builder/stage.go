@@ -29,6 +29,9 @@ type imageState struct {
 	key     cache.Key
 	docker  bool // the base used Docker media types; the result keeps them
 	history []v1.History
+	// created is when the newest content of this state was made: the base image's creation time, then
+	// each step's cache record time. It makes the image's timestamps a function of its inputs.
+	created time.Time
 }
 
 func (s *imageState) clone() *imageState {
@@ -186,6 +189,7 @@ func stateFromImage(img v1.Image, digest v1.Hash) (*imageState, error) {
 		key:     cache.NewKey("", "FROM").String("manifest", digest.String()).Sum(),
 		docker:  strings.Contains(string(mt), "docker"),
 		history: append([]v1.History(nil), cfg.History...),
+		created: cfg.Created.Time,
 	}, nil
 }
 
