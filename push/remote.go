@@ -46,7 +46,7 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 func Fetch(ctx context.Context, ref name.Reference, o Options) (v1.Image, error) {
 	img, err := remote.Image(ref, o.remoteOptions(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+		return nil, fmt.Errorf("pulling %s: %w", ref.Name(), err)
 	}
 	return img, nil
 }
