@@ -66,10 +66,19 @@ type Builder struct {
 	snaps  *snapshot.Snapshotter
 	cache  *cache.Store
 	builds string // root/builds: per-build scratch dirs
+	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
+	noOverlay bool
 }
 
+// Option configures a Builder.
+type Option func(*Builder)
+
+// WithoutOverlay makes every step run on a full copy of its rootfs instead of an overlay mount: the
+// fallback hoist uses by itself where overlayfs is unavailable.
+func WithoutOverlay() Option { return func(b *Builder) { b.noOverlay = true } }
+
 // New opens the builder over a hoist root (creating its directories).
-func New(root string, st *store.Store) (*Builder, error) {
+func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
 	snaps, err := snapshot.New(filepath.Join(root, "snapshots"))
 	if err != nil {
 		return nil, err
@@ -79,6 +88,9 @@ func New(root string, st *store.Store) (*Builder, error) {
 		return nil, err
 	}
 	b := &Builder{root: root, store: st, snaps: snaps, cache: cs, builds: filepath.Join(root, "builds")}
+	for _, o := range opts {
+		o(b)
+	}
 	if err := os.MkdirAll(b.builds, 0o700); err != nil {
 		return nil, err
 	}

@@ -36,14 +36,25 @@ type caseSpec struct {
 
 // TestCorpus builds every corpus case with hoist and compares the final rootfs and config with what
 // Docker's BuildKit built from the same Dockerfile (recorded by hack/record-golden).
-func TestCorpus(t *testing.T) {
+func TestCorpus(t *testing.T) { runCorpus(t) }
+
+// TestCorpusCopyFallback builds the corpus again without overlayfs (full rootfs copies and a
+// compare-based diff), which must give the same images.
+func TestCorpusCopyFallback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the overlay corpus run covers -short")
+	}
+	runCorpus(t, builder.WithoutOverlay())
+}
+
+func runCorpus(t *testing.T, bopts ...builder.Option) {
 	testutil.RequireRoot(t)
 	cases, err := filepath.Glob("testdata/corpus/*/rootfs.golden")
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no corpus cases found: %v", err)
 	}
 	root, st := testutil.NewRoot(t)
-	b, err := builder.New(root, st)
+	b, err := builder.New(root, st, bopts...)
 	if err != nil {
 		t.Fatal(err)
 	}

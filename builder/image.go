@@ -107,6 +107,13 @@ func (b *Builder) mountReadOnly(ctx context.Context, sc *scratchDir, layers []v1
 	if err := os.Mkdir(target, 0o755); err != nil {
 		return "", nil, err
 	}
+	if !b.useOverlay() {
+		if err := snapshot.Flatten(ctx, lowers, target); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("copying the source rootfs: %w", err)
+		}
+		return target, func() { os.RemoveAll(dir) }, nil
+	}
 	if err := b.snaps.MountOverlay(lowers, "", "", target); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err

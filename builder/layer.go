@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -82,6 +84,9 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if !b.useOverlay() {
+		return b.runOnCopy(ctx, dir, lowers, docker, epoch, fn)
+	}
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -131,8 +136,29 @@ func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Lay
 	return b.snaps.Adopt(ctx, upper, chain[len(chain)-1], newDiff, parent)
 }
 
-// commitUpper turns an overlay upper dir into a compressed layer blob in the store, in one streaming
-// pass (tar → diffID hash → parallel gzip → digest hash → blob temp file → rename).
+// runOnCopy is runOnRootfs without overlayfs: the rootfs is a full copy of the lowers, and the layer is
+// what differs between the copy and the lowers after fn ran.
+func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, docker bool, epoch *time.Time,
+	fn func(ctx context.Context, rootfs string) error) (*cache.Layer, error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return nil, err
+	}
+	if err := snapshot.Flatten(ctx, lowers, rootfs); err != nil {
+		return nil, fmt.Errorf("copying the rootfs: %w", err)
+	}
+	if err := fn(ctx, rootfs); err != nil {
+		return nil, err
+	}
+	return b.commitTar(ctx, docker, func(w io.Writer) error {
+		return snapshot.WriteDiffCompare(ctx, lowers, rootfs, w, snapshot.DiffOptions{SourceDateEpoch: epoch})
+	})
+}
+
+// useOverlay reports whether steps run on overlay mounts (else on copies).
+func (b *Builder) useOverlay() bool { return !b.noOverlay && b.snaps.OverlaySupported() }
+
+// commitUpper turns an overlay upper dir into a compressed layer blob in the store.
 func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time) (*cache.Layer, error) {
 	entries, err := os.ReadDir(upper)
 	if err != nil {
@@ -141,10 +167,17 @@ func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, ep
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	return b.commitTar(ctx, docker, func(w io.Writer) error {
+		return snapshot.WriteDiff(ctx, upper, w, snapshot.DiffOptions{SourceDateEpoch: epoch})
+	})
+}
+
+// commitTar streams the layer tar that writeTar produces into a compressed blob in the store, in one
+// pass (tar → diffID hash → parallel gzip → digest hash → blob temp file → rename). An empty tar (no
+// change) gives a nil layer.
+func (b *Builder) commitTar(ctx context.Context, docker bool, writeTar func(io.Writer) error) (*cache.Layer, error) {
 	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(snapshot.WriteDiff(ctx, upper, pw, snapshot.DiffOptions{SourceDateEpoch: epoch}))
-	}()
+	go func() { pw.CloseWithError(writeTar(pw)) }()
 	defer pr.Close()
 	bw, err := b.store.NewBlobWriter()
 	if err != nil {
@@ -155,11 +188,24 @@ func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, ep
 	if err != nil {
 		return nil, fmt.Errorf("committing layer: %w", err)
 	}
+	if c.DiffID == emptyTarDiffID {
+		return nil, nil // the step changed nothing
+	}
 	if _, _, err := bw.Commit(c.Digest); err != nil {
 		return nil, fmt.Errorf("committing layer: %w", err)
 	}
 	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}, nil
 }
+
+// emptyTarDiffID is the diffID of a tar with no entries (just archive/tar's two-block trailer): a step
+// whose layer would be that changed nothing.
+var emptyTarDiffID = func() v1.Hash {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.Close()
+	h, _, _ := v1.SHA256(&buf)
+	return h
+}()
 
 // blobLayer is a v1.Layer whose compressed bytes are a blob in the store.
 type blobLayer struct {
