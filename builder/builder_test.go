@@ -1,0 +1,120 @@
+package builder_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/store"
+)
+
+func newBuilder(t *testing.T) (*builder.Builder, *store.Store) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, st := testutil.NewRoot(t)
+	b, err := builder.New(root, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, st
+}
+
+func contextDir(t *testing.T, dockerfile string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestIndependentStagesRunConcurrently: two stages that can only finish if they run at the same time
+// (each waits, through a shared cache mount, for a file the other writes). Run one after the other,
+// the first would time out and fail the build.
+func TestIndependentStagesRunConcurrently(t *testing.T) {
+	b, _ := newBuilder(t)
+	wait := func(mine, other string) string {
+		return "RUN --mount=type=cache,id=rendezvous,target=/r touch /r/" + mine +
+			" && i=0; while [ ! -e /r/" + other + " ]; do i=$((i+1)); [ $i -gt 400 ] && exit 7; sleep 0.05; done; echo ok > /" + mine + "\n"
+	}
+	df := "FROM busybox AS a\n" + wait("a", "b") + "FROM busybox AS b\n" + wait("b", "a") +
+		"FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"
+	var log bytes.Buffer
+	_, err := b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, df), Progress: &log, NoCache: true})
+	if err != nil {
+		t.Fatalf("stages did not run concurrently: %v\n%s", err, log.String())
+	}
+}
+
+// TestAddURL: ADD of an http URL downloads the file (0600, into a directory destination by its name),
+// and --checksum rejects a mismatch naming both digests.
+func TestAddURL(t *testing.T) {
+	b, _ := newBuilder(t)
+	body := "downloaded content\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Last-Modified", time.Unix(1000000000, 0).UTC().Format(http.TimeFormat))
+		w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	sum := sha256.Sum256([]byte(body))
+	good := "sha256:" + hex.EncodeToString(sum[:])
+	df := "FROM busybox\nADD --checksum=" + good + " " + srv.URL + "/files/data.txt /dl/\n" +
+		"RUN test \"$(cat /dl/data.txt)\" = \"downloaded content\" && test \"$(stat -c %a /dl/data.txt)\" = 600\n"
+	var log bytes.Buffer
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, df), Progress: &log}); err != nil {
+		t.Fatalf("ADD URL: %v\n%s", err, log.String())
+	}
+	bad := "FROM busybox\nADD --checksum=sha256:" + strings.Repeat("0", 64) + " " + srv.URL + "/x /x\n"
+	_, err := b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, bad)})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || !strings.Contains(err.Error(), good) {
+		t.Errorf("checksum mismatch error = %v", err)
+	}
+}
+
+// TestRebuildIsIdentical: a fully cached rebuild gives the same image ID, and --no-cache runs again.
+func TestRebuildIsIdentical(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := contextDir(t, "FROM busybox\nRUN echo $RANDOM > /r\nENV X=1\n")
+	first, err := b.Build(context.Background(), builder.Options{ContextDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	second, err := b.Build(context.Background(), builder.Options{ContextDir: dir, Progress: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ImageID != second.ImageID {
+		t.Errorf("cached rebuild changed the image: %s -> %s", first.ImageID, second.ImageID)
+	}
+	if !strings.Contains(log.String(), "CACHED") {
+		t.Errorf("rebuild did not report CACHED:\n%s", log.String())
+	}
+	third, err := b.Build(context.Background(), builder.Options{ContextDir: dir, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.ImageID == first.ImageID {
+		t.Errorf("--no-cache reused the cached RUN ($RANDOM gave the same image)")
+	}
+}
+
+// TestRunNetworkNone: RUN --network=none sees only a loopback interface; the default (host) sees more.
+func TestRunNetworkNone(t *testing.T) {
+	b, _ := newBuilder(t)
+	df := "FROM busybox\nRUN --network=none test \"$(ls /sys/class/net)\" = lo\nRUN test \"$(ls /sys/class/net | wc -l)\" -gt 1\n"
+	var log bytes.Buffer
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, df), Progress: &log}); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+}
