@@ -423,6 +423,8 @@ main() {
   DOCKER_CACHE0=$(docker_cache_bytes)
   local load0 s
   load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }' &&
+    say "WARNING: load average is $load0 on $(nproc) CPUs: other work will make the numbers noisy"
   setup_scratch
   setup_hoist_base
 
@@ -447,8 +449,9 @@ main() {
     echo "- runs per cell: $RUNS; cells are median (min-max) seconds; load average at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     table
-    echo
-    goals
+    local g
+    g=$(goals)
+    [[ -z $g ]] || printf '\n%s\n' "$g"
     if [[ -n $COMPRESS_LINES ]]; then
       # shellcheck disable=SC2016 # backquotes are markdown here
       printf '\n`%s`:\n\n```\n%s\n```\n' "go test ./snapshot/ -run '^\$' -bench BenchmarkCompress -benchtime=3x" "$COMPRESS_LINES"
