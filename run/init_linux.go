@@ -16,6 +16,7 @@ import (
 // Otherwise it returns immediately and does nothing.
 func MaybeInit() {
 	if len(os.Args) < 2 || os.Args[1] != InitArg {
+		makeMountsPrivate()
 		return
 	}
 	// Credentials (capset), PR_SET_PDEATHSIG and execve all act on the

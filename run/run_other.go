@@ -14,3 +14,9 @@ func MaybeInit() {}
 func Run(ctx context.Context, spec Spec, stdio IO) (int, error) {
 	return -1, errors.ErrUnsupported
 }
+
+// InPrivateMounts is always false on this system.
+func InPrivateMounts() bool { return false }
+
+// ReexecPrivateMounts is not supported on this system.
+func ReexecPrivateMounts(ctx context.Context) (int, error) { return 125, errors.ErrUnsupported }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/run"
 )
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -25,6 +27,17 @@ func newBuildCmd(g *globals) *cobra.Command {
 		Short: "Build an image from a Dockerfile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Builds mount overlays: do it in a mount namespace that dies with the build.
+			if !run.InPrivateMounts() && os.Geteuid() == 0 {
+				code, err := run.ReexecPrivateMounts(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					return &exitError{code: code} // the child printed its own error
+				}
+				return nil
+			}
 			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
 				NoCache: noCache, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}
 			var err error
@@ -70,6 +83,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 			}
 			res, err := b.Build(cmd.Context(), opts)
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					return errors.New("build interrupted: nothing was tagged; finished steps stay in the cache")
+				}
 				return err
 			}
 			if iidfile != "" {
