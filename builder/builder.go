@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,9 @@ type Result struct {
 	ImageID v1.Hash
 	// Manifest is the manifest digest in the store.
 	Manifest v1.Hash
+	// ContextFilesRead is how many build-context files had to be read to compute cache keys (the
+	// others' digests came from the stat cache).
+	ContextFilesRead int64
 }
 
 // Builder builds images into one hoist root. It is safe for concurrent use, including by several
@@ -129,9 +133,17 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	for _, w := range plan.Warnings {
 		pw.printf("[warning] %s\n", w)
 	}
-	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw,
+	digests, err := cache.OpenFileDigests(filepath.Join(b.root, "cache", "contexts"), bctx.dir)
+	if err != nil {
+		return nil, err
+	}
+	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw, digests: digests,
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{}}
 	final, err := bd.run(ctx, target)
+	// The context digests are worth keeping even when the build failed.
+	if serr := digests.Save(); serr != nil && err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +152,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.ContextFilesRead = digests.Reads()
 	pw.printf("writing image %s done\n", res.ImageID)
 	for _, t := range opts.Tags {
 		pw.printf("naming to %s done\n", t)
@@ -174,6 +187,7 @@ type build struct {
 	ctx      *buildContext
 	scratch  *scratchDir
 	progress *progress
+	digests  *cache.FileDigests
 	order    []int
 
 	mu       sync.Mutex
@@ -265,6 +279,11 @@ func (bd *build) markArgUsed(k string) {
 	bd.mu.Lock()
 	bd.usedArgs[k] = true
 	bd.mu.Unlock()
+}
+
+// fileDigest is the content digest of a context file, from the stat cache when it is unchanged.
+func (bd *build) fileDigest(rel, host string, fi fs.FileInfo) (string, error) {
+	return bd.digests.Digest(rel, host, fi)
 }
 
 // stepLabel is "[stage 1/2] STEP 3/7".

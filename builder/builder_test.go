@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,46 @@ func TestRunNetworkNone(t *testing.T) {
 	var log bytes.Buffer
 	if _, err := b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, df), Progress: &log}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
+	}
+}
+
+// TestContextStatCache: rebuilding a context where nothing changed reads no file contents; after one
+// file changes, exactly that one is read, and the COPY reruns.
+func TestContextStatCache(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := contextDir(t, "FROM busybox\nCOPY . /ctx\n")
+	for i := 0; i < 300; i++ {
+		p := filepath.Join(dir, "d"+strconv.Itoa(i%10), "f"+strconv.Itoa(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.Repeat("x", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let the files age past the racy window before the first read
+	first, err := b.Build(context.Background(), builder.Options{ContextDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ContextFilesRead != 301 { // 300 files + the Dockerfile
+		t.Errorf("first build read %d files, want 301", first.ContextFilesRead)
+	}
+	second, err := b.Build(context.Background(), builder.Options{ContextDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ContextFilesRead != 0 || second.ImageID != first.ImageID {
+		t.Errorf("no-op rebuild read %d files (want 0), image %s vs %s", second.ContextFilesRead, second.ImageID, first.ImageID)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "d3", "f13"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third, err := b.Build(context.Background(), builder.Options{ContextDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.ContextFilesRead != 1 || third.ImageID == first.ImageID {
+		t.Errorf("after changing one file: read %d files (want 1), image changed: %v", third.ContextFilesRead, third.ImageID != first.ImageID)
 	}
 }

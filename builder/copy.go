@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -80,7 +79,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		if err != nil {
 			return false, err
 		}
-		digest, err := hashItems(items, sr.bd.ctx)
+		digest, err := sr.bd.hashItems(items)
 		if err != nil {
 			return false, err
 		}
@@ -317,8 +316,9 @@ func selectRootfs(root string, sources []string) ([]copyItem, error) {
 }
 
 // hashItems digests exactly what the copy will read: for every selected entry, its path relative to
-// the selection, type, permission bits, size, link target and content.
-func hashItems(items []copyItem, c *buildContext) (string, error) {
+// the selection, type, permission bits, size, link target and content. Context file contents come
+// from the build's stat cache, so unchanged files are not read.
+func (bd *build) hashItems(items []copyItem) (string, error) {
 	h := sha256.New()
 	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	for _, it := range items {
@@ -327,23 +327,17 @@ func hashItems(items []copyItem, c *buildContext) (string, error) {
 			continue
 		}
 		kb("item:" + it.rel)
-		err := walkSelected(it, c, func(rel, host string, fi fs.FileInfo) error {
+		err := walkSelected(it, bd.ctx, func(rel, host string, fi fs.FileInfo) error {
 			kb(rel)
 			kb(fi.Mode().String())
 			switch {
 			case fi.Mode().IsRegular():
 				kb(strconv.FormatInt(fi.Size(), 10))
-				f, err := os.Open(host)
+				d, err := bd.fileDigest(path.Join(it.rel, rel), host, fi)
 				if err != nil {
 					return err
 				}
-				fh := sha256.New()
-				_, err = io.Copy(fh, f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				kb(hex.EncodeToString(fh.Sum(nil)))
+				kb(d)
 			case fi.Mode()&fs.ModeSymlink != 0:
 				t, err := os.Readlink(host)
 				if err != nil {

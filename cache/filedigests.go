@@ -1,0 +1,136 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// FileDigests remembers the content digest of the files of one build context by their stat data
+// (size, mtime, ctime, inode, mode), like git's index: a file whose stat data did not change is not read
+// again. It is kept in one JSON file per context directory; Save writes it atomically. Safe for
+// concurrent use within a process; two processes saving the same context's file simply race (last
+// writer wins), which is harmless for a cache.
+type FileDigests struct {
+	path string
+
+	mu      sync.Mutex
+	entries map[string]fileEntry
+	dirty   bool
+	reads   atomic.Int64
+}
+
+type fileEntry struct {
+	Size   int64  `json:"s"`
+	Mtime  int64  `json:"m"`
+	Ctime  int64  `json:"c"`
+	Ino    uint64 `json:"i"`
+	Mode   uint32 `json:"o"`
+	Digest string `json:"d"`
+	// Hashed is when the content was read (ns). The entry is trusted only if the file's ctime is
+	// clearly older: a change made within the same timestamp tick as the read could otherwise leave
+	// the stat data unchanged ("racily clean" in git's terms).
+	Hashed int64 `json:"h"`
+}
+
+// racyWindow is comfortably more than one kernel timestamp tick (1-10 ms).
+const racyWindow = int64(20 * time.Millisecond)
+
+// OpenFileDigests loads the digests remembered for contextDir (an absolute, clean path) from dir.
+func OpenFileDigests(dir, contextDir string) (*FileDigests, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(contextDir))
+	fd := &FileDigests{path: filepath.Join(dir, hex.EncodeToString(sum[:])+".json"), entries: map[string]fileEntry{}}
+	data, err := os.ReadFile(fd.path)
+	if err == nil {
+		// A damaged file is just an empty cache.
+		_ = json.Unmarshal(data, &fd.entries)
+	}
+	return fd, nil
+}
+
+// Digest returns the sha256 of the regular file at host (rel is its context-relative path, the cache
+// key), reading the file only when its stat data differs from what was remembered.
+func (f *FileDigests) Digest(rel, host string, fi fs.FileInfo) (string, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return hashFile(host)
+	}
+	e := fileEntry{Size: fi.Size(), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Mode: st.Mode}
+	f.mu.Lock()
+	old, hit := f.entries[rel]
+	f.mu.Unlock()
+	if hit && old.Size == e.Size && old.Mtime == e.Mtime && old.Ctime == e.Ctime && old.Ino == e.Ino &&
+		old.Mode == e.Mode && old.Ctime < old.Hashed-racyWindow {
+		return old.Digest, nil
+	}
+	hashed := time.Now().UnixNano()
+	d, err := hashFile(host)
+	if err != nil {
+		return "", err
+	}
+	f.reads.Add(1)
+	e.Digest, e.Hashed = d, hashed
+	f.mu.Lock()
+	f.entries[rel] = e
+	f.dirty = true
+	f.mu.Unlock()
+	return d, nil
+}
+
+// Reads is the number of files whose content was read (cache misses) since Open.
+func (f *FileDigests) Reads() int64 { return f.reads.Load() }
+
+// Save writes the remembered digests if they changed (temp file + rename).
+func (f *FileDigests) Save() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dirty {
+		return nil
+	}
+	data, err := json.Marshal(f.entries)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("saving context digests: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving context digests: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("saving context digests: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("saving context digests: %w", err)
+	}
+	f.dirty = false
+	return nil
+}
+
+func hashFile(p string) (string, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
