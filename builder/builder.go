@@ -39,6 +39,13 @@ type Options struct {
 	// Labels are added to the final image's config (--label).
 	Labels  map[string]string
 	NoCache bool
+	// NoCacheFilter lists stages (by name or index) whose steps ignore the cache.
+	NoCacheFilter []string
+	// Pull re-resolves base image tags in their registries instead of using local images.
+	Pull bool
+	// Explain computes every step's cache key and reports which steps would run and why, without
+	// running anything or writing an image.
+	Explain bool
 	// Network is the default network mode of RUN steps: "host" (default) or "none".
 	Network string
 	// Progress receives the human-readable progress ("plain"); nil discards it.
@@ -65,11 +72,12 @@ type Result struct {
 // Builder builds images into one hoist root. It is safe for concurrent use, including by several
 // processes sharing the root.
 type Builder struct {
-	root   string
-	store  *store.Store
-	snaps  *snapshot.Snapshotter
-	cache  *cache.Store
-	builds string // root/builds: per-build scratch dirs
+	root    string
+	store   *store.Store
+	snaps   *snapshot.Snapshotter
+	cache   *cache.Store
+	history *cache.History
+	builds  string // root/builds: per-build scratch dirs
 	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
 	noOverlay bool
 }
@@ -91,7 +99,11 @@ func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Builder{root: root, store: st, snaps: snaps, cache: cs, builds: filepath.Join(root, "builds")}
+	hist, err := cache.OpenHistory(filepath.Join(root, "cache", "history"))
+	if err != nil {
+		return nil, err
+	}
+	b := &Builder{root: root, store: st, snaps: snaps, cache: cs, history: hist, builds: filepath.Join(root, "builds")}
 	for _, o := range opts {
 		o(b)
 	}
@@ -137,8 +149,15 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range opts.NoCacheFilter {
+		if _, ok := plan.StageByName(f, len(plan.Stages)); !ok {
+			return nil, fmt.Errorf("--no-cache-filter: no stage named %q in %s", f, dfName)
+		}
+	}
+	buildID := cache.BuildID(bctx.dir, dfName, opts.Target)
 	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw, digests: digests,
-		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{}}
+		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
+		prev: b.history.Last(buildID)}
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
 	if serr := digests.Save(); serr != nil && err == nil {
@@ -148,8 +167,14 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	bd.warnUnusedArgs()
+	if opts.Explain {
+		return &Result{ContextFilesRead: digests.Reads()}, nil
+	}
 	res, err := b.commitImage(ctx, final, opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}); err != nil {
 		return nil, err
 	}
 	res.ContextFilesRead = digests.Reads()
@@ -194,6 +219,38 @@ type build struct {
 	results  map[int]*stageFuture
 	usedArgs map[string]bool
 	images   map[string]*imageState // images used by COPY --from / RUN --mount from=
+	prev     *cache.BuildRecord     // the last build of this Dockerfile, to explain misses
+	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
+}
+
+func (bd *build) recordStep(s cache.StepRecord) {
+	bd.mu.Lock()
+	bd.steps = append(bd.steps, s)
+	bd.mu.Unlock()
+}
+
+// noCacheFor reports whether the stage's steps must ignore the cache (--no-cache, --no-cache-filter).
+func (bd *build) noCacheFor(st *parser.Stage) bool {
+	if bd.opts.NoCache {
+		return true
+	}
+	for _, f := range bd.opts.NoCacheFilter {
+		if i, ok := bd.plan.StageByName(f, len(bd.plan.Stages)); ok && i == st.Index {
+			return true
+		}
+	}
+	return false
+}
+
+// explainMiss says why a step is not served from the cache.
+func (bd *build) explainMiss(s cache.StepRecord, args map[string]bool, noCache bool) string {
+	switch {
+	case bd.opts.NoCache:
+		return "--no-cache"
+	case noCache:
+		return "--no-cache-filter"
+	}
+	return cache.Explain(bd.prev.Step(&s), &s, args)
 }
 
 type stageFuture struct {

@@ -79,11 +79,11 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		if err != nil {
 			return false, err
 		}
-		digest, err := sr.bd.hashItems(items)
+		digest, files, err := sr.bd.hashItems(items)
 		if err != nil {
 			return false, err
 		}
-		kb.String("content", digest)
+		kb.String("content", digest).Files(files)
 	default:
 		src, err := sr.sourceState(ctx, fromName)
 		if err != nil {
@@ -92,8 +92,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		kb.String("from", string(src.key))
 		// The source rootfs is mounted only if the step must run.
 		srcState := src
-		key := kb.Sum()
-		return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+		return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
 			root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, srcState.layers)
 			if err != nil {
 				return err
@@ -107,8 +106,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		})
 	}
 	_ = srcRoot
-	key := kb.Sum()
-	return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
 		return sr.copyInto(ctx, rootfs, srcRoot, items, spec)
 	})
 }
@@ -318,40 +316,47 @@ func selectRootfs(root string, sources []string) ([]copyItem, error) {
 // hashItems digests exactly what the copy will read: for every selected entry, its path relative to
 // the selection, type, permission bits, size, link target and content. Context file contents come
 // from the build's stat cache, so unchanged files are not read.
-func (bd *build) hashItems(items []copyItem) (string, error) {
+func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) {
 	h := sha256.New()
+	files := map[string]string{}
 	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	for _, it := range items {
 		if it.url != "" {
 			kb("url:" + it.url)
+			files[it.url] = "url"
 			continue
 		}
 		kb("item:" + it.rel)
 		err := walkSelected(it, bd.ctx, func(rel, host string, fi fs.FileInfo) error {
 			kb(rel)
 			kb(fi.Mode().String())
+			ctxPath := path.Join(it.rel, rel)
+			detail := fi.Mode().String()
 			switch {
 			case fi.Mode().IsRegular():
 				kb(strconv.FormatInt(fi.Size(), 10))
-				d, err := bd.fileDigest(path.Join(it.rel, rel), host, fi)
+				d, err := bd.fileDigest(ctxPath, host, fi)
 				if err != nil {
 					return err
 				}
 				kb(d)
+				detail += " " + d
 			case fi.Mode()&fs.ModeSymlink != 0:
 				t, err := os.Readlink(host)
 				if err != nil {
 					return err
 				}
 				kb(t)
+				detail += " -> " + t
 			}
+			files[ctxPath] = detail
 			return nil
 		})
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), files, nil
 }
 
 // walkSelected calls fn for the item and, for a directory, everything under it (lexical order, ignore

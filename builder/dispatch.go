@@ -242,9 +242,9 @@ func (sr *stageRun) dispatchWorkdir(ctx context.Context, s *parser.WorkdirStep) 
 	p = path.Clean(p)
 	next := sr.st.clone()
 	next.cfg.Config.WorkingDir = p
-	key := cache.NewKey(sr.st.key, "WORKDIR").String("path", p).String("user", next.cfg.Config.User).Sum()
+	kb := cache.NewKey(sr.st.key, "WORKDIR").String("path", p).String("user", next.cfg.Config.User)
 	created := "WORKDIR " + p
-	cached, err := sr.fsStep(ctx, next, key, created, func(ctx context.Context, rootfs string) error {
+	cached, err := sr.fsStep(ctx, next, kb, created, func(ctx context.Context, rootfs string) error {
 		return mkdirWorkdir(rootfs, p, next.cfg.Config.User)
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -29,15 +30,28 @@ import (
 
 // fsStep runs fn on a writable overlay mount of the stage's current rootfs, unless key is in the cache;
 // the change fn made becomes a layer appended to next, which becomes the stage's state.
-func (sr *stageRun) fsStep(ctx context.Context, next *imageState, key cache.Key, createdBy string,
+func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyBuilder, createdBy string,
 	fn func(ctx context.Context, rootfs string) error) (bool, error) {
 	b := sr.bd.b
-	if !sr.bd.opts.NoCache {
+	key := kb.Sum()
+	step := cache.StepRecord{ID: sr.stepID, Source: sr.stepSource, Key: key, Parent: kb.Parent(),
+		Components: kb.Components(), Files: kb.FileDetail()}
+	sr.bd.recordStep(step)
+	noCache := sr.bd.noCacheFor(sr.stage)
+	if !noCache {
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
 			sr.apply(next, key, createdBy, rec.Layer, rec.Created)
 			return true, nil
 		}
 	}
+	reason := sr.bd.explainMiss(step, sr.argNames(), noCache)
+	if sr.bd.opts.Explain {
+		sr.bd.progress.printf("%s: would run: %s\n", sr.label(sr.stepN), reason)
+		sr.apply(next, key, createdBy, nil, time.Time{})
+		next.key = cache.NewKey(key, "RESULT").String("diffid", "unknown until it runs").Sum()
+		return false, nil
+	}
+	sr.bd.progress.printf("%s: cache miss: %s\n", sr.label(sr.stepN), reason)
 	layer, err := b.runOnRootfs(ctx, sr.bd.scratch, sr.st.layers, next.docker, sr.bd.opts.SourceDateEpoch, fn)
 	if err != nil {
 		return false, err
@@ -60,8 +74,17 @@ func (b *Builder) recordUsable(rec cache.Record) bool {
 
 // apply moves the stage to next with the step's result. created is when the result was first made
 // (from the cache record), so a fully cached rebuild produces the identical image.
+//
+// The state's key becomes the step's result key: the step key combined with the diffID of the layer
+// it produced. Later steps (and COPY --from this stage) are keyed on what the step produced, so a step
+// forced to run again (--no-cache-filter) that produces the same content keeps them cached, and one
+// that produces different content invalidates them.
 func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *cache.Layer, created time.Time) {
-	next.key = key
+	diffID := "empty"
+	if l != nil {
+		diffID = l.DiffID
+	}
+	next.key = cache.NewKey(key, "RESULT").String("diffid", diffID).Sum()
 	next.created = created
 	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy + " # buildkit",
 		Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
@@ -257,26 +280,42 @@ type scratchDir struct {
 	n    atomic.Int64
 }
 
+// newScratch creates builds/<random> for one build. The lock file comes first and is held before the
+// directory exists, so a concurrent cleanStaleBuilds can never take a live build's directory for a
+// dead one's.
 func newScratch(builds string) (*scratchDir, error) {
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
+	for attempt := 0; attempt < 8; attempt++ {
+		var rnd [8]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return nil, err
+		}
+		p := filepath.Join(builds, hex.EncodeToString(rnd[:]))
+		f, err := os.OpenFile(p+".lock", os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			if os.IsExist(err) {
+				continue
+			}
+			return nil, fmt.Errorf("creating build lock: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking build dir: %w", err)
+		}
+		// A cleaner may have taken the file for a dead build's between our create and our lock, and
+		// removed it: then our lock guards nothing, start again.
+		var fst, pst unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &fst) != nil || unix.Stat(p+".lock", &pst) != nil || fst.Ino != pst.Ino {
+			f.Close()
+			continue
+		}
+		if err := os.Mkdir(p, 0o700); err != nil {
+			os.Remove(p + ".lock")
+			f.Close()
+			return nil, fmt.Errorf("creating build dir: %w", err)
+		}
+		return &scratchDir{path: p, lock: f}, nil
 	}
-	p := filepath.Join(builds, hex.EncodeToString(rnd[:]))
-	if err := os.Mkdir(p, 0o700); err != nil {
-		return nil, fmt.Errorf("creating build dir: %w", err)
-	}
-	f, err := os.OpenFile(p+".lock", os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		os.RemoveAll(p)
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		os.RemoveAll(p)
-		return nil, fmt.Errorf("locking build dir: %w", err)
-	}
-	return &scratchDir{path: p, lock: f}, nil
+	return nil, errors.New("creating build dir: too many collisions")
 }
 
 func (s *scratchDir) stepDir() (string, error) {
@@ -358,3 +397,13 @@ func mountsUnder(dir string) ([]string, error) {
 }
 
 var _ = syscall.Getpid
+
+// argNames are the build args the stage has declared (for explanations).
+func (sr *stageRun) argNames() map[string]bool {
+	m := map[string]bool{}
+	for _, a := range sr.args {
+		k, _, _ := strings.Cut(a, "=")
+		m[k] = true
+	}
+	return m
+}

@@ -53,12 +53,12 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	if err != nil {
 		return false, err
 	}
-	key := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
+	kb := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
 		String("user", cfg.User).String("workdir", workdir).String("network", network).
-		Strings("mounts", mountKey).String("script", script).Sum()
+		Strings("mounts", mountKey).String("script", script)
 	createdBy := "RUN " + strings.Join(args, " ")
 	next := sr.st.clone()
-	return sr.fsStep(ctx, next, key, createdBy, func(ctx context.Context, rootfs string) error {
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
 		if script != "" {
 			// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
 			dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")

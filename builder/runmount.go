@@ -84,7 +84,7 @@ func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) ([]run.Mou
 				return nil, nil, fmt.Errorf("--mount=type=bind: %s not found in the build context", src)
 			}
 			rel := strings.TrimPrefix(path.Clean("/"+src), "/")
-			digest, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, info: fi}})
+			digest, _, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, info: fi}})
 			if err != nil {
 				return nil, nil, err
 			}

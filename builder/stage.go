@@ -63,6 +63,10 @@ type stageRun struct {
 	args   []string // the ARG values the stage can see, "K=V"
 	shell  []string
 	cmdSet bool
+	stepID string // "<stage index>/<step index>" of the step being dispatched
+	stepN  int    // its number in the progress output
+	// stepSource is the step's instruction as written.
+	stepSource string
 }
 
 func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*imageState, error) {
@@ -93,6 +97,7 @@ func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*ima
 			return nil, err
 		}
 		lbl := sr.label(i + 2)
+		sr.stepID, sr.stepN, sr.stepSource = fmt.Sprintf("%d/%d", stage.Index, i-len(triggers)), i+2, step.Source()
 		bd.progress.printf("%s: %s\n", lbl, firstLine(step.Source()))
 		start := time.Now()
 		cached, err := sr.dispatch(ctx, step)
@@ -106,6 +111,7 @@ func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*ima
 		switch {
 		case cached:
 			bd.progress.printf("%s: CACHED\n", lbl)
+		case bd.opts.Explain:
 		case isFSStep(step):
 			bd.progress.printf("%s: done in %.2fs\n", lbl, time.Since(start).Seconds())
 		}
@@ -156,7 +162,7 @@ func (bd *build) imageState(ctx context.Context, ref string) (*imageState, error
 		return st.clone(), nil
 	}
 	bd.mu.Unlock()
-	img, digest, err := bd.b.loadImage(ctx, ref, bd.opts.Registry, bd.progress)
+	img, digest, err := bd.b.loadImage(ctx, ref, bd.opts.Registry, bd.opts.Pull, bd.progress)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +200,11 @@ func stateFromImage(img v1.Image, digest v1.Hash) (*imageState, error) {
 }
 
 // loadImage finds ref in the store or pulls it into the store, and returns it with its manifest digest.
-func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, pw *progress) (v1.Image, v1.Hash, error) {
-	if h, err := b.store.Resolve(ctx, ref); err == nil {
+func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, pull bool, pw *progress) (v1.Image, v1.Hash, error) {
+	if h, err := b.store.Resolve(ctx, ref); err == nil && (!pull || strings.Contains(ref, "@")) {
 		img, err := b.store.Image(h)
 		return img, h, err
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, v1.Hash{}, err
 	}
 	r, err := store.ParseName(ref)

@@ -21,19 +21,49 @@ const Version = "hoist-cache-v1"
 // Key identifies the result of a build step: "sha256:<hex>".
 type Key string
 
-// KeyBuilder accumulates the inputs of one key. The zero value is not usable; use NewKey.
+// KeyBuilder accumulates the inputs of one key, and remembers them as named components so that a cache
+// miss can be explained. The zero value is not usable; use NewKey.
 type KeyBuilder struct {
-	h hash.Hash
+	h      hash.Hash
+	parent Key
+	kind   string
+	comps  []Component
+	files  map[string]string
+}
+
+// Component is one named input of a key, as given to the builder.
+type Component struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
 }
 
 // NewKey starts the key of a step of the given kind (for example "RUN") on top of parent ("" for a base).
 func NewKey(parent Key, kind string) *KeyBuilder {
-	b := &KeyBuilder{h: sha256.New()}
+	b := &KeyBuilder{h: sha256.New(), parent: parent, kind: kind}
 	b.write(Version)
 	b.write(string(parent))
 	b.write(kind)
 	return b
 }
+
+// Parent is the parent key the builder started from.
+func (b *KeyBuilder) Parent() Key { return b.parent }
+
+// Kind is the step kind the builder started with.
+func (b *KeyBuilder) Kind() string { return b.kind }
+
+// Components returns the inputs added so far, in order.
+func (b *KeyBuilder) Components() []Component { return b.comps }
+
+// Files attaches, for explanations only, the per-file digests behind a content component (path →
+// digest or type). It does not change the key: the content digest added with String does.
+func (b *KeyBuilder) Files(files map[string]string) *KeyBuilder {
+	b.files = files
+	return b
+}
+
+// FileDetail returns what Files attached.
+func (b *KeyBuilder) FileDetail() map[string]string { return b.files }
 
 func (b *KeyBuilder) write(s string) {
 	var n [8]byte
@@ -46,6 +76,7 @@ func (b *KeyBuilder) write(s string) {
 func (b *KeyBuilder) String(name, v string) *KeyBuilder {
 	b.write(name)
 	b.write(v)
+	b.comps = append(b.comps, Component{Name: name, Values: []string{v}})
 	return b
 }
 
@@ -56,6 +87,7 @@ func (b *KeyBuilder) Strings(name string, vs []string) *KeyBuilder {
 	for _, v := range vs {
 		b.write(v)
 	}
+	b.comps = append(b.comps, Component{Name: name, Values: append([]string(nil), vs...)})
 	return b
 }
 
@@ -73,10 +105,13 @@ func (b *KeyBuilder) Map(name string, m map[string]string) *KeyBuilder {
 	sort.Strings(keys)
 	b.write(name)
 	b.write(strconv.Itoa(len(keys)))
+	vals := make([]string, 0, len(keys))
 	for _, k := range keys {
 		b.write(k)
 		b.write(m[k])
+		vals = append(vals, k+"="+m[k])
 	}
+	b.comps = append(b.comps, Component{Name: name, Values: vals})
 	return b
 }
 

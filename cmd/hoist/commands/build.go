@@ -21,6 +21,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 		file, target, progress  string
 		iidfile, network, sde   string
 		noCache, quiet          bool
+		explain, pull           bool
+		noCacheFilter           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] CONTEXT",
@@ -39,7 +41,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
-				NoCache: noCache, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}
+				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}
 			var err error
 			if opts.BuildArgs, err = parseKeyValues("--build-arg", buildArgs, true); err != nil {
 				return err
@@ -93,7 +95,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("--iidfile: %w", err)
 				}
 			}
-			fmt.Fprintln(g.stdout, res.ImageID)
+			if !explain {
+				fmt.Fprintln(g.stdout, res.ImageID)
+			}
 			return nil
 		},
 	}
@@ -104,6 +108,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "set metadata on the image (KEY=VALUE)")
 	f.StringVar(&target, "target", "", "build this stage")
 	f.BoolVar(&noCache, "no-cache", false, "do not use the build cache")
+	f.StringArrayVar(&noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
+	f.BoolVar(&explain, "explain", false, "show which steps would run and why, without building")
+	f.BoolVar(&pull, "pull", false, "always look up base image tags in their registry")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 	f.StringVar(&progress, "progress", "plain", "progress output: plain, tty or quiet")
 	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")

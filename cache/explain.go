@@ -1,0 +1,229 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// StepRecord is what a build remembers of one filesystem step, to explain the next build's misses.
+type StepRecord struct {
+	// ID identifies the step within its Dockerfile: "<stage index>/<step index>".
+	ID         string            `json:"id"`
+	Source     string            `json:"source"`
+	Key        Key               `json:"key"`
+	Parent     Key               `json:"parent"`
+	Components []Component       `json:"components"`
+	Files      map[string]string `json:"files,omitempty"`
+}
+
+// BuildRecord is the steps of one successful build of a Dockerfile.
+type BuildRecord struct {
+	Steps []StepRecord `json:"steps"`
+}
+
+// History keeps the last build of each (context, Dockerfile, target) under dir.
+type History struct {
+	dir string
+}
+
+// OpenHistory returns the history kept in dir.
+func OpenHistory(dir string) (*History, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &History{dir: dir}, nil
+}
+
+// BuildID names a Dockerfile build for the history: the context dir, the Dockerfile and the target.
+func BuildID(contextDir, dockerfile, target string) string {
+	sum := sha256.Sum256([]byte(contextDir + "\x00" + dockerfile + "\x00" + target))
+	return hex.EncodeToString(sum[:])
+}
+
+// Last returns the last recorded build with that id, or nil.
+func (h *History) Last(id string) *BuildRecord {
+	data, err := os.ReadFile(filepath.Join(h.dir, id+".json"))
+	if err != nil {
+		return nil
+	}
+	var r BuildRecord
+	if json.Unmarshal(data, &r) != nil {
+		return nil
+	}
+	return &r
+}
+
+// Save records a build (atomically; the last writer wins).
+func (h *History) Save(id string, r *BuildRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(h.dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(h.dir, id+".json"))
+}
+
+// Step finds the step of the record that corresponds to cur: the same instruction text in the same
+// stage (so inserting an instruction does not shift the comparison), else the same position.
+func (r *BuildRecord) Step(cur *StepRecord) *StepRecord {
+	if r == nil {
+		return nil
+	}
+	stage, _, _ := strings.Cut(cur.ID, "/")
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Source == cur.Source && strings.HasPrefix(s.ID, stage+"/") {
+			return s
+		}
+	}
+	for i := range r.Steps {
+		if r.Steps[i].ID == cur.ID {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// ErrNoEarlierBuild is the explanation when there is nothing to compare with.
+var ErrNoEarlierBuild = errors.New("no earlier build of this step")
+
+// Explain says why cur missed the cache, comparing it with prev, the same step in the nearest earlier
+// build: the first input that differs, in words ("src/main.go changed", "build-arg VERSION changed",
+// "parent step ran"). args are the names of the build args the step can see.
+func Explain(prev, cur *StepRecord, args map[string]bool) string {
+	if prev == nil {
+		return ErrNoEarlierBuild.Error()
+	}
+	pc := map[string][]string{}
+	for _, c := range prev.Components {
+		pc[c.Name] = c.Values
+	}
+	for _, c := range cur.Components {
+		old, ok := pc[c.Name]
+		if !ok {
+			return "instruction changed"
+		}
+		if equal(old, c.Values) {
+			continue
+		}
+		switch c.Name {
+		case "env":
+			return explainEnv(old, c.Values, args)
+		case "content":
+			if why := explainFiles(prev.Files, cur.Files); why != "" {
+				return why
+			}
+			return "source files changed"
+		case "from":
+			return "the --from source changed"
+		default:
+			return c.Name + " changed"
+		}
+	}
+	if prev.Parent != cur.Parent {
+		return "parent step ran"
+	}
+	if prev.Key == cur.Key {
+		return "its cached result is gone (pruned or never stored)"
+	}
+	return "instruction changed"
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func explainEnv(old, cur []string, args map[string]bool) string {
+	om, cm := kvMap(old), kvMap(cur)
+	keys := make([]string, 0, len(om)+len(cm))
+	for k := range om {
+		keys = append(keys, k)
+	}
+	for k := range cm {
+		if _, ok := om[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ov, oset := om[k]
+		cv, cset := cm[k]
+		if oset == cset && ov == cv {
+			continue
+		}
+		what := "env " + k
+		if args[k] {
+			what = "build-arg " + k
+		}
+		switch {
+		case !oset:
+			return what + " added"
+		case !cset:
+			return what + " removed"
+		}
+		return what + " changed"
+	}
+	return "environment changed"
+}
+
+func kvMap(env []string) map[string]string {
+	m := map[string]string{}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// explainFiles names the first (sorted) file that changed, appeared or disappeared, with a count.
+func explainFiles(old, cur map[string]string) string {
+	var changes []string
+	for p, d := range cur {
+		od, ok := old[p]
+		switch {
+		case !ok:
+			changes = append(changes, p+" added")
+		case od != d:
+			changes = append(changes, p+" changed")
+		}
+	}
+	for p := range old {
+		if _, ok := cur[p]; !ok {
+			changes = append(changes, p+" removed")
+		}
+	}
+	if len(changes) == 0 {
+		return ""
+	}
+	sort.Strings(changes)
+	if len(changes) == 1 {
+		return changes[0]
+	}
+	return fmt.Sprintf("%s (and %d more)", changes[0], len(changes)-1)
+}
