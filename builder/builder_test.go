@@ -160,3 +160,39 @@ func TestContextStatCache(t *testing.T) {
 		t.Errorf("after changing one file: read %d files (want 1), image changed: %v", third.ContextFilesRead, third.ImageID != first.ImageID)
 	}
 }
+
+// TestSourceDateEpochReproducible: the same Dockerfile and context, built in two directories with two
+// separate roots and the same SOURCE_DATE_EPOCH, give byte-identical manifests and configs.
+func TestSourceDateEpochReproducible(t *testing.T) {
+	epoch := time.Unix(1700000000, 0).UTC()
+	df := "FROM busybox\nWORKDIR /app\nCOPY . .\nRUN mkdir -p /var/lib/x && echo built > /var/lib/x/f && echo 'u:x:1:1::/:/bin/sh' >> /etc/passwd\nENV A=1\n"
+	var manifests, configs [][]byte
+	for i := 0; i < 2; i++ {
+		b, st := newBuilder(t)
+		dir := contextDir(t, df)
+		writeFiles(t, dir, map[string]string{"src/main.go": "package main\n", "README": "r\n"})
+		if i == 1 {
+			time.Sleep(1100 * time.Millisecond) // a different wall clock second for the second build
+		}
+		res, err := b.Build(context.Background(), builder.Options{ContextDir: dir, SourceDateEpoch: &epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := st.Image(res.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := img.RawManifest()
+		c, _ := img.RawConfigFile()
+		manifests, configs = append(manifests, m), append(configs, c)
+	}
+	if !bytes.Equal(manifests[0], manifests[1]) {
+		t.Errorf("manifests differ:\n%s\n%s", manifests[0], manifests[1])
+	}
+	if !bytes.Equal(configs[0], configs[1]) {
+		t.Errorf("configs differ:\n%s\n%s", configs[0], configs[1])
+	}
+	if !bytes.Contains(configs[0], []byte(`"created":"2023-11-14T22:13:20Z"`)) {
+		t.Errorf("created is not the epoch: %s", configs[0])
+	}
+}
