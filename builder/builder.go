@@ -41,6 +41,8 @@ type Options struct {
 	NoCache bool
 	// NoCacheFilter lists stages (by name or index) whose steps ignore the cache.
 	NoCacheFilter []string
+	// Secrets are the values of --secret, by id, for RUN --mount=type=secret.
+	Secrets map[string]Secret
 	// Pull re-resolves base image tags in their registries instead of using local images.
 	Pull bool
 	// Explain computes every step's cache key and reports which steps would run and why, without

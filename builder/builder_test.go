@@ -196,3 +196,78 @@ func TestSourceDateEpochReproducible(t *testing.T) {
 		t.Errorf("created is not the epoch: %s", configs[0])
 	}
 }
+
+// TestRunMounts: secrets are readable in RUN but absent from every layer, config and key; cache mounts
+// persist across builds without entering layers; bind mounts from a stage are read-only views.
+func TestRunMounts(t *testing.T) {
+	b, st := newBuilder(t)
+	secretFile := filepath.Join(t.TempDir(), "token")
+	const secret = "s3cr3t-value-7b1f"
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	want := hex.EncodeToString(sum[:]) // the Dockerfile names only the secret's digest
+	df := "FROM busybox AS tools\nRUN echo tool > /tool\n" +
+		"FROM busybox\n" +
+		"RUN --mount=type=secret,id=tok test \"$(sha256sum < /run/secrets/tok | cut -d' ' -f1)\" = " + want + " && test \"$(stat -c %a /run/secrets/tok)\" = 400 && echo used > /used\n" +
+		"RUN --mount=type=secret,id=tok,env=TOKEN,target=/s test \"$(printf %s \"$TOKEN\" | sha256sum | cut -d' ' -f1)\" = " + want + "\n" +
+		"RUN --mount=type=cache,id=c1,target=/cache,sharing=locked echo x >> /cache/log && wc -l < /cache/log > /cache-count\n" +
+		"RUN --mount=type=bind,from=tools,source=/tool,target=/mnt/tool cat /mnt/tool > /copied-tool && ! touch /mnt/tool\n"
+	dir := contextDir(t, df)
+	opts := builder.Options{ContextDir: dir, Secrets: map[string]builder.Secret{"tok": {File: secretFile}}}
+	var log bytes.Buffer
+	opts.Progress = &log
+	res, err := b.Build(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	img, err := st.Image(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The secret appears in no blob of the image (layers uncompressed, config, manifest).
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		rc, _ := l.Uncompressed()
+		var buf bytes.Buffer
+		buf.ReadFrom(rc)
+		rc.Close()
+		if bytes.Contains(buf.Bytes(), []byte(secret)) {
+			t.Errorf("secret found in a layer")
+		}
+		if bytes.Contains(buf.Bytes(), []byte("run/secrets")) {
+			t.Errorf("the secret's mount point ended up in a layer")
+		}
+	}
+	cfg, _ := img.RawConfigFile()
+	man, _ := img.RawManifest()
+	if bytes.Contains(cfg, []byte(secret)) || bytes.Contains(man, []byte(secret)) {
+		t.Errorf("secret found in the config or manifest")
+	}
+	// Nor in the build cache's records, history and context digests, nor in any stored blob.
+	for _, dir := range []string{filepath.Join(st.Root(), "cache"), filepath.Join(st.Root(), "blobs")} {
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				if data, _ := os.ReadFile(p); bytes.Contains(data, []byte(secret)) {
+					t.Errorf("secret found in %s", p)
+				}
+			}
+			return nil
+		})
+	}
+	// The cache mount kept its content: a second, uncached run appends a second line.
+	opts.NoCache = true
+	if _, err := b.Build(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	check := contextDir(t, "FROM busybox\nRUN --mount=type=cache,id=c1,target=/c test \"$(wc -l < /c/log)\" -ge 2\n")
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: check}); err != nil {
+		t.Errorf("cache mount did not persist: %v", err)
+	}
+	// A required secret that was not given fails clearly.
+	_, err = b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, "FROM busybox\nRUN --mount=type=secret,id=nope,required true\n")})
+	if err == nil || !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "Dockerfile:2") {
+		t.Errorf("missing required secret: %v", err)
+	}
+}

@@ -49,16 +49,22 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	if workdir == "" {
 		workdir = "/"
 	}
-	mounts, mountKey, err := sr.runMounts(ctx, s)
+	rm, err := sr.runMounts(ctx, s)
 	if err != nil {
 		return false, err
 	}
 	kb := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
 		String("user", cfg.User).String("workdir", workdir).String("network", network).
-		Strings("mounts", mountKey).String("script", script)
+		Strings("mounts", rm.key).String("script", script)
 	createdBy := "RUN " + strings.Join(args, " ")
 	next := sr.st.clone()
 	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
+		mounts, release, err := rm.materialize(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		env := append(append([]string(nil), env...), rm.env...)
 		if script != "" {
 			// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
 			dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")

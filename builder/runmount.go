@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/run"
@@ -17,85 +19,284 @@ import (
 
 var cacheIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-// runMounts turns RUN --mount flags into sandbox mounts and the strings that enter the cache key.
-// Supported: bind (from the context, read-only by default), tmpfs, cache (kept under root/cachemounts,
-// never in a layer). secret and ssh are not supported yet.
-func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) ([]run.Mount, []string, error) {
+// Secret is the source of a build secret (--secret id=ID,src=FILE or env=VAR): exactly one is set.
+type Secret struct {
+	File string
+	Env  string // the value, already read from the environment by the caller
+}
+
+// runMounts is the RUN --mount flags of one step: what enters the cache key now, and how to make the
+// sandbox mounts when (and only if) the step runs.
+type runMounts struct {
+	key   []string
+	env   []string // secrets exposed as environment variables: never in the key or the image
+	makes []func(ctx context.Context) (run.Mount, func(), error)
+}
+
+// materialize makes every mount and returns them with one function that releases them all.
+func (rm *runMounts) materialize(ctx context.Context) ([]run.Mount, func(), error) {
 	var mounts []run.Mount
-	var key []string
-	for _, m := range s.Mounts {
-		target := m.Target
-		if target == "" {
-			return nil, nil, fmt.Errorf("--mount=type=%s: target is required", m.Type)
-		}
-		if !path.IsAbs(target) {
-			wd := sr.st.cfg.Config.WorkingDir
-			target = path.Join("/", wd, target)
-		}
-		switch m.Type {
-		case "tmpfs":
-			mounts = append(mounts, run.Mount{Type: "tmpfs", Target: target})
-			key = append(key, "tmpfs:"+target)
-		case "cache":
-			id := m.ID
-			if id == "" {
-				id = target
-			}
-			safe := strings.Trim(strings.ReplaceAll(id, "/", "_"), "_")
-			if safe == "" || !cacheIDRe.MatchString(safe) {
-				return nil, nil, fmt.Errorf("--mount=type=cache: invalid id %q", id)
-			}
-			dir := filepath.Join(sr.bd.b.root, "cachemounts", safe)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, nil, err
-			}
-			mode := os.FileMode(0o755)
-			if m.Mode != nil {
-				mode = os.FileMode(*m.Mode)
-			}
-			_ = os.Chmod(dir, mode)
-			if m.UID != nil || m.GID != nil {
-				uid, gid := 0, 0
-				if m.UID != nil {
-					uid = int(*m.UID)
-				}
-				if m.GID != nil {
-					gid = int(*m.GID)
-				}
-				_ = os.Lchown(dir, uid, gid)
-			}
-			mounts = append(mounts, run.Mount{Type: "bind", Source: dir, Target: target, ReadOnly: m.ReadOnly})
-			// The contents of a cache mount never enter the key: that is the point of a cache.
-			key = append(key, "cache:"+id+":"+target)
-		case "bind":
-			if m.From != "" {
-				return nil, nil, fmt.Errorf("--mount=type=bind,from=%s is not supported yet", m.From)
-			}
-			src := m.Source
-			if src == "" {
-				src = "/"
-			}
-			host, err := securejoin.SecureJoin(sr.bd.ctx.dir, src)
-			if err != nil {
-				return nil, nil, err
-			}
-			fi, err := os.Lstat(host)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--mount=type=bind: %s not found in the build context", src)
-			}
-			rel := strings.TrimPrefix(path.Clean("/"+src), "/")
-			digest, _, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, info: fi}})
-			if err != nil {
-				return nil, nil, err
-			}
-			mounts = append(mounts, run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true})
-			if !m.ReadOnly {
-				return nil, nil, fmt.Errorf("--mount=type=bind,rw is not supported yet")
-			}
-			key = append(key, "bind:"+src+":"+target+":"+digest)
-		default:
-			return nil, nil, fmt.Errorf("RUN --mount=type=%s is not supported yet", m.Type)
+	var cleanups []func()
+	release := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
 		}
 	}
-	return mounts, key, nil
+	for _, mk := range rm.makes {
+		m, cleanup, err := mk(ctx)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		mounts = append(mounts, m)
+		if cleanup != nil {
+			cleanups = append(cleanups, cleanup)
+		}
+	}
+	return mounts, release, nil
+}
+
+// runMounts prepares the RUN --mount flags: bind (from the context or a stage/image, read-only),
+// tmpfs, cache (kept under root/cachemounts, never in a layer; sharing shared, locked or private) and
+// secret (from --secret; its content never enters a layer, the history or a cache key). ssh is not
+// supported.
+func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) (*runMounts, error) {
+	rm := &runMounts{}
+	for _, m := range s.Mounts {
+		target := m.Target
+		if target == "" && m.Type == "secret" {
+			id := m.ID
+			if id == "" {
+				return nil, errors.New("--mount=type=secret: id is required")
+			}
+			target = "/run/secrets/" + id
+		}
+		if target == "" && !(m.Type == "secret" && m.Env != nil) {
+			return nil, fmt.Errorf("--mount=type=%s: target is required", m.Type)
+		}
+		if target != "" && !path.IsAbs(target) {
+			target = path.Join("/", sr.st.cfg.Config.WorkingDir, target)
+		}
+		var err error
+		switch m.Type {
+		case "tmpfs":
+			t := target
+			rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
+				return run.Mount{Type: "tmpfs", Target: t}, nil, nil
+			})
+			rm.key = append(rm.key, "tmpfs:"+target)
+		case "cache":
+			err = sr.cacheMount(rm, m, target)
+		case "bind":
+			err = sr.bindMount(ctx, rm, m, target)
+		case "secret":
+			err = sr.secretMount(rm, m, target)
+		default:
+			err = fmt.Errorf("RUN --mount=type=%s is not supported", m.Type)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rm, nil
+}
+
+func (sr *stageRun) cacheMount(rm *runMounts, m parser.RunMount, target string) error {
+	id := m.ID
+	if id == "" {
+		id = target
+	}
+	safe := strings.Trim(strings.ReplaceAll(id, "/", "_"), "_")
+	if safe == "" || !cacheIDRe.MatchString(safe) {
+		return fmt.Errorf("--mount=type=cache: invalid id %q", id)
+	}
+	sharing := m.Sharing
+	if sharing == "" {
+		sharing = "shared"
+	}
+	if sharing != "shared" && sharing != "private" && sharing != "locked" {
+		return fmt.Errorf("--mount=type=cache: invalid sharing %q (shared, private, locked)", sharing)
+	}
+	dir := filepath.Join(sr.bd.b.root, "cachemounts", safe)
+	mode := os.FileMode(0o755)
+	if m.Mode != nil {
+		mode = os.FileMode(*m.Mode)
+	}
+	uid, gid := -1, -1
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	ro := m.ReadOnly
+	scratch := sr.bd.scratch
+	rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
+		src, release, err := acquireCacheDir(dir, sharing, scratch)
+		if err != nil {
+			return run.Mount{}, nil, err
+		}
+		_ = os.Chmod(src, mode)
+		if uid >= 0 || gid >= 0 {
+			_ = os.Lchown(src, uid, gid)
+		}
+		return run.Mount{Type: "bind", Source: src, Target: target, ReadOnly: ro}, release, nil
+	})
+	// The contents of a cache mount never enter the key: that is the point of a cache.
+	rm.key = append(rm.key, fmt.Sprintf("cache:%s:%s:%s:%v", id, target, sharing, ro))
+	return nil
+}
+
+// acquireCacheDir returns the directory to mount for a cache id: shared mounts use it concurrently;
+// locked ones wait for an exclusive lock; private ones use a fresh scratch dir when it is in use.
+func acquireCacheDir(dir, sharing string, scratch *scratchDir) (string, func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	if sharing == "shared" {
+		return dir, nil, nil
+	}
+	f, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return "", nil, err
+	}
+	how := unix.LOCK_EX
+	if sharing == "private" {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if sharing == "private" && errors.Is(err, unix.EWOULDBLOCK) {
+			tmp, err := os.MkdirTemp(scratch.path, "cache-private-")
+			return tmp, func() { os.RemoveAll(tmp) }, err
+		}
+		return "", nil, fmt.Errorf("locking cache mount: %w", err)
+	}
+	return dir, func() { f.Close() }, nil
+}
+
+func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMount, target string) error {
+	if !m.ReadOnly {
+		return fmt.Errorf("--mount=type=bind,rw is not supported yet")
+	}
+	src := m.Source
+	if src == "" {
+		src = "/"
+	}
+	if m.From == "" {
+		host, err := securejoin.SecureJoin(sr.bd.ctx.dir, src)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return fmt.Errorf("--mount=type=bind: %s not found in the build context", src)
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+src), "/")
+		digest, _, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, info: fi}})
+		if err != nil {
+			return err
+		}
+		rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
+			return run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true}, nil, nil
+		})
+		rm.key = append(rm.key, "bind:"+src+":"+target+":"+digest)
+		return nil
+	}
+	st, err := sr.sourceState(ctx, m.From)
+	if err != nil {
+		return err
+	}
+	layers := st.layers
+	rm.makes = append(rm.makes, func(ctx context.Context) (run.Mount, func(), error) {
+		root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, layers)
+		if err != nil {
+			return run.Mount{}, nil, err
+		}
+		host, err := securejoin.SecureJoin(root, src)
+		if err == nil {
+			_, err = os.Lstat(host)
+		}
+		if err != nil {
+			done()
+			return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,from=%s: %s not found", m.From, src)
+		}
+		return run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true}, done, nil
+	})
+	rm.key = append(rm.key, "bind-from:"+string(st.key)+":"+src+":"+target)
+	return nil
+}
+
+func (sr *stageRun) secretMount(rm *runMounts, m parser.RunMount, target string) error {
+	id := m.ID
+	if id == "" {
+		id = path.Base(target)
+	}
+	sec, ok := sr.bd.opts.Secrets[id]
+	if !ok {
+		if m.Required {
+			return fmt.Errorf("secret %q is required but was not given (--secret id=%s,src=FILE)", id, id)
+		}
+		rm.key = append(rm.key, "secret-absent:"+id+":"+target)
+		return nil
+	}
+	if m.Env != nil {
+		value, err := secretValue(sec)
+		if err != nil {
+			return err
+		}
+		rm.env = append(rm.env, *m.Env+"="+value)
+		rm.key = append(rm.key, "secret-env:"+id+":"+*m.Env)
+		if m.Target == "" {
+			return nil
+		}
+	}
+	mode := os.FileMode(0o400)
+	if m.Mode != nil {
+		mode = os.FileMode(*m.Mode)
+	}
+	uid, gid := 0, 0
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	scratch := sr.bd.scratch
+	rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
+		value, err := secretValue(sec)
+		if err != nil {
+			return run.Mount{}, nil, err
+		}
+		dir, err := os.MkdirTemp(scratch.path, "secret-")
+		if err != nil {
+			return run.Mount{}, nil, err
+		}
+		f := filepath.Join(dir, "secret")
+		if err := os.WriteFile(f, []byte(value), mode); err == nil {
+			err = os.Chmod(f, mode)
+			if err == nil {
+				err = os.Lchown(f, uid, gid)
+			}
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return run.Mount{}, nil, fmt.Errorf("secret %s: %w", id, err)
+		}
+		return run.Mount{Type: "bind", Source: f, Target: target, ReadOnly: true}, func() { os.RemoveAll(dir) }, nil
+	})
+	// Only the id and where it is mounted: never the content.
+	rm.key = append(rm.key, fmt.Sprintf("secret:%s:%s:%o:%d:%d", id, target, mode, uid, gid))
+	return nil
+}
+
+func secretValue(s Secret) (string, error) {
+	if s.File != "" {
+		data, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("reading secret: %w", err)
+		}
+		return string(data), nil
+	}
+	return s.Env, nil
 }

@@ -22,7 +22,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		iidfile, network, sde   string
 		noCache, quiet          bool
 		explain, pull           bool
-		noCacheFilter           []string
+		noCacheFilter, secrets  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] CONTEXT",
@@ -47,6 +47,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if opts.Labels, err = parseKeyValues("--label", labels, false); err != nil {
+				return err
+			}
+			if opts.Secrets, err = parseSecrets(secrets); err != nil {
 				return err
 			}
 			switch progress {
@@ -109,6 +112,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringVar(&target, "target", "", "build this stage")
 	f.BoolVar(&noCache, "no-cache", false, "do not use the build cache")
 	f.StringArrayVar(&noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
+	f.StringArrayVar(&secrets, "secret", nil, "expose a secret to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	f.BoolVar(&explain, "explain", false, "show which steps would run and why, without building")
 	f.BoolVar(&pull, "pull", false, "always look up base image tags in their registry")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
@@ -140,6 +144,51 @@ func parseKeyValues(flag string, in []string, fromEnv bool) (map[string]string, 
 			v = ev
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseSecrets parses --secret id=ID,src=FILE|env=VAR (also source= and type=file|env, as buildx).
+func parseSecrets(in []string) (map[string]builder.Secret, error) {
+	out := map[string]builder.Secret{}
+	for _, spec := range in {
+		var id, src, env string
+		for _, field := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				env = v
+			case "type":
+			default:
+				return nil, fmt.Errorf("--secret %q: unknown field %q", spec, k)
+			}
+		}
+		if id == "" {
+			return nil, fmt.Errorf("--secret %q: id is required", spec)
+		}
+		switch {
+		case src != "":
+			if _, err := os.Stat(src); err != nil {
+				return nil, fmt.Errorf("--secret %q: %w", spec, err)
+			}
+			out[id] = builder.Secret{File: src}
+		case env != "":
+			v, ok := os.LookupEnv(env)
+			if !ok {
+				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", spec, env)
+			}
+			out[id] = builder.Secret{Env: v}
+		default:
+			v, ok := os.LookupEnv(id)
+			if !ok {
+				return nil, fmt.Errorf("--secret %q: give src=FILE or env=VAR", spec)
+			}
+			out[id] = builder.Secret{Env: v}
+		}
 	}
 	return out, nil
 }
