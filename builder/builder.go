@@ -41,6 +41,9 @@ type Options struct {
 	NoCache bool
 	// NoCacheFilter lists stages (by name or index) whose steps ignore the cache.
 	NoCacheFilter []string
+	// CacheFrom and CacheTo import and export the build cache (registry or local OCI layout).
+	CacheFrom []CacheSource
+	CacheTo   []CacheTarget
 	// Secrets are the values of --secret, by id, for RUN --mount=type=secret.
 	Secrets map[string]Secret
 	// Pull re-resolves base image tags in their registries instead of using local images.
@@ -160,6 +163,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw, digests: digests,
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID)}
+	bd.loadCacheSources(ctx)
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
 	if serr := digests.Save(); serr != nil && err == nil {
@@ -174,6 +178,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res, err := b.commitImage(ctx, final, opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := bd.exportCaches(ctx, target); err != nil {
 		return nil, err
 	}
 	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}); err != nil {
@@ -223,6 +230,16 @@ type build struct {
 	images   map[string]*imageState // images used by COPY --from / RUN --mount from=
 	prev     *cache.BuildRecord     // the last build of this Dockerfile, to explain misses
 	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
+
+	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
+	exports    []exported                 // this build's step results, for --cache-to
+	usedMounts map[string]bool            // cache mount ids RUN steps used
+}
+
+func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {
+	bd.mu.Lock()
+	bd.exports = append(bd.exports, exported{key: key, rec: rec, stage: stage})
+	bd.mu.Unlock()
 }
 
 func (bd *build) recordStep(s cache.StepRecord) {

@@ -40,7 +40,23 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
+			sr.bd.recordExport(key, rec, sr.stage.Index)
 			sr.apply(next, key, createdBy, rec.Layer, rec.Created)
+			return true, nil
+		}
+		if !sr.bd.opts.Explain {
+			rec, source, err := sr.bd.fromRemote(ctx, key)
+			if err != nil {
+				return false, err
+			}
+			if rec != nil {
+				sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
+				sr.bd.recordExport(key, *rec, sr.stage.Index)
+				sr.apply(next, key, createdBy, rec.Layer, rec.Created)
+				return true, nil
+			}
+		} else if _, ok := sr.bd.remote[key]; ok {
+			sr.apply(next, key, createdBy, sr.bd.remote[key].rec.Layer, sr.bd.remote[key].rec.Created)
 			return true, nil
 		}
 	}
@@ -57,9 +73,11 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		return false, err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	if err := b.cache.Put(key, cache.Record{Layer: layer, Created: now, Step: createdBy}); err != nil {
+	rec := cache.Record{Layer: layer, Created: now, Step: createdBy}
+	if err := b.cache.Put(key, rec); err != nil {
 		return false, err
 	}
+	sr.bd.recordExport(key, rec, sr.stage.Index)
 	sr.apply(next, key, createdBy, layer, now)
 	return false, nil
 }

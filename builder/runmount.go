@@ -131,6 +131,12 @@ func (sr *stageRun) cacheMount(rm *runMounts, m parser.RunMount, target string) 
 	}
 	ro := m.ReadOnly
 	scratch := sr.bd.scratch
+	sr.bd.mu.Lock()
+	if sr.bd.usedMounts == nil {
+		sr.bd.usedMounts = map[string]bool{}
+	}
+	sr.bd.usedMounts[safe] = true
+	sr.bd.mu.Unlock()
 	rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
 		src, release, err := acquireCacheDir(dir, sharing, scratch)
 		if err != nil {

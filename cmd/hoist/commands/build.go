@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +22,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		noCache, quiet          bool
 		explain, pull           bool
 		noCacheFilter, secrets  []string
+		cacheFrom, cacheTo      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] CONTEXT",
@@ -51,6 +51,20 @@ func newBuildCmd(g *globals) *cobra.Command {
 			}
 			if opts.Secrets, err = parseSecrets(secrets); err != nil {
 				return err
+			}
+			for _, c := range cacheFrom {
+				src, err := parseCacheSource(c)
+				if err != nil {
+					return err
+				}
+				opts.CacheFrom = append(opts.CacheFrom, src)
+			}
+			for _, c := range cacheTo {
+				dst, err := parseCacheTarget(c)
+				if err != nil {
+					return err
+				}
+				opts.CacheTo = append(opts.CacheTo, dst)
 			}
 			switch progress {
 			case "plain", "tty", "auto", "quiet":
@@ -113,6 +127,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.BoolVar(&noCache, "no-cache", false, "do not use the build cache")
 	f.StringArrayVar(&noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
 	f.StringArrayVar(&secrets, "secret", nil, "expose a secret to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
+	f.StringArrayVar(&cacheFrom, "cache-from", nil, "import build cache: type=registry,ref=REF | type=local,src=DIR (or just REF)")
+	f.StringArrayVar(&cacheTo, "cache-to", nil, "export build cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR[,...]")
 	f.BoolVar(&explain, "explain", false, "show which steps would run and why, without building")
 	f.BoolVar(&pull, "pull", false, "always look up base image tags in their registry")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
@@ -121,74 +137,4 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringVar(&network, "network", "", "network mode of RUN steps: host (default) or none")
 	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
 	return cmd
-}
-
-// parseKeyValues parses KEY=VALUE flags; with fromEnv a bare KEY takes its value from the environment
-// (and is skipped when unset), as docker's --build-arg does.
-func parseKeyValues(flag string, in []string, fromEnv bool) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range in {
-		k, v, ok := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("%s %q: missing key", flag, kv)
-		}
-		if !ok {
-			if !fromEnv {
-				out[k] = ""
-				continue
-			}
-			ev, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = ev
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-// parseSecrets parses --secret id=ID,src=FILE|env=VAR (also source= and type=file|env, as buildx).
-func parseSecrets(in []string) (map[string]builder.Secret, error) {
-	out := map[string]builder.Secret{}
-	for _, spec := range in {
-		var id, src, env string
-		for _, field := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(field, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %q: unknown field %q", spec, k)
-			}
-		}
-		if id == "" {
-			return nil, fmt.Errorf("--secret %q: id is required", spec)
-		}
-		switch {
-		case src != "":
-			if _, err := os.Stat(src); err != nil {
-				return nil, fmt.Errorf("--secret %q: %w", spec, err)
-			}
-			out[id] = builder.Secret{File: src}
-		case env != "":
-			v, ok := os.LookupEnv(env)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", spec, env)
-			}
-			out[id] = builder.Secret{Env: v}
-		default:
-			v, ok := os.LookupEnv(id)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: give src=FILE or env=VAR", spec)
-			}
-			out[id] = builder.Secret{Env: v}
-		}
-	}
-	return out, nil
 }

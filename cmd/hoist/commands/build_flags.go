@@ -1,0 +1,152 @@
+package commands
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hoistbuild/hoist/builder"
+)
+
+// parseKeyValues parses KEY=VALUE flags; with fromEnv a bare KEY takes its value from the environment
+// (and is skipped when unset), as docker's --build-arg does.
+func parseKeyValues(flag string, in []string, fromEnv bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%s %q: missing key", flag, kv)
+		}
+		if !ok {
+			if !fromEnv {
+				out[k] = ""
+				continue
+			}
+			ev, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// parseSecrets parses --secret id=ID,src=FILE|env=VAR (also source= and type=file|env, as buildx).
+func parseSecrets(in []string) (map[string]builder.Secret, error) {
+	out := map[string]builder.Secret{}
+	for _, spec := range in {
+		var id, src, env string
+		for _, field := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				env = v
+			case "type":
+			default:
+				return nil, fmt.Errorf("--secret %q: unknown field %q", spec, k)
+			}
+		}
+		if id == "" {
+			return nil, fmt.Errorf("--secret %q: id is required", spec)
+		}
+		switch {
+		case src != "":
+			if _, err := os.Stat(src); err != nil {
+				return nil, fmt.Errorf("--secret %q: %w", spec, err)
+			}
+			out[id] = builder.Secret{File: src}
+		case env != "":
+			v, ok := os.LookupEnv(env)
+			if !ok {
+				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", spec, env)
+			}
+			out[id] = builder.Secret{Env: v}
+		default:
+			v, ok := os.LookupEnv(id)
+			if !ok {
+				return nil, fmt.Errorf("--secret %q: give src=FILE or env=VAR", spec)
+			}
+			out[id] = builder.Secret{Env: v}
+		}
+	}
+	return out, nil
+}
+
+// cacheFields parses "k=v,k=v" (a bare value is a registry ref, as buildx accepts).
+func cacheFields(flag, spec string) (map[string]string, error) {
+	out := map[string]string{}
+	if !strings.Contains(spec, "=") {
+		return map[string]string{"type": "registry", "ref": spec}, nil
+	}
+	for _, f := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: expected key=value, got %q", flag, spec, f)
+		}
+		out[k] = v
+	}
+	if out["type"] == "" {
+		out["type"] = "registry"
+	}
+	return out, nil
+}
+
+func parseCacheSource(spec string) (builder.CacheSource, error) {
+	f, err := cacheFields("--cache-from", spec)
+	if err != nil {
+		return builder.CacheSource{}, err
+	}
+	switch f["type"] {
+	case "registry":
+		if f["ref"] == "" {
+			return builder.CacheSource{}, fmt.Errorf("--cache-from %q: ref is required", spec)
+		}
+		return builder.CacheSource{Type: "registry", Ref: f["ref"]}, nil
+	case "local":
+		if f["src"] == "" {
+			return builder.CacheSource{}, fmt.Errorf("--cache-from %q: src is required", spec)
+		}
+		return builder.CacheSource{Type: "local", Dir: f["src"]}, nil
+	}
+	return builder.CacheSource{}, fmt.Errorf("--cache-from %q: unknown type %q (registry, local)", spec, f["type"])
+}
+
+func parseCacheTarget(spec string) (builder.CacheTarget, error) {
+	f, err := cacheFields("--cache-to", spec)
+	if err != nil {
+		return builder.CacheTarget{}, err
+	}
+	t := builder.CacheTarget{Type: f["type"], Ref: f["ref"], Dir: f["dest"], Mode: f["mode"]}
+	if t.Mode == "" {
+		t.Mode = "min"
+	}
+	if t.Mode != "min" && t.Mode != "max" {
+		return t, fmt.Errorf("--cache-to %q: mode must be min or max", spec)
+	}
+	switch v := f["cache-mounts"]; v {
+	case "", "false":
+	case "true":
+		t.CacheMounts = true
+	default:
+		return t, fmt.Errorf("--cache-to %q: cache-mounts must be true or false", spec)
+	}
+	switch t.Type {
+	case "registry":
+		if t.Ref == "" {
+			return t, fmt.Errorf("--cache-to %q: ref is required", spec)
+		}
+	case "local":
+		if t.Dir == "" {
+			return t, fmt.Errorf("--cache-to %q: dest is required", spec)
+		}
+	default:
+		return t, fmt.Errorf("--cache-to %q: unknown type %q (registry, local)", spec, t.Type)
+	}
+	return t, nil
+}
