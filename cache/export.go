@@ -125,9 +125,9 @@ type cacheImage struct {
 
 var _ partial.CompressedImageCore = (*cacheImage)(nil)
 
-func (c *cacheImage) RawConfigFile() ([]byte, error)       { return c.cfg, nil }
+func (c *cacheImage) RawConfigFile() ([]byte, error)      { return c.cfg, nil }
 func (c *cacheImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (c *cacheImage) RawManifest() ([]byte, error)         { return c.manifest, nil }
+func (c *cacheImage) RawManifest() ([]byte, error)        { return c.manifest, nil }
 
 func (c *cacheImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	for _, d := range c.m.Layers {
