@@ -140,6 +140,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Hold off garbage collection while this build writes blobs no image references yet.
+	unlockGC, err := b.store.GCLock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockGC()
 	scratch, err := newScratch(b.builds)
 	if err != nil {
 		return nil, err

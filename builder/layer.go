@@ -40,6 +40,7 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
+			b.cache.Touch(key)
 			sr.bd.recordExport(key, rec, sr.stage.Index)
 			sr.apply(next, key, createdBy, rec.Layer, rec.Created)
 			return true, nil

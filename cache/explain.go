@@ -66,6 +66,10 @@ func (h *History) Save(id string, r *BuildRecord) error {
 	if err != nil {
 		return err
 	}
+	// The directory may have been pruned since Open.
+	if err := os.MkdirAll(h.dir, 0o700); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(h.dir, ".tmp-*")
 	if err != nil {
 		return err

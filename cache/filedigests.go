@@ -103,6 +103,9 @@ func (f *FileDigests) Save() error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil { // pruned since Open
+		return fmt.Errorf("saving context digests: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("saving context digests: %w", err)

@@ -68,6 +68,9 @@ func (s *Store) Put(k Key, r Record) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("writing cache record: %w", err)
+	}
 	f, err := os.CreateTemp(s.dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing cache record: %w", err)
@@ -88,4 +91,51 @@ func (s *Store) Put(k Key, r Record) error {
 		return fmt.Errorf("writing cache record: %w", err)
 	}
 	return nil
+}
+
+// Entry is a stored record with the last time it was used (written or served by Get).
+type Entry struct {
+	Key      Key
+	Record   Record
+	LastUsed time.Time
+}
+
+// List returns every record. Unreadable ones are skipped.
+func (s *Store) List() ([]Entry, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || len(name) != 64+5 || name[64:] != ".json" {
+			continue
+		}
+		k := Key("sha256:" + name[:64])
+		r, err := s.Get(k)
+		if err != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, Entry{Key: k, Record: r, LastUsed: fi.ModTime()})
+	}
+	return out, nil
+}
+
+// Delete removes the record of k (a missing one is not an error).
+func (s *Store) Delete(k Key) error {
+	if err := os.Remove(s.path(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Touch marks k as used now, for least-recently-used pruning.
+func (s *Store) Touch(k Key) {
+	now := time.Now()
+	_ = os.Chtimes(s.path(k), now, now)
 }

@@ -190,7 +190,12 @@ func (s *Store) createTemp(prefix string) (*os.File, error) {
 // returns the function releasing it. It polls so that ctx cancellation is
 // honoured while waiting.
 func (s *Store) lockIndex(ctx context.Context, exclusive bool) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.root, lockFile), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	return s.lockFile(ctx, lockFile, exclusive)
+}
+
+// lockFile takes a flock on root/name, polling so that ctx cancellation is honoured while waiting.
+func (s *Store) lockFile(ctx context.Context, name string, exclusive bool) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.root, name), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening store lock: %w", err)
 	}

@@ -133,6 +133,9 @@ func newRoot(g *globals) *cobra.Command {
 		newImportCmd(g),
 		newPullCmd(g),
 		newPushCmd(g),
+		newPruneCmd(g, "prune"),
+		newBuilderCmd(g),
+		newSystemCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,273 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/snapshot"
+)
+
+// PruneOptions select what Prune removes.
+type PruneOptions struct {
+	// All removes every cache record, not only those whose layer no image uses, plus cache mounts and
+	// the build history.
+	All bool
+	// KeepStorage, when > 0, removes least recently used records until the build cache takes at most
+	// this many bytes.
+	KeepStorage int64
+	// Until, when > 0, only removes records not used for at least this long.
+	Until time.Duration
+}
+
+// PruneReport says what Prune removed.
+type PruneReport struct {
+	Records, Blobs, Snapshots, Mounts int
+	Reclaimed                         int64
+}
+
+// Prune removes build cache. It never removes what an image in the store uses (its blobs and its
+// layers' snapshots) and waits for running builds, pulls and loads to finish first (the store's GC
+// lock), so it never removes what they use either.
+func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, error) {
+	unlock, err := b.store.GCLock(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	refs, err := b.store.ReferencedBlobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	imageDiffIDs, imageChains, err := b.imageLayers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := b.cache.List()
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := b.store.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	blobSize := map[v1.Hash]int64{}
+	for _, bl := range blobs {
+		blobSize[bl.Digest] = bl.Size
+	}
+	rep := &PruneReport{}
+	old := func(e cache.Entry) bool { return opts.Until <= 0 || time.Since(e.LastUsed) >= opts.Until }
+	keep := make([]cache.Entry, 0, len(entries))
+	for _, e := range entries {
+		dangling := e.Record.Layer == nil || !refs[mustHash(e.Record.Layer.Digest)]
+		if old(e) && (opts.All || (dangling && opts.KeepStorage <= 0)) {
+			if err := b.cache.Delete(e.Key); err != nil {
+				return nil, err
+			}
+			rep.Records++
+			continue
+		}
+		keep = append(keep, e)
+	}
+	if opts.KeepStorage > 0 {
+		// Least recently used first, until the records' own layers fit.
+		sort.Slice(keep, func(i, j int) bool { return keep[i].LastUsed.Before(keep[j].LastUsed) })
+		total := cacheOnlySize(keep, refs, blobSize)
+		for len(keep) > 0 && total > opts.KeepStorage && old(keep[0]) {
+			if err := b.cache.Delete(keep[0].Key); err != nil {
+				return nil, err
+			}
+			rep.Records++
+			keep = keep[1:]
+			total = cacheOnlySize(keep, refs, blobSize)
+		}
+	}
+	// Blobs: keep what images and the remaining records use.
+	keepDiff := map[v1.Hash]bool{}
+	for h := range imageDiffIDs {
+		keepDiff[h] = true
+	}
+	for _, e := range keep {
+		if l := e.Record.Layer; l != nil {
+			refs[mustHash(l.Digest)] = true
+			keepDiff[mustHash(l.DiffID)] = true
+		}
+	}
+	for _, bl := range blobs {
+		if !refs[bl.Digest] {
+			if err := b.store.DeleteBlob(bl.Digest); err != nil {
+				return nil, err
+			}
+			rep.Blobs++
+			rep.Reclaimed += bl.Size
+		}
+	}
+	// Snapshots: keep the chains of images and, unless --all, the layers of remaining records.
+	snaps, err := b.snaps.List(true)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snaps {
+		if imageChains[s.ChainID] || (!opts.All && keepDiff[s.DiffID]) {
+			continue
+		}
+		if err := b.snaps.Remove(ctx, s.ChainID); err != nil {
+			return nil, err
+		}
+		rep.Snapshots++
+		rep.Reclaimed += s.Size
+	}
+	if opts.All {
+		for _, dir := range []string{"cachemounts", filepath.Join("cache", "history"), filepath.Join("cache", "contexts")} {
+			p := filepath.Join(b.root, dir)
+			n, size := dirUsage(p)
+			if dir == "cachemounts" {
+				rep.Mounts = n
+			}
+			if err := os.RemoveAll(p); err != nil {
+				return nil, err
+			}
+			rep.Reclaimed += size
+		}
+	}
+	return rep, nil
+}
+
+// imageLayers returns the diffIDs and chain IDs of every image in the store.
+func (b *Builder) imageLayers(ctx context.Context) (map[v1.Hash]bool, map[v1.Hash]bool, error) {
+	list, err := b.store.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	diffs, chains := map[v1.Hash]bool{}, map[v1.Hash]bool{}
+	for _, im := range list {
+		img, err := b.store.Image(im.Manifest)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading image %s: %w", im.ID, err)
+		}
+		for _, d := range cfg.RootFS.DiffIDs {
+			diffs[d] = true
+		}
+		for _, c := range snapshot.ChainIDs(cfg.RootFS.DiffIDs) {
+			chains[c] = true
+		}
+	}
+	return diffs, chains, nil
+}
+
+// cacheOnlySize is the size of the layer blobs that only cache records (not images) keep.
+func cacheOnlySize(entries []cache.Entry, imageRefs map[v1.Hash]bool, blobSize map[v1.Hash]int64) int64 {
+	seen := map[v1.Hash]bool{}
+	var total int64
+	for _, e := range entries {
+		if l := e.Record.Layer; l != nil {
+			d := mustHash(l.Digest)
+			if !imageRefs[d] && !seen[d] {
+				seen[d] = true
+				total += blobSize[d]
+			}
+		}
+	}
+	return total
+}
+
+func mustHash(s string) v1.Hash {
+	h, _ := v1.NewHash(s)
+	return h
+}
+
+func dirUsage(dir string) (int, int64) {
+	entries, _ := os.ReadDir(dir)
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	return len(entries), size
+}
+
+// Usage is what `hoist system df` shows.
+type Usage struct {
+	Images, ActiveImages          int
+	ImagesSize, ImagesReclaimable int64
+	CacheRecords                  int
+	CacheSize                     int64
+}
+
+// DiskUsage measures the store and the build cache. Active images are those with a name.
+func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
+	list, err := b.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := b.store.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	blobSize := map[v1.Hash]int64{}
+	for _, bl := range blobs {
+		blobSize[bl.Digest] = bl.Size
+	}
+	u := &Usage{Images: len(list)}
+	named, all := map[v1.Hash]bool{}, map[v1.Hash]bool{}
+	for _, im := range list {
+		img, err := b.store.Image(im.Manifest)
+		if err != nil {
+			return nil, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		ds := []v1.Hash{im.Manifest, m.Config.Digest}
+		for _, l := range m.Layers {
+			ds = append(ds, l.Digest)
+		}
+		if len(im.Names) > 0 {
+			u.ActiveImages++
+		}
+		for _, d := range ds {
+			all[d] = true
+			if len(im.Names) > 0 {
+				named[d] = true
+			}
+		}
+	}
+	for d := range all {
+		u.ImagesSize += blobSize[d]
+		if !named[d] {
+			u.ImagesReclaimable += blobSize[d]
+		}
+	}
+	entries, err := b.cache.List()
+	if err != nil {
+		return nil, err
+	}
+	u.CacheRecords = len(entries)
+	u.CacheSize = cacheOnlySize(entries, all, blobSize)
+	snaps, err := b.snaps.List(true)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snaps {
+		u.CacheSize += s.Size
+	}
+	_, mounts := dirUsage(filepath.Join(b.root, "cachemounts"))
+	u.CacheSize += mounts
+	return u, nil
+}

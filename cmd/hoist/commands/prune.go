@@ -1,0 +1,129 @@
+package commands
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/builder"
+)
+
+func newPruneCmd(g *globals, use string) *cobra.Command {
+	var all, force bool
+	var keep string
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: "Remove build cache (never what an image uses)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := builder.PruneOptions{All: all}
+			if keep != "" {
+				n, err := parseSize(keep)
+				if err != nil {
+					return fmt.Errorf("--keep-storage: %w", err)
+				}
+				opts.KeepStorage = n
+			}
+			for _, f := range filters {
+				k, v, _ := strings.Cut(f, "=")
+				if k != "until" {
+					return fmt.Errorf("--filter %q: only until=DURATION is supported", f)
+				}
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("--filter %q: %w", f, err)
+				}
+				opts.Until = d
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			b, err := builder.New(g.root, st)
+			if err != nil {
+				return err
+			}
+			rep, err := b.Prune(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Deleted %d cache records, %d blobs, %d snapshots, %d cache mounts\nTotal reclaimed space: %s\n",
+				rep.Records, rep.Blobs, rep.Snapshots, rep.Mounts, humanSize(rep.Reclaimed))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "remove all build cache, not just what no image uses")
+	f.BoolVarP(&force, "force", "f", false, "do not prompt (hoist never prompts)")
+	f.StringVar(&keep, "keep-storage", "", "keep at most this much build cache (e.g. 500MB, 2GB)")
+	f.StringArrayVar(&filters, "filter", nil, "until=DURATION: only remove cache unused for that long")
+	return cmd
+}
+
+func newBuilderCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "builder", Short: "Manage the build cache"}
+	cmd.AddCommand(newPruneCmd(g, "prune"))
+	return cmd
+}
+
+func newSystemCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "system", Short: "Manage hoist's storage"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "df",
+		Short: "Show disk usage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			b, err := builder.New(g.root, st)
+			if err != nil {
+				return err
+			}
+			u, err := b.DiskUsage(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
+			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
+			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", u.Images, u.ActiveImages, humanSize(u.ImagesSize), percent(u.ImagesReclaimable, u.ImagesSize))
+			fmt.Fprintf(tw, "Build Cache\t%d\t0\t%s\t%s\n", u.CacheRecords, humanSize(u.CacheSize), humanSize(u.CacheSize))
+			return tw.Flush()
+		},
+	})
+	return cmd
+}
+
+func percent(part, total int64) string {
+	if total == 0 {
+		return humanSize(part)
+	}
+	return fmt.Sprintf("%s (%d%%)", humanSize(part), part*100/total)
+}
+
+// parseSize parses "512", "500MB", "2GB", "1.5GiB" (decimal and binary units).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}}
+	u := strings.ToUpper(strings.TrimSpace(s))
+	mult := 1.0
+	for _, x := range units {
+		if strings.HasSuffix(u, x.suffix) {
+			u, mult = strings.TrimSpace(strings.TrimSuffix(u, x.suffix)), x.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(u, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return int64(f * mult), nil
+}

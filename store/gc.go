@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+const gcLockFile = "gc.lock"
+
+// GCLock coordinates garbage collection with writers. Anything that writes blobs that no recorded
+// image references yet (a build, a pull, a load) holds it shared for its whole duration; garbage
+// collection holds it exclusively, so it never deletes a blob a running build is about to reference.
+// It waits (honouring ctx) and returns the function that releases it.
+func (s *Store) GCLock(ctx context.Context, exclusive bool) (func(), error) {
+	return s.lockFile(ctx, gcLockFile, exclusive)
+}
+
+// ReferencedBlobs returns every blob a recorded image uses: manifests, configs and layers.
+func (s *Store) ReferencedBlobs(ctx context.Context) (map[v1.Hash]bool, error) {
+	idx, err := s.readIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[v1.Hash]bool{}
+	for key := range idx.Images {
+		h, err := v1.NewHash(key)
+		if err != nil {
+			continue
+		}
+		refs[h] = true
+		img, err := s.Image(h)
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s: %w", h, err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, fmt.Errorf("reading manifest %s: %w", h, err)
+		}
+		refs[m.Config.Digest] = true
+		for _, l := range m.Layers {
+			refs[l.Digest] = true
+		}
+	}
+	return refs, nil
+}
+
+// BlobInfo describes a stored blob for garbage collection and disk usage.
+type BlobInfo struct {
+	Digest  v1.Hash
+	Size    int64
+	ModTime time.Time
+}
+
+// Blobs lists every stored blob.
+func (s *Store) Blobs() ([]BlobInfo, error) {
+	dir := filepath.Join(s.root, "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BlobInfo, 0, len(entries))
+	for _, e := range entries {
+		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
+		if validateDigest(h) != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, BlobInfo{Digest: h, Size: fi.Size(), ModTime: fi.ModTime()})
+	}
+	return out, nil
+}
+
+// DeleteBlob removes a blob. The caller must hold GCLock exclusively and must have checked that no
+// image references it. Deleting a missing blob is not an error.
+func (s *Store) DeleteBlob(h v1.Hash) error {
+	if err := validateDigest(h); err != nil {
+		return err
+	}
+	if err := os.Remove(s.BlobPath(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
