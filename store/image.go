@@ -159,6 +159,28 @@ type storeImage struct {
 	cfgOnce sync.Once
 	cfg     []byte
 	cfgErr  error
+
+	diffOnce sync.Once
+	diffIDs  []v1.Hash
+	diffErr  error
+}
+
+// layerDiffIDs parses the config's rootfs diff IDs once.
+func (i *storeImage) layerDiffIDs() ([]v1.Hash, error) {
+	i.diffOnce.Do(func() {
+		raw, err := i.RawConfigFile()
+		if err != nil {
+			i.diffErr = err
+			return
+		}
+		cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+		if err != nil {
+			i.diffErr = fmt.Errorf("parsing config: %w", err)
+			return
+		}
+		i.diffIDs = cfg.RootFS.DiffIDs
+	})
+	return i.diffIDs, i.diffErr
 }
 
 var _ partial.CompressedImageCore = (*storeImage)(nil)
@@ -183,9 +205,9 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if h == i.manifest.Config.Digest {
 		return &storeBlob{s: i.s, desc: i.manifest.Config}, nil
 	}
-	for _, d := range i.manifest.Layers {
+	for n, d := range i.manifest.Layers {
 		if d.Digest == h {
-			return &storeBlob{s: i.s, desc: d}, nil
+			return &storeBlob{s: i.s, desc: d, img: i, index: n}, nil
 		}
 	}
 	return nil, fmt.Errorf("layer %s not in manifest: %w", h, ErrNotFound)
@@ -195,6 +217,26 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 type storeBlob struct {
 	s    *Store
 	desc v1.Descriptor
+	// img and index locate a layer in its image, so DiffID comes from the config instead of
+	// decompressing the whole layer (img is nil for the config blob).
+	img   *storeImage
+	index int
+}
+
+// DiffID returns the layer's diff ID from the image config (ggcr's partial.WithDiffID), so that asking
+// for it costs no decompression. Whoever unpacks the layer verifies it against the content.
+func (b *storeBlob) DiffID() (v1.Hash, error) {
+	if b.img == nil {
+		return v1.Hash{}, fmt.Errorf("blob %s is not a layer", b.desc.Digest)
+	}
+	ids, err := b.img.layerDiffIDs()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if b.index >= len(ids) {
+		return v1.Hash{}, fmt.Errorf("config has %d diff IDs, layer %d has none: %w", len(ids), b.index, ErrCorrupt)
+	}
+	return ids[b.index], nil
 }
 
 var _ partial.CompressedLayer = (*storeBlob)(nil)
