@@ -189,7 +189,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err := bd.exportCaches(ctx, target); err != nil {
 		return nil, err
 	}
-	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}); err != nil {
+	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
 		return nil, err
 	}
 	res.ContextFilesRead = digests.Reads()
@@ -275,7 +275,7 @@ func (bd *build) explainMiss(s cache.StepRecord, args map[string]bool, noCache b
 	case noCache:
 		return "--no-cache-filter"
 	}
-	return cache.Explain(bd.prev.Step(&s), &s, args)
+	return bd.b.history.Explain(bd.prev.Step(&s), &s, args)
 }
 
 type stageFuture struct {

@@ -15,12 +15,15 @@ import (
 // StepRecord is what a build remembers of one filesystem step, to explain the next build's misses.
 type StepRecord struct {
 	// ID identifies the step within its Dockerfile: "<stage index>/<step index>".
-	ID         string            `json:"id"`
-	Source     string            `json:"source"`
-	Key        Key               `json:"key"`
-	Parent     Key               `json:"parent"`
-	Components []Component       `json:"components"`
-	Files      map[string]string `json:"files,omitempty"`
+	ID         string      `json:"id"`
+	Source     string      `json:"source"`
+	Key        Key         `json:"key"`
+	Parent     Key         `json:"parent"`
+	Components []Component `json:"components"`
+	// Files is the per-file detail behind a COPY's content digest (in memory only); the history keeps
+	// it in a separate file named by FilesRef, read only when a miss must be explained.
+	Files    map[string]string `json:"-"`
+	FilesRef string            `json:"filesRef,omitempty"`
 }
 
 // BuildRecord is the steps of one successful build of a Dockerfile.
@@ -60,17 +63,92 @@ func (h *History) Last(id string) *BuildRecord {
 	return &r
 }
 
-// Save records a build (atomically; the last writer wins).
-func (h *History) Save(id string, r *BuildRecord) error {
+// Save records a build (atomically; the last writer wins). prev is the record it replaces (or nil):
+// when every step key is the same, nothing is written.
+func (h *History) Save(id string, r, prev *BuildRecord) error {
+	// Stages run concurrently: keep a stable order.
+	sort.SliceStable(r.Steps, func(i, j int) bool { return r.Steps[i].ID < r.Steps[j].ID })
+	if prev != nil && len(prev.Steps) == len(r.Steps) {
+		same := true
+		for i := range r.Steps {
+			if r.Steps[i].Key != prev.Steps[i].Key || r.Steps[i].ID != prev.Steps[i].ID {
+				same = false
+				break
+			}
+		}
+		if same {
+			return nil
+		}
+	}
+	// The directory may have been pruned since Open.
+	if err := os.MkdirAll(filepath.Join(h.dir, "files"), 0o700); err != nil {
+		return err
+	}
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Files == nil {
+			continue
+		}
+		sum := sha256.New()
+		paths := make([]string, 0, len(s.Files))
+		for p := range s.Files {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		var b strings.Builder
+		for _, p := range paths {
+			b.WriteString(p)
+			b.WriteByte('\t')
+			b.WriteString(s.Files[p])
+			b.WriteByte('\n')
+		}
+		sum.Write([]byte(b.String()))
+		s.FilesRef = hex.EncodeToString(sum.Sum(nil))
+		fp := filepath.Join(h.dir, "files", s.FilesRef)
+		if _, err := os.Stat(fp); err == nil {
+			continue
+		}
+		if err := writeAtomic(fp, []byte(b.String())); err != nil {
+			return err
+		}
+	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	// The directory may have been pruned since Open.
-	if err := os.MkdirAll(h.dir, 0o700); err != nil {
-		return err
+	return writeAtomic(filepath.Join(h.dir, id+".json"), data)
+}
+
+// files loads the per-file detail a step record refers to.
+func (h *History) files(ref string) map[string]string {
+	if ref == "" {
+		return nil
 	}
-	tmp, err := os.CreateTemp(h.dir, ".tmp-*")
+	data, err := os.ReadFile(filepath.Join(h.dir, "files", ref))
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, d, ok := strings.Cut(line, "\t"); ok {
+			out[p] = d
+		}
+	}
+	return out
+}
+
+// Explain is the package-level Explain with the earlier step's file detail loaded from the history.
+func (h *History) Explain(prev, cur *StepRecord, args map[string]bool) string {
+	if prev != nil && prev.Files == nil && prev.FilesRef != "" {
+		p := *prev
+		p.Files = h.files(prev.FilesRef)
+		prev = &p
+	}
+	return Explain(prev, cur, args)
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -82,7 +160,7 @@ func (h *History) Save(id string, r *BuildRecord) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(h.dir, id+".json"))
+	return os.Rename(tmp.Name(), path)
 }
 
 // Step finds the step of the record that corresponds to cur: the same instruction text in the same

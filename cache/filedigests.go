@@ -1,14 +1,16 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,10 +54,8 @@ func OpenFileDigests(dir, contextDir string) (*FileDigests, error) {
 	}
 	sum := sha256.Sum256([]byte(contextDir))
 	fd := &FileDigests{path: filepath.Join(dir, hex.EncodeToString(sum[:])+".json"), entries: map[string]fileEntry{}}
-	data, err := os.ReadFile(fd.path)
-	if err == nil {
-		// A damaged file is just an empty cache.
-		_ = json.Unmarshal(data, &fd.entries)
+	if data, err := os.ReadFile(fd.path); err == nil {
+		fd.entries = decodeEntries(data) // a damaged line is just a miss
 	}
 	return fd, nil
 }
@@ -99,10 +99,7 @@ func (f *FileDigests) Save() error {
 	if !f.dirty {
 		return nil
 	}
-	data, err := json.Marshal(f.entries)
-	if err != nil {
-		return err
-	}
+	data := encodeEntries(f.entries)
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil { // pruned since Open
 		return fmt.Errorf("saving context digests: %w", err)
 	}
@@ -123,6 +120,57 @@ func (f *FileDigests) Save() error {
 	}
 	f.dirty = false
 	return nil
+}
+
+// The file is one line per path: path, size, mtime, ctime, inode, mode, hashed, digest, tab-separated
+// (paths never contain tabs or newlines here: such names are skipped). It is read on every build, so
+// it avoids JSON's cost on contexts of tens of thousands of files.
+func encodeEntries(m map[string]fileEntry) []byte {
+	var b []byte
+	for p, e := range m {
+		if strings.ContainsAny(p, "\t\n") {
+			continue
+		}
+		b = append(b, p...)
+		for _, n := range []int64{e.Size, e.Mtime, e.Ctime, int64(e.Ino), int64(e.Mode), e.Hashed} {
+			b = append(b, '\t')
+			b = strconv.AppendInt(b, n, 10)
+		}
+		b = append(b, '\t')
+		b = append(b, e.Digest...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func decodeEntries(data []byte) map[string]fileEntry {
+	m := make(map[string]fileEntry, bytes.Count(data, []byte{'\n'}))
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		f := strings.Split(string(line), "\t")
+		if len(f) != 8 {
+			continue
+		}
+		var n [6]int64
+		ok := true
+		for i := range n {
+			v, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				ok = false
+				break
+			}
+			n[i] = v
+		}
+		if ok {
+			m[f[0]] = fileEntry{Size: n[0], Mtime: n[1], Ctime: n[2], Ino: uint64(n[3]), Mode: uint32(n[4]), Hashed: n[5], Digest: f[7]}
+		}
+	}
+	return m
 }
 
 func hashFile(p string) (string, error) {
