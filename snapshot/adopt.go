@@ -54,7 +54,7 @@ func (s *Snapshotter) Adopt(ctx context.Context, dir string, chainID, diffID, pa
 	if err := os.WriteFile(filepath.Join(t.dir, "parent"), []byte(parentStr), 0o644); err != nil {
 		return fmt.Errorf("writing parent: %w", err)
 	}
-	if err := syncFS(t.dir); err != nil {
+	if err := s.markBoot(t.dir); err != nil {
 		return err
 	}
 	if err := os.Rename(t.dir, final); err != nil {

@@ -24,6 +24,7 @@ import (
 // concurrent use, also by several processes sharing the same root.
 type Snapshotter struct {
 	root string
+	boot []byte // the kernel boot ID snapshots are marked with (see durability.go)
 
 	overlayOnce sync.Once
 	overlayOK   bool
@@ -37,7 +38,7 @@ func New(root string) (*Snapshotter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving snapshot root %s: %w", root, err)
 	}
-	s := &Snapshotter{root: abs}
+	s := &Snapshotter{root: abs, boot: currentBootID()}
 	for _, d := range []string{abs, s.tmpDir(), s.emptyDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
@@ -80,7 +81,7 @@ func (s *Snapshotter) Has(chainID v1.Hash) bool {
 		return false
 	}
 	fi, err := os.Lstat(p)
-	return err == nil && fi.IsDir()
+	return err == nil && fi.IsDir() && s.trusted(filepath.Dir(p))
 }
 
 // Ensure makes sure every prefix of the layer chain (base first) is unpacked
@@ -173,7 +174,7 @@ func (s *Snapshotter) unpack(ctx context.Context, l v1.Layer, chainID, diffID, p
 	if err := os.WriteFile(filepath.Join(t.dir, "parent"), []byte(parentStr), 0o644); err != nil {
 		return fmt.Errorf("writing parent: %w", err)
 	}
-	if err := syncFS(t.dir); err != nil {
+	if err := s.markBoot(t.dir); err != nil {
 		return err
 	}
 	if err := os.Rename(t.dir, final); err != nil {

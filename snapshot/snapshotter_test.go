@@ -297,3 +297,38 @@ func TestStaleTempCleanup(t *testing.T) {
 	must(t, live.release())
 	assertNoTemps(t, s)
 }
+
+// TestSnapshotFromAnotherBootIsDiscarded: a snapshot marked with another boot ID (never flushed before
+// a reboot) is not trusted: Has reports it absent and Ensure unpacks it again.
+func TestSnapshotFromAnotherBootIsDiscarded(t *testing.T) {
+	requireRoot(t)
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.boot) == 0 {
+		t.Skip("no boot_id on this kernel")
+	}
+	l := newLayer(makeTar(t, file("f", "content")))
+	dirs, err := s.Ensure(context.Background(), []v1.Layer{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapDir := filepath.Dir(dirs[0])
+	if b, err := os.ReadFile(filepath.Join(snapDir, bootFile)); err != nil || string(b) != string(s.boot) {
+		t.Fatalf("snapshot not marked with this boot: %q %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(snapDir, bootFile), []byte("00000000-0000-0000-0000-000000000000"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := l.DiffID()
+	if s.Has(ChainIDs([]v1.Hash{d})[0]) {
+		t.Fatal("a snapshot from another boot is trusted")
+	}
+	if _, err := s.Ensure(context.Background(), []v1.Layer{l}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dirs[0], "f")); err != nil || string(data) != "content" {
+		t.Errorf("not unpacked again: %q %v", data, err)
+	}
+}
