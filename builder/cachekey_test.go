@@ -199,3 +199,35 @@ func TestNoCacheFilterFollowsContent(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyLinkSurvivesParentChange: a COPY --link layer is reused when a step below it changes (cache
+// lookups continue past the miss), and the image still has both changes.
+func TestCopyLinkSurvivesParentChange(t *testing.T) {
+	b, st := newBuilder(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"big/a": strings.Repeat("a", 1000), "big/b": "b"})
+	df := func(v string) string {
+		return "FROM busybox\nRUN echo " + v + " > /v\nCOPY --link big/ /opt/big/\nRUN cat /v /opt/big/b > /both\n"
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": df("one")})
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": df("two")})
+	var log bytes.Buffer
+	res, err := b.Build(context.Background(), builder.Options{ContextDir: dir, Progress: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if !strings.Contains(out, "STEP 2/4: cache miss") || !strings.Contains(out, "STEP 3/4: CACHED") || !strings.Contains(out, "STEP 4/4: cache miss") {
+		t.Errorf("want RUN miss, COPY --link cached, last RUN miss:\n%s", out)
+	}
+	img, _ := st.Image(res.Manifest)
+	fs, _ := dumpImage(t, img)
+	for _, want := range []string{"/opt/big/a f 0644 0:0 1000", "/both f 0644 0:0 5", "/v f 0644 0:0 4"} {
+		if !strings.Contains(string(fs), want) {
+			t.Errorf("image lacks %q", want)
+		}
+	}
+}

@@ -46,7 +46,16 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		return false, err
 	}
 	next := sr.st.clone()
-	kb := cache.NewKey(sr.st.key, string(s.Kind())).Strings("sources", spec.sources).String("dest", spec.dest).
+	parentKey := sr.st.key
+	// COPY --link makes its layer independently of what is below it (BuildKit's semantics): a copy into
+	// an empty tree, keyed without the parent. --chown by name needs the parent's /etc/passwd, so such a
+	// copy stays a plain COPY.
+	if s.Link && !s.Add && !chownNeedsNames(spec.chown) {
+		parentKey = ""
+		sr.linked = true
+		defer func() { sr.linked = false }()
+	}
+	kb := cache.NewKey(parentKey, string(s.Kind())).Strings("sources", spec.sources).String("dest", spec.dest).
 		String("chown", spec.chown).String("chmod", fmt.Sprint(s.Chmod)).Bool("link", s.Link).
 		String("checksum", s.Checksum).Strings("excludes", s.Excludes).String("user", sr.st.cfg.Config.User)
 	createdBy := fmt.Sprintf("%s %s %s", s.Kind(), strings.Join(spec.sources, " "), spec.dest)
@@ -393,4 +402,21 @@ func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// chownNeedsNames reports whether a --chown value names a user or group (not numeric ids).
+func chownNeedsNames(chown string) bool {
+	if chown == "" {
+		return false
+	}
+	u, g, _ := strings.Cut(chown, ":")
+	for _, part := range []string{u, g} {
+		if part == "" {
+			continue
+		}
+		if _, err := strconv.Atoi(part); err != nil {
+			return true
+		}
+	}
+	return false
 }

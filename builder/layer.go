@@ -32,6 +32,12 @@ import (
 // the change fn made becomes a layer appended to next, which becomes the stage's state.
 func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyBuilder, createdBy string,
 	fn func(ctx context.Context, rootfs string) error) (bool, error) {
+	if sr.linked {
+		// COPY --link: the layer is made on an empty rootfs and keyed without the parent, so it is
+		// reused whatever happened below it; the stage's key still follows both.
+		parent := sr.st.key
+		defer func() { next.key = cache.NewKey(parent, "LINK").String("layer", string(next.key)).Sum() }()
+	}
 	b := sr.bd.b
 	key := kb.Sum()
 	step := cache.StepRecord{ID: sr.stepID, Source: sr.stepSource, Key: key, Parent: kb.Parent(),
@@ -66,10 +72,15 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		sr.bd.progress.printf("%s: would run: %s\n", sr.label(sr.stepN), reason)
 		sr.apply(next, key, createdBy, nil, time.Time{})
 		next.key = cache.NewKey(key, "RESULT").String("diffid", "unknown until it runs").Sum()
+		sr.st = next
 		return false, nil
 	}
 	sr.bd.progress.printf("%s: cache miss: %s\n", sr.label(sr.stepN), reason)
-	layer, err := b.runOnRootfs(ctx, sr.bd.scratch, sr.st.layers, next.docker, sr.bd.opts.SourceDateEpoch, fn)
+	lowers := sr.st.layers
+	if sr.linked {
+		lowers = nil
+	}
+	layer, err := b.runOnRootfs(ctx, sr.bd.scratch, lowers, next.docker, sr.bd.opts.SourceDateEpoch, fn)
 	if err != nil {
 		return false, err
 	}

@@ -67,6 +67,8 @@ type stageRun struct {
 	stepN  int    // its number in the progress output
 	// stepSource is the step's instruction as written.
 	stepSource string
+	// linked is set while a COPY --link step runs (see fsStep).
+	linked bool
 }
 
 func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*imageState, error) {
