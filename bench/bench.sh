@@ -9,7 +9,7 @@
 #   BENCH_ALL=0           1: also cold builds of multistage and pyapp (apt-get: Debian mirror)
 #   BENCH_KEEP=0          1: keep the scratch dir (contexts, hoist roots, build logs)
 #   BENCH_DIR=/var/tmp/hoist-bench   scratch dir (wiped at start if it is a previous bench dir)
-#   BENCH_SCENARIOS="cold-hello cold-bigcontext compress rebuild"   subset to run
+#   BENCH_SCENARIOS="cold-hello cold-bigcontext compress rebuild registry-cache"   subset to run
 #   BENCH_TIMEOUT=900     seconds before one build is killed and counted as failed
 #   BENCH_PRUNE_DOCKER=0  1: prune the docker build-cache records created during the bench
 #                         (records other users created in the same window go too)
@@ -29,7 +29,7 @@ RUNS=${BENCH_RUNS:-5}
 ALL=${BENCH_ALL:-0}
 KEEP=${BENCH_KEEP:-0}
 BDIR=${BENCH_DIR:-/var/tmp/hoist-bench}
-SCENARIOS=${BENCH_SCENARIOS:-cold-hello cold-bigcontext compress rebuild}
+SCENARIOS=${BENCH_SCENARIOS:-cold-hello cold-bigcontext compress rebuild registry-cache}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 PRUNE_DOCKER=${BENCH_PRUNE_DOCKER:-0}
 HOIST_SRC=${HOIST:-$REPO/bin/hoist}
@@ -264,6 +264,46 @@ scenario_rebuild() {
   unmount_under "$BDIR/root-warm"
 }
 
+# registry-cache: hoist only. A first root builds bigcontext with --cache-to a registry
+# (mode=max) and pushes the image (untimed). Then, RUNS times each, on a fresh root holding only
+# the base images: (a) build the same sample from a fresh context copy with --cache-from (a CI
+# runner with an empty cache: every step must be imported, none run), and (b) `hoist pull` of
+# the pushed image, i.e. fetching the same layers. The goal: (a) no slower than (b).
+scenario_registry_cache() {
+  local ref_cache=$REGISTRY/hoist-bench/cache:$RUN_ID ref_img=$REGISTRY/hoist-bench/img:$RUN_ID
+  local i ctx log rc
+  say "registry cache: untimed export from a first root"
+  rm_tree "$BDIR/root-export" && cp -a "$BASE_ROOT" "$BDIR/root-export"
+  ctx=$BDIR/ctx/export-bigcontext-$RUN_ID
+  cp -a "$BDIR/samples/bigcontext" "$ctx"
+  "$HOIST_BIN" --root "$BDIR/root-export" build --network host -t "$ref_img" \
+    --cache-to "type=registry,ref=$ref_cache,mode=max" "$ctx" >"$LOGS/export.log" 2>&1 ||
+    { say "  export build FAILED: $(tail -n1 "$LOGS/export.log")"; FAILED=1; return 0; }
+  "$HOIST_BIN" --root "$BDIR/root-export" push "$ref_img" >>"$LOGS/export.log" 2>&1 ||
+    { say "  push FAILED: $(tail -n1 "$LOGS/export.log")"; FAILED=1; return 0; }
+  unmount_under "$BDIR/root-export"; rm_tree "$BDIR/root-export"; rm_tree "$ctx"
+  for ((i = 1; i <= RUNS; i++)); do
+    ctx=$BDIR/ctx/import-bigcontext-$RUN_ID-$i
+    cp -a "$BDIR/samples/bigcontext" "$ctx"
+    rm_tree "$BDIR/root-import" && cp -a "$BASE_ROOT" "$BDIR/root-import"
+    log=$LOGS/registry-cache-build-$i.log
+    sync
+    rc=0
+    timed "$log" "$HOIST_BIN" --root "$BDIR/root-import" build --network host \
+      --cache-from "type=registry,ref=$ref_cache" -t "hoist-bench/import:$i" "$ctx" || rc=$?
+    if [[ $rc == 0 ]] && grep -q 'cache miss' "$log"; then rc=98; echo "a step ran" >>"$log"; fi
+    record registry-cache hoist "$rc" "$log"
+    unmount_under "$BDIR/root-import"; rm_tree "$BDIR/root-import"; rm_tree "$ctx"
+    cp -a "$BASE_ROOT" "$BDIR/root-import"
+    log=$LOGS/registry-cache-pull-$i.log
+    sync
+    rc=0
+    timed "$log" "$HOIST_BIN" --root "$BDIR/root-import" pull "$ref_img" || rc=$?
+    record registry-cache pull "$rc" "$log"
+    rm_tree "$BDIR/root-import"
+  done
+}
+
 # compress: layer-commit throughput. go test's BenchmarkCompress (snapshot/compress_test.go)
 # compresses ~100 MB of mixed data with Compress (pgzip, hoist's layer path), with
 # Compress at Concurrency 1, with single-threaded compress/gzip at the same level, and zstd.
@@ -358,6 +398,9 @@ goals() {
     max=$(stats "$DATA/cold-bigcontext/hoist.rss" | cut -d' ' -f3)
     echo "- peak RSS of \`hoist build\` on bigcontext (cold): max $max MB over $(wc -l <"$DATA/cold-bigcontext/hoist.rss") runs; goal < 150 MB: $(awk -v m="$max" 'BEGIN { print (m < 150) ? "met" : "NOT met" }')"
   fi
+  if [[ -s $DATA/registry-cache/hoist.t && -s $DATA/registry-cache/pull.t ]]; then
+    echo "- warm build of bigcontext from a registry cache on an empty root: $(cell registry-cache hoist t %.2f) s; \`hoist pull\` of the same image: $(cell registry-cache pull t %.2f) s; ratio $(ratio registry-cache t hoist pull); goal <= 1.0"
+  fi
   if [[ -n $COMPRESS_RATIO ]]; then
     echo "- layer gzip throughput, hoist's parallel gzip / single-threaded compress/gzip: ${COMPRESS_RATIO}x; goal >= 2x: $(awk -v r="$COMPRESS_RATIO" 'BEGIN { print (r >= 2) ? "met" : "NOT met" }')"
     echo "- for scale: hoist's gzip at $(nproc) threads / the same at Concurrency 1: ${COMPRESS_SCALING}x"
@@ -434,6 +477,7 @@ main() {
     for s in multistage pyapp; do scenario_cold "$s"; done
   fi
   want rebuild && scenario_rebuild
+  want registry-cache && scenario_registry_cache
   want compress && scenario_compress
 
   local out date

@@ -110,6 +110,60 @@ func (bd *build) loadCacheSources(ctx context.Context) {
 		}
 		bd.progress.printf("importing cache from %s: %d step results, %d cache mounts\n", src, len(idx.Records), len(idx.Mounts))
 	}
+	bd.startPrefetch(ctx)
+}
+
+// prefetchJobs bounds the layer downloads a build runs at once.
+const prefetchJobs = 4
+
+// blobFetch is a layer download started ahead of need.
+type blobFetch struct {
+	done chan struct{}
+	err  error
+}
+
+// startPrefetch downloads, in the background, every layer the imported cache offers that the store
+// lacks, while the build hashes its context and computes keys: by the time a step's key matches, its
+// layer is usually there. Layers no step ends up using stay in the store until the next prune.
+func (bd *build) startPrefetch(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	bd.stopPrefetch = func() { cancel(); bd.prefetchWG.Wait() }
+	bd.fetches = map[v1.Hash]*blobFetch{}
+	type job struct {
+		d   v1.Hash
+		img v1.Image
+		f   *blobFetch
+	}
+	var jobs []job
+	for _, rr := range bd.remote {
+		l := rr.rec.Layer
+		if l == nil {
+			continue
+		}
+		d, err := v1.NewHash(l.Digest)
+		if err != nil || bd.b.store.HasBlob(d) || bd.fetches[d] != nil {
+			continue
+		}
+		f := &blobFetch{done: make(chan struct{})}
+		bd.fetches[d] = f
+		jobs = append(jobs, job{d, rr.img, f})
+	}
+	sem := make(chan struct{}, prefetchJobs)
+	for _, j := range jobs {
+		bd.prefetchWG.Add(1)
+		go func(j job) {
+			defer bd.prefetchWG.Done()
+			defer close(j.f.done)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				j.f.err = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			j.f.err = fetchBlob(ctx, bd.b.store, j.img, j.d)
+		}(j)
+	}
 }
 
 // fromRemote serves key from a --cache-from source: the layer blob is fetched (verified) into the store
@@ -124,7 +178,14 @@ func (bd *build) fromRemote(ctx context.Context, key cache.Key) (*cache.Record, 
 		if err != nil {
 			return nil, "", err
 		}
-		if !bd.b.store.HasBlob(d) {
+		if f := bd.fetches[d]; f != nil {
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, "", ctx.Err()
+			}
+		}
+		if !bd.b.store.HasBlob(d) { // not prefetched, or the prefetch failed: fetch it now
 			if err := fetchBlob(ctx, bd.b.store, rr.img, d); err != nil {
 				return nil, "", fmt.Errorf("importing cached layer from %s: %w", rr.source, err)
 			}

@@ -10,8 +10,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 
@@ -326,46 +329,105 @@ func selectRootfs(root string, sources []string) ([]copyItem, error) {
 // the selection, type, permission bits, size, link target and content. Context file contents come
 // from the build's stat cache, so unchanged files are not read.
 func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) {
-	h := sha256.New()
-	files := map[string]string{}
-	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
-	for _, it := range items {
+	// First list every selected entry (one walk), then digest the regular files in parallel (most
+	// come from the stat cache; the rest are read and hashed on every core), then fold everything
+	// into the key in walk order.
+	type entry struct {
+		item             int
+		rel, host, dpath string
+		fi               fs.FileInfo
+		digest, link     string
+	}
+	var entries []entry
+	for n, it := range items {
 		if it.url != "" {
-			kb("url:" + it.url)
-			files[it.url] = "url"
 			continue
 		}
-		kb("item:" + it.rel)
 		err := walkSelected(it, bd.ctx, func(rel, host string, fi fs.FileInfo) error {
-			kb(rel)
-			kb(fi.Mode().String())
-			ctxPath := path.Join(it.rel, rel)
-			detail := fi.Mode().String()
-			switch {
-			case fi.Mode().IsRegular():
-				kb(strconv.FormatInt(fi.Size(), 10))
-				d, err := bd.fileDigest(ctxPath, host, fi)
-				if err != nil {
-					return err
-				}
-				kb(d)
-				detail += " " + d
-			case fi.Mode()&fs.ModeSymlink != 0:
-				t, err := os.Readlink(host)
-				if err != nil {
-					return err
-				}
-				kb(t)
-				detail += " -> " + t
-			}
-			files[ctxPath] = detail
+			entries = append(entries, entry{item: n, rel: rel, host: host, dpath: path.Join(it.rel, rel), fi: fi})
 			return nil
 		})
 		if err != nil {
 			return "", nil, err
 		}
 	}
+	if err := parallel(len(entries), func(k int) error {
+		e := &entries[k]
+		switch {
+		case e.fi.Mode().IsRegular():
+			d, err := bd.fileDigest(e.dpath, e.host, e.fi)
+			e.digest = d
+			return err
+		case e.fi.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(e.host)
+			e.link = t
+			return err
+		}
+		return nil
+	}); err != nil {
+		return "", nil, err
+	}
+	h := sha256.New()
+	files := make(map[string]string, len(entries))
+	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	k := 0
+	for n, it := range items {
+		if it.url != "" {
+			kb("url:" + it.url)
+			files[it.url] = "url"
+			continue
+		}
+		kb("item:" + it.rel)
+		for ; k < len(entries) && entries[k].item == n; k++ {
+			e := entries[k]
+			kb(e.rel)
+			kb(e.fi.Mode().String())
+			detail := e.fi.Mode().String()
+			switch {
+			case e.fi.Mode().IsRegular():
+				kb(strconv.FormatInt(e.fi.Size(), 10))
+				kb(e.digest)
+				detail += " " + e.digest
+			case e.fi.Mode()&fs.ModeSymlink != 0:
+				kb(e.link)
+				detail += " -> " + e.link
+			}
+			files[e.dpath] = detail
+		}
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), files, nil
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS workers and returns the first error.
+func parallel(n int, fn func(int) error) error {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > n {
+		workers = n
+	}
+	var (
+		next    atomic.Int64
+		errOnce sync.Once
+		first   error
+		wg      sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				if err := fn(k); err != nil {
+					errOnce.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // walkSelected calls fn for the item and, for a directory, everything under it (lexical order, ignore
