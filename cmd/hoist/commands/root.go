@@ -133,6 +133,11 @@ func newRoot(g *globals) *cobra.Command {
 		newImportCmd(g),
 		newPullCmd(g),
 		newPushCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
+		newSearchCmd(g),
+		newManifestCmd(g),
+		newConvertCmd(g),
 	)
 	return root
 }
