@@ -33,10 +33,10 @@ func (nopBar) Done(string)                 {}
 // otherwise (CI logs) one plain line per state change. Close stops the redraw and prints the final
 // state; call it once all transfers ended.
 type Printer struct {
-	w    io.Writer
-	tty  bool
-	mu   sync.Mutex
-	bars []*bar
+	w     io.Writer
+	tty   bool
+	mu    sync.Mutex
+	bars  []*bar
 	drawn int
 	stop  chan struct{}
 	done  chan struct{}

@@ -2,7 +2,7 @@ package push
 
 import (
 	"context"
-		"io"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"

@@ -146,4 +146,3 @@ func newImportCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
 	return cmd
 }
-
