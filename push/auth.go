@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path"
+	"strings"
 
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
@@ -56,12 +58,22 @@ func loadConfigFile(path string) (*configfile.ConfigFile, error) {
 	return cf, nil
 }
 
-// Resolve implements authn.Keychain.
+// Resolve implements authn.Keychain. Per file: an entry for the repository or one of its parents
+// (podman's scoped entries, longest first), then one for the registry (docker's keys, docker.io's
+// spellings), then the file's credential helper for the registry.
 func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	keys := []string{target.String(), authKey(target.RegistryStr())}
-	if canonicalRegistry(target.RegistryStr()) == name.DefaultRegistry {
-		keys = append(keys, "docker.io")
+	reg := canonicalRegistry(target.RegistryStr())
+	var cands []string
+	if repo, ok := target.(name.Repository); ok {
+		p := repo.RepositoryStr()
+		for p != "" && p != "." {
+			for _, h := range hostSpellings(reg) {
+				cands = append(cands, h+"/"+p)
+			}
+			p = path.Dir(p)
+		}
 	}
+	cands = append(cands, hostSpellings(reg)...)
 	for _, p := range k.paths {
 		if _, err := os.Stat(p); err != nil {
 			continue
@@ -70,22 +82,54 @@ func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 		if err != nil {
 			return nil, err
 		}
-		for _, key := range keys {
-			cfg, err := cf.GetAuthConfig(key)
-			if err != nil {
-				return nil, fmt.Errorf("credentials for %s: %w", key, err)
+		for _, c := range cands {
+			for key := range cf.AuthConfigs {
+				if normalizeAuthKey(key) != c {
+					continue
+				}
+				if a, err := authFrom(cf, key); err != nil || a != nil {
+					return a, err
+				}
 			}
-			cfg.ServerAddress = ""
-			if cfg == (types.AuthConfig{}) {
-				continue
+		}
+		if cf.CredentialsStore != "" || cf.CredentialHelpers[reg] != "" || cf.CredentialHelpers[authKey(reg)] != "" {
+			if a, err := authFrom(cf, authKey(reg)); err != nil || a != nil {
+				return a, err
 			}
-			return authn.FromConfig(authn.AuthConfig{
-				Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
-				IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken,
-			}), nil
 		}
 	}
 	return authn.Anonymous, nil
+}
+
+func hostSpellings(reg string) []string {
+	if reg == name.DefaultRegistry {
+		return []string{"index.docker.io", "docker.io", "registry-1.docker.io"}
+	}
+	return []string{reg}
+}
+
+// normalizeAuthKey strips a config key's scheme and docker's "/v1/" suffix.
+func normalizeAuthKey(k string) string {
+	k = strings.TrimPrefix(strings.TrimPrefix(k, "https://"), "http://")
+	k = strings.TrimSuffix(strings.TrimSuffix(k, "/"), "/v1")
+	return strings.TrimSuffix(k, "/")
+}
+
+// authFrom reads key's credentials from cf (through its credential helper when configured); nil
+// when empty.
+func authFrom(cf *configfile.ConfigFile, key string) (authn.Authenticator, error) {
+	cfg, err := cf.GetAuthConfig(key)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", key, err)
+	}
+	cfg.ServerAddress = ""
+	if cfg == (types.AuthConfig{}) {
+		return nil, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{
+		Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
+		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken,
+	}), nil
 }
 
 // Login checks user and password against registry reg (host[:port]; docker.io for Docker Hub) the

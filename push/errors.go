@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,10 @@ var ErrNotFound = errors.New("not found")
 func describe(err error) error {
 	if err == nil {
 		return nil
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		return fmt.Errorf("TLS certificate not trusted (%v): put the registry's CA in certs.d/HOST:PORT/ca.crt, or --tls-verify=false", cve.Err)
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
