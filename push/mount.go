@@ -12,7 +12,8 @@ import (
 // mountSources maps layer digests to another repository on dst's registry that should have them:
 // the repositories of the images in st named on that registry (a pulled base image keeps its
 // registry name, so pushing an image built on it mounts the base layers instead of uploading them,
-// as docker does with its distribution metadata). A wrong guess costs one request: the registry
+// as docker does with its distribution metadata), then the repositories hoist pushed the blobs to or
+// pulled them from before (blobcache.go). A wrong guess costs one request: the registry
 // answers a failed mount with an ordinary upload session.
 func mountSources(ctx context.Context, st *store.Store, dst name.Repository) (map[v1.Hash]name.Repository, error) {
 	imgs, err := st.List(ctx)
@@ -45,5 +46,6 @@ func mountSources(ctx context.Context, st *store.Store, dst name.Repository) (ma
 			}
 		}
 	}
+	sourcesFromCache(st.Root(), dst, out)
 	return out, nil
 }

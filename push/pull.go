@@ -63,6 +63,9 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, o Options) (
 	if err := st.AddImage(ctx, h, names...); err != nil {
 		return Pulled{}, err
 	}
+	if src.Context().RegistryStr() == ref.Context().RegistryStr() {
+		recordBlobs(st.Root(), ref.Context(), layerDigests(m))
+	}
 	res.Manifest = h
 	return res, nil
 }

@@ -48,6 +48,7 @@ func Push(ctx context.Context, st *store.Store, h v1.Hash, dst name.Reference, o
 	if _, err := Write(ctx, pimg, dst, o); err != nil {
 		return Pushed{}, err
 	}
+	recordBlobs(st.Root(), dst.Context(), layerDigests(m))
 	return Pushed{Digest: dst.Context().Digest(h.String()), Size: int64(len(raw)), Layers: len(m.Layers)}, nil
 }
 
@@ -134,3 +135,11 @@ func (r *barReader) Read(p []byte) (int, error) {
 }
 
 func (r *barReader) Close() error { return r.rc.Close() }
+
+func layerDigests(m *v1.Manifest) []v1.Hash {
+	out := make([]v1.Hash, 0, len(m.Layers))
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
+}

@@ -61,3 +61,29 @@ func TestPushSkipsExistingAndMounts(t *testing.T) {
 		t.Errorf("cross-repository push: %d mounts, %d uploads; requests:\n%s", mounts, patches, strings.Join(log.reqs[n0:], "\n"))
 	}
 }
+
+// TestPushMountsFromEarlierPushes: with no name in the store on that registry, the blobs hoist pushed
+// before (recorded in root/registry/blobs.json) are mounted into the next repository.
+func TestPushMountsFromEarlierPushes(t *testing.T) {
+	reg, log := newRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/other/") && strings.Contains(r.URL.Path, "/blobs/") {
+				http.Error(w, "", http.StatusNotFound)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	st := newStore(t)
+	_, h := storeRandom(t, st, 2, "local:1")
+	ctx := context.Background()
+	if _, err := Push(ctx, st, h, mustRef(t, reg+"/first/img:1"), testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, st, h, mustRef(t, reg+"/other/img:1"), testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if n := log.count("POST", "from=first"); n != 2 {
+		t.Errorf("%d mount attempts from first/img, want 2", n)
+	}
+}
