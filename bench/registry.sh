@@ -5,7 +5,7 @@
 #   sudo bench/registry.sh          # BENCH_RUNS=5 by default; prints a markdown table
 #
 # Scenarios (each tool in turn per run, so machine load hits all alike; medians of BENCH_RUNS):
-#   cold push   : the image to a new repository (nothing of it there, except what a tool mounts)
+#   cold push   : the image to a new repository of a fresh, empty docker-registry (one per run)
 #                 hoist: from its store; skopeo: from an OCI layout dir (oci:); docker: from dockerd
 #   no-op push  : the same push again to the same repository
 #   cold pull   : into an empty place: hoist a fresh root; skopeo an empty OCI layout dir (oci:);
@@ -26,6 +26,7 @@ die() { echo "bench/registry.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root"
 command -v skopeo >/dev/null || die "no skopeo"
+command -v docker-registry >/dev/null || die "no docker-registry (apt-get install docker-registry)"
 $DOCKER info >/dev/null 2>&1 || die "no dockerd (bash $REFENV/setup.sh)"
 curl -sf http://$REG/v2/library/busybox/tags/list >/dev/null || die "no registry with library/busybox at $REG (bash $REFENV/setup.sh)"
 HOIST_SRC=${HOIST:-$REPO/bin/hoist}
@@ -56,9 +57,26 @@ timed() { # timed KEY CMD...: run, add the wall time to T[KEY]
   local t1=$EPOCHREALTIME
   T[$key]+="$(echo "$t1 - $t0" | bc -l) "
 }
+REGPID=
+stop_registry() { [[ -z $REGPID ]] || { kill "$REGPID" 2>/dev/null; wait "$REGPID" 2>/dev/null || true; REGPID=; }; }
+trap 'stop_registry; rm -rf "$BDIR"' EXIT
+# Every run gets a fresh docker-registry on its own port, so "cold" is cold for every tool: skopeo's
+# blob-info cache, dockerd's distribution metadata and hoist's registry/blobs.json all remember
+# blobs by registry host:port, and would otherwise mount blobs pushed by earlier runs.
+start_registry() { # start_registry PORT
+  mkdir -p "$BDIR/reg-$1"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$BDIR/reg-$1" "$1" > "$BDIR/reg-$1.yml"
+  docker-registry serve "$BDIR/reg-$1.yml" >"$BDIR/reg-$1.log" 2>&1 &
+  REGPID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/v2/" >/dev/null && return; sleep 0.1; done
+  die "registry on port $1 did not start"
+}
 for i in $(seq 1 "$RUNS"); do
   echo "run $i/$RUNS" >&2
   n=$RUN_ID-$i
+  stop_registry
+  start_registry $((5100 + i))
+  REG=127.0.0.1:$((5100 + i))
   timed push-cold/hoist $H push -q bench/big:1 $REG/bench-$n/hoist:1
   timed push-cold/skopeo skopeo copy -q --dest-tls-verify=false oci:"$BDIR/oci" docker://$REG/bench-$n/skopeo:1
   $DOCKER load -q -i "$BDIR/big.docker.tar" >/dev/null # untimed; removed again before the docker pull
@@ -73,6 +91,8 @@ for i in $(seq 1 "$RUNS"); do
   $DOCKER rmi -f $REG/bench-$n/docker:1 bench/big:1 >/dev/null # no image keeps the layers
   timed pull-cold/docker $DOCKER pull -q $REG/bench-$n/docker:1
   $DOCKER rmi -f $REG/bench-$n/docker:1 >/dev/null
+  stop_registry
+  rm -rf "$BDIR/reg-$((5100 + i))"
 done
 $DOCKER rmi -f bench/big:1 >/dev/null 2>&1 || true
 

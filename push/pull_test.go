@@ -172,7 +172,7 @@ func TestPullAndPushSurviveFaults(t *testing.T) {
 	})
 	st := newStore(t)
 	img, h := storeRandom(t, st, 4, "app:1")
-	dst := mustRef(t, reg + "/flaky/app:1")
+	dst := mustRef(t, reg+"/flaky/app:1")
 	if _, err := Push(context.Background(), st, h, dst, testOptions()); err != nil {
 		t.Fatalf("push through faults: %v", err)
 	}
@@ -221,7 +221,7 @@ func TestPullSelectsPlatform(t *testing.T) {
 		d, _ := img.Digest()
 		want[p.Architecture] = d
 	}
-	ref := mustRef(t, reg + "/multi:1")
+	ref := mustRef(t, reg+"/multi:1")
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestPullMirrorsInOrderWithFallback(t *testing.T) {
 	mirror, mirrorLog := newRegistry(t, nil)
 	img := pushRandom(t, upstream+"/library/app:1", 1)
 	want, _ := img.Digest()
-	ref := mustRef(t, upstream + "/library/app:1")
+	ref := mustRef(t, upstream+"/library/app:1")
 
 	// The tag only upstream: the empty mirror is tried, then upstream.
 	o := testOptions()
@@ -270,7 +270,7 @@ func TestPullMirrorsInOrderWithFallback(t *testing.T) {
 
 	// A mirror under a prefix that has it serves it; upstream sees no manifest request.
 	pushRandom(t, mirror+"/hub/library/app:1", 1)
-	mimg, _ := remote.Image(mustRef(t, mirror + "/hub/library/app:1"))
+	mimg, _ := remote.Image(mustRef(t, mirror+"/hub/library/app:1"))
 	mwant, _ := mimg.Digest()
 	before := upLog.count("GET", "/manifests/")
 	o.Registries = Config{Mirrors: map[string][]string{upstream: {none, mirror + "/hub"}}}
