@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,20 @@ import (
 // with storage in a temp dir, and returns its host:port. It is stopped when the test ends. The test is
 // skipped when the binary is missing (apt-get install docker-registry, or make deps).
 func Registry(t testing.TB) string {
+	t.Helper()
+	return RegistryWith(t, RegistryConfig{})
+}
+
+// RegistryConfig adds TLS and htpasswd basic auth to a test registry.
+type RegistryConfig struct {
+	// TLSCert and TLSKey are PEM files; both set: the registry serves HTTPS only.
+	TLSCert, TLSKey string
+	// Htpasswd is an htpasswd file (bcrypt entries); set: basic auth is required.
+	Htpasswd string
+}
+
+// RegistryWith is Registry with TLS and/or basic auth (see RegistryConfig).
+func RegistryWith(t testing.TB, rc RegistryConfig) string {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
@@ -39,6 +54,12 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), addr)
+	if rc.TLSCert != "" {
+		conf += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", rc.TLSCert, rc.TLSKey)
+	}
+	if rc.Htpasswd != "" {
+		conf += fmt.Sprintf("auth:\n  htpasswd:\n    realm: hoist-test\n    path: %s\n", rc.Htpasswd)
+	}
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +78,17 @@ http:
 		logf.Close()
 	})
 	deadline := time.Now().Add(15 * time.Second)
+	scheme := "http"
+	client := &http.Client{Timeout: 2 * time.Second}
+	if rc.TLSCert != "" {
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/v2/")
+		resp, err := client.Get(scheme + "://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return addr
 			}
 		}

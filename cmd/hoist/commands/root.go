@@ -136,6 +136,11 @@ func newRoot(g *globals) *cobra.Command {
 		newPruneCmd(g, "prune"),
 		newBuilderCmd(g),
 		newSystemCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
+		newSearchCmd(g),
+		newManifestCmd(g),
+		newConvertCmd(g),
 	)
 	return root
 }

@@ -2,155 +2,20 @@ package commands
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/store"
 )
 
-func newSaveCmd(g *globals) *cobra.Command {
-	var output, format string
-	cmd := &cobra.Command{
-		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Save images to a tar archive (docker-archive or oci-archive)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != store.FormatDockerArchive && format != store.FormatOCIArchive {
-				return fmt.Errorf("--format: unknown format %q (docker-archive, oci-archive)", format)
-			}
-			st, err := g.openStore()
-			if err != nil {
-				return err
-			}
-			if output == "" || output == "-" {
-				return st.Save(cmd.Context(), g.stdout, args, format)
-			}
-			// Write next to the destination and rename, so a failed save leaves no partial file.
-			tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp-*")
-			if err != nil {
-				return fmt.Errorf("--output: %w", err)
-			}
-			defer os.Remove(tmp.Name())
-			if err := st.Save(cmd.Context(), tmp, args, format); err != nil {
-				tmp.Close()
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			return os.Rename(tmp.Name(), output)
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file instead of stdout")
-	cmd.Flags().StringVar(&format, "format", store.FormatDockerArchive, "archive format: docker-archive or oci-archive")
-	return cmd
-}
-
-func newLoadCmd(g *globals) *cobra.Command {
-	var input string
-	var quiet bool
-	cmd := &cobra.Command{
-		Use:   "load [OPTIONS]",
-		Short: "Load images from a tar archive (docker-archive or oci-archive)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var r io.Reader = g.stdin
-			if input != "" {
-				f, err := os.Open(input)
-				if err != nil {
-					return fmt.Errorf("--input: %w", err)
-				}
-				defer f.Close()
-				r = f
-			}
-			st, err := g.openStore()
-			if err != nil {
-				return err
-			}
-			loaded, err := st.Load(cmd.Context(), r)
-			if err != nil {
-				return err
-			}
-			if !quiet {
-				for _, l := range loaded {
-					if strings.HasPrefix(l, "sha256:") {
-						fmt.Fprintf(g.stdout, "Loaded image ID: %s\n", l)
-					} else {
-						fmt.Fprintf(g.stdout, "Loaded image: %s\n", familiar(l))
-					}
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a tar archive file instead of stdin")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
-	return cmd
-}
-
-func familiar(n string) string {
-	ref, err := store.ParseName(n)
-	if err != nil {
-		return n
-	}
-	return store.FamiliarName(ref)
-}
-
-func newImportCmd(g *globals) *cobra.Command {
-	var changes []string
-	var message string
-	cmd := &cobra.Command{
-		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
-		Short: "Import a root filesystem tarball as a one-layer image",
-		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := parseChanges(changes)
-			if err != nil {
-				return err
-			}
-			opts.Comment = message
-			var r io.Reader = g.stdin
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				r = f
-			}
-			ref := ""
-			if len(args) == 2 {
-				ref = args[1]
-			}
-			st, err := g.openStore()
-			if err != nil {
-				return err
-			}
-			h, err := st.Import(cmd.Context(), r, ref, opts)
-			if err != nil {
-				return err
-			}
-			ii, err := st.Inspect(cmd.Context(), h.String())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, ii.ID)
-			return nil
-		},
-	}
-	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)")
-	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
-	return cmd
-}
-
 func newPullCmd(g *globals) *cobra.Command {
-	var quiet bool
+	var rf registryFlags
+	var allTags bool
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Pull an image from a registry",
@@ -160,74 +25,169 @@ func newPullCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("invalid reference %q: %w", args[0], err)
 			}
+			refs := []name.Reference{ref}
+			if allTags {
+				if strings.ContainsAny(strings.TrimPrefix(args[0], ref.Context().RegistryStr()), ":@") {
+					return fmt.Errorf("tag can't be used with --all-tags/-a")
+				}
+			}
+			o, done, err := rf.options(g)
+			if err != nil {
+				return err
+			}
+			defer done()
 			st, err := g.openStore()
 			if err != nil {
 				return err
 			}
-			img, err := push.Fetch(cmd.Context(), ref, push.Options{})
-			if err != nil {
-				return err
+			if allTags {
+				tags, err := push.Tags(cmd.Context(), ref.Context(), o)
+				if err != nil {
+					return err
+				}
+				refs = refs[:0]
+				for _, t := range tags {
+					refs = append(refs, ref.Context().Tag(t))
+				}
 			}
-			h, err := st.WriteImage(cmd.Context(), img)
-			if err != nil {
-				return fmt.Errorf("storing %s: %w", args[0], err)
+			for _, r := range refs {
+				if !rf.quiet {
+					fmt.Fprintf(g.stdout, "%s: Pulling from %s\n", r.Identifier(), store.FamiliarRepo(r))
+				}
+				res, err := push.Pull(cmd.Context(), st, r, o)
+				if err != nil {
+					return err
+				}
+				if rf.quiet {
+					fmt.Fprintln(g.stdout, store.NormalizedName(r))
+					continue
+				}
+				status := "Downloaded newer image for"
+				if res.Fetched == 0 {
+					status = "Image is up to date for"
+				}
+				fmt.Fprintf(g.stdout, "Digest: %s\nStatus: %s %s\n%s\n", res.Manifest, status, store.FamiliarName(r), store.NormalizedName(r))
 			}
-			var names []string
-			if _, ok := ref.(name.Tag); ok {
-				names = append(names, store.NormalizedName(ref))
-			}
-			if err := st.AddImage(cmd.Context(), h, names...); err != nil {
-				return err
-			}
-			if quiet {
-				fmt.Fprintln(g.stdout, store.FamiliarName(ref))
-				return nil
-			}
-			fmt.Fprintf(g.stdout, "Digest: %s\nStatus: Downloaded newer image for %s\n%s\n", h, store.FamiliarName(ref), ref.Name())
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image name")
+	rf.add(cmd.Flags(), true)
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "pull every tagged image of the repository")
+	cmd.Flags().BoolVarP(&rf.quiet, "quiet", "q", false, "print only the image name")
 	return cmd
 }
 
 func newPushCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var rf registryFlags
+	var allTags bool
+	var digestFile, compression string
+	cmd := &cobra.Command{
 		Use:   "push [OPTIONS] IMAGE [DESTINATION]",
 		Short: "Push an image to a registry",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			comp, err := push.ParseCompression(compression)
+			if err != nil {
+				return err
+			}
+			if allTags && len(args) == 2 {
+				return fmt.Errorf("--all-tags takes one repository, no destination")
+			}
+			o, done, err := rf.options(g)
+			if err != nil {
+				return err
+			}
+			defer done()
 			st, err := g.openStore()
 			if err != nil {
 				return err
 			}
-			h, err := st.Resolve(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("no such image %s: %w", args[0], err)
-			}
-			dest := args[0]
-			if len(args) == 2 {
-				dest = strings.TrimPrefix(args[1], "docker://")
-			}
-			ref, err := store.ParseName(dest)
-			if err != nil {
-				return fmt.Errorf("invalid destination %q: %w", dest, err)
-			}
-			img, err := st.Image(h)
+			jobs, err := pushJobs(cmd, st, args, allTags)
 			if err != nil {
 				return err
 			}
-			d, err := push.Write(cmd.Context(), img, ref, push.Options{})
-			if err != nil {
-				return err
+			for _, j := range jobs {
+				h := j.src
+				if comp != push.CompressionKeep {
+					if h, err = push.Convert(cmd.Context(), st, h, comp); err != nil {
+						return err
+					}
+				}
+				if !rf.quiet {
+					fmt.Fprintf(g.stdout, "The push refers to repository [%s]\n", j.dst.Context().Name())
+				}
+				res, err := push.Push(cmd.Context(), st, h, j.dst, o)
+				if err != nil {
+					return err
+				}
+				if digestFile != "" {
+					if err := os.WriteFile(digestFile, []byte(res.Digest.DigestStr()), 0o644); err != nil {
+						return fmt.Errorf("--digestfile: %w", err)
+					}
+				}
+				if rf.quiet {
+					fmt.Fprintln(g.stdout, res.Digest.String())
+					continue
+				}
+				fmt.Fprintf(g.stdout, "%s: digest: %s size: %d\n", j.dst.Identifier(), res.Digest.DigestStr(), res.Size)
 			}
-			size, _ := img.Manifest()
-			n := 0
-			if size != nil {
-				n = len(size.Layers)
-			}
-			fmt.Fprintf(g.stdout, "%s: digest: %s layers: %d\n", store.FamiliarTag(ref), d.DigestStr(), n)
 			return nil
 		},
 	}
+	rf.add(cmd.Flags(), false)
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "push every tag of the repository")
+	cmd.Flags().StringVar(&digestFile, "digestfile", "", "write the pushed manifest digest to this file")
+	cmd.Flags().StringVar(&compression, "compression", "", "recompress layers first: gzip, zstd or estargz (default: push layers as stored)")
+	cmd.Flags().BoolVarP(&rf.quiet, "quiet", "q", false, "print only the pushed digest reference")
+	return cmd
+}
+
+type pushJob struct {
+	src v1.Hash
+	dst name.Reference
+}
+
+// pushJobs resolves what to push where: IMAGE to itself, IMAGE to DESTINATION (podman's form, with
+// an optional docker:// prefix), or every stored tag of a repository.
+func pushJobs(cmd *cobra.Command, st *store.Store, args []string, allTags bool) ([]pushJob, error) {
+	ctx := cmd.Context()
+	if allTags {
+		repo, err := store.ParseName(args[0])
+		if err != nil {
+			return nil, fmt.Errorf("invalid reference %q: %w", args[0], err)
+		}
+		imgs, err := st.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var jobs []pushJob
+		for _, s := range imgs {
+			for _, n := range s.Names {
+				r, err := name.ParseReference(n)
+				if err != nil || r.Context().Name() != repo.Context().Name() {
+					continue
+				}
+				if _, ok := r.(name.Tag); ok {
+					jobs = append(jobs, pushJob{src: s.Manifest, dst: r})
+				}
+			}
+		}
+		if len(jobs) == 0 {
+			return nil, fmt.Errorf("no tagged image of %s in the store", store.FamiliarRepo(repo))
+		}
+		return jobs, nil
+	}
+	h, err := st.Resolve(ctx, args[0])
+	if err != nil {
+		return nil, fmt.Errorf("no such image %s: %w", args[0], err)
+	}
+	dest := args[0]
+	if len(args) == 2 {
+		dest = strings.TrimPrefix(args[1], "docker://")
+	}
+	ref, err := store.ParseName(dest)
+	if err != nil {
+		return nil, fmt.Errorf("invalid destination %q: %w", dest, err)
+	}
+	return []pushJob{{src: h, dst: ref}}, nil
 }

@@ -1,0 +1,148 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/store"
+)
+
+func newSaveCmd(g *globals) *cobra.Command {
+	var output, format string
+	cmd := &cobra.Command{
+		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Save images to a tar archive (docker-archive or oci-archive)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != store.FormatDockerArchive && format != store.FormatOCIArchive {
+				return fmt.Errorf("--format: unknown format %q (docker-archive, oci-archive)", format)
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			if output == "" || output == "-" {
+				return st.Save(cmd.Context(), g.stdout, args, format)
+			}
+			// Write next to the destination and rename, so a failed save leaves no partial file.
+			tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp-*")
+			if err != nil {
+				return fmt.Errorf("--output: %w", err)
+			}
+			defer os.Remove(tmp.Name())
+			if err := st.Save(cmd.Context(), tmp, args, format); err != nil {
+				tmp.Close()
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file instead of stdout")
+	cmd.Flags().StringVar(&format, "format", store.FormatDockerArchive, "archive format: docker-archive or oci-archive")
+	return cmd
+}
+
+func newLoadCmd(g *globals) *cobra.Command {
+	var input string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "Load images from a tar archive (docker-archive or oci-archive)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r io.Reader = g.stdin
+			if input != "" {
+				f, err := os.Open(input)
+				if err != nil {
+					return fmt.Errorf("--input: %w", err)
+				}
+				defer f.Close()
+				r = f
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			loaded, err := st.Load(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			if !quiet {
+				for _, l := range loaded {
+					if strings.HasPrefix(l, "sha256:") {
+						fmt.Fprintf(g.stdout, "Loaded image ID: %s\n", l)
+					} else {
+						fmt.Fprintf(g.stdout, "Loaded image: %s\n", familiar(l))
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a tar archive file instead of stdin")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
+	return cmd
+}
+
+func familiar(n string) string {
+	ref, err := store.ParseName(n)
+	if err != nil {
+		return n
+	}
+	return store.FamiliarName(ref)
+}
+
+func newImportCmd(g *globals) *cobra.Command {
+	var changes []string
+	var message string
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
+		Short: "Import a root filesystem tarball as a one-layer image",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := parseChanges(changes)
+			if err != nil {
+				return err
+			}
+			opts.Comment = message
+			var r io.Reader = g.stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			ref := ""
+			if len(args) == 2 {
+				ref = args[1]
+			}
+			st, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			h, err := st.Import(cmd.Context(), r, ref, opts)
+			if err != nil {
+				return err
+			}
+			ii, err := st.Inspect(cmd.Context(), h.String())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, ii.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)")
+	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
+	return cmd
+}

@@ -1,0 +1,67 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Manifest returns ref's manifest (or index) as the registry serves it, with its media type.
+func Manifest(ctx context.Context, ref name.Reference, o Options) ([]byte, types.MediaType, error) {
+	ropts, err := o.remoteOptions(ctx, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	desc, err := remote.Get(o.reference(ref), ropts...)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", ref.Name(), describe(err))
+	}
+	return desc.Manifest, desc.MediaType, nil
+}
+
+// Tags lists repo's tags, sorted.
+func Tags(ctx context.Context, repo name.Repository, o Options) ([]string, error) {
+	ropts, err := o.remoteOptions(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := remote.List(o.repository(repo), ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("listing tags of %s: %w", repo.Name(), describe(err))
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// Search lists the repositories of registry reg (its _catalog) whose name contains term, sorted.
+// Registries without a catalog API (Docker Hub's search is a different service) give an error.
+func Search(ctx context.Context, reg, term string, o Options) ([]string, error) {
+	r, err := name.NewRegistry(canonicalRegistry(reg))
+	if err != nil {
+		return nil, fmt.Errorf("invalid registry %q: %w", reg, err)
+	}
+	if o.plainHTTPAllowed(r.RegistryStr()) {
+		r, _ = name.NewRegistry(r.RegistryStr(), name.Insecure)
+	}
+	ropts, err := o.remoteOptions(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := remote.Catalog(ctx, r, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("searching %s: %w", reg, describe(err))
+	}
+	var out []string
+	for _, rp := range repos {
+		if strings.Contains(rp, term) {
+			out = append(out, rp)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
