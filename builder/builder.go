@@ -245,8 +245,8 @@ type build struct {
 	prefetchWG sync.WaitGroup
 	// stopPrefetch cancels and waits for the prefetches (set by startPrefetch).
 	stopPrefetch func()
-	exports    []exported                 // this build's step results, for --cache-to
-	usedMounts map[string]bool            // cache mount ids RUN steps used
+	exports      []exported      // this build's step results, for --cache-to
+	usedMounts   map[string]bool // cache mount ids RUN steps used
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

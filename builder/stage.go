@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/cache"
@@ -214,23 +213,13 @@ func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, p
 		return nil, v1.Hash{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
 	pw.printf("pulling %s\n", r)
-	img, err := push.Fetch(ctx, r, reg)
+	// Mirrors, parallel verified layer downloads, nothing stored unless all of it verified.
+	pulled, err := push.Pull(ctx, b.store, r, reg)
 	if err != nil {
 		return nil, v1.Hash{}, err
 	}
-	h, err := b.store.WriteImage(ctx, img)
-	if err != nil {
-		return nil, v1.Hash{}, fmt.Errorf("storing %s: %w", r, err)
-	}
-	var names []string
-	if _, ok := r.(name.Tag); ok {
-		names = append(names, r.Name())
-	}
-	if err := b.store.AddImage(ctx, h, names...); err != nil {
-		return nil, v1.Hash{}, err
-	}
-	stored, err := b.store.Image(h)
-	return stored, h, err
+	stored, err := b.store.Image(pulled.Manifest)
+	return stored, pulled.Manifest, err
 }
 
 // env is what variable expansion sees: the stage's ARG values, overridden by the image's ENV.

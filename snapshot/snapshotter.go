@@ -154,6 +154,11 @@ func (s *Snapshotter) unpack(ctx context.Context, l v1.Layer, chainID, diffID, p
 	h := sha256.New()
 	tee := io.TeeReader(rc, h)
 	if err := extract(ctx, tee, fsDir, layer.OverlayfsRootfs{}, true); err != nil {
+		// A damaged blob usually breaks the decompressor or the tar reader before its digest can be
+		// checked at the end: check the compressed bytes now, so the error says what is wrong.
+		if cerr := verifyCompressed(l); cerr != nil {
+			return fmt.Errorf("the layer blob is corrupt: %w", cerr)
+		}
 		return err
 	}
 	// Hash the tar trailer and anything after it too: the DiffID covers
@@ -241,4 +246,15 @@ func validHash(h v1.Hash) error {
 		}
 	}
 	return nil
+}
+
+// verifyCompressed reads a layer's compressed bytes through its (verifying) reader.
+func verifyCompressed(l v1.Layer) error {
+	rc, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, rc)
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/store"
 )
 
 var imageIDRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -263,5 +265,39 @@ func TestSavedImageRunsInDocker(t *testing.T) {
 	out, err := exec.Command("docker", "run", "--rm", "--network", "none", "hoist-test/docker-load:1").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "from-hoist" {
 		t.Errorf("docker run: %v %q", err, out)
+	}
+}
+
+// TestBuildCompression: --compression zstd and estargz give images whose layers use that encoding
+// (estargz layers carry the TOC digest annotation), tagged in place of the gzip build.
+func TestBuildCompression(t *testing.T) {
+	root := newRoot(t)
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo z > /z\n"})
+	for _, tc := range []struct{ comp, mediaType, annotation string }{
+		{"zstd", "application/vnd.oci.image.layer.v1.tar+zstd", ""},
+		{"estargz", "application/vnd.oci.image.layer.v1.tar+gzip", "containerd.io/snapshot/stargz/toc.digest"},
+	} {
+		id := strings.TrimSpace(mustOK(t, hoist(t, root, "", "build", "-q", "--compression", tc.comp, "-t", "c:"+tc.comp, ctxDir), "build").stdout)
+		st, err := store.Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := st.Resolve(context.Background(), "c:"+tc.comp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := st.Image(h)
+		cfgName, _ := img.ConfigName()
+		if cfgName.String() != id {
+			t.Errorf("%s: printed ID %s is not the tagged image's %s", tc.comp, id, cfgName)
+		}
+		m, _ := img.Manifest()
+		last := m.Layers[len(m.Layers)-1]
+		if string(last.MediaType) != tc.mediaType {
+			t.Errorf("%s: layer media type %s", tc.comp, last.MediaType)
+		}
+		if tc.annotation != "" && last.Annotations[tc.annotation] == "" {
+			t.Errorf("%s: layer lacks %s", tc.comp, tc.annotation)
+		}
 	}
 }

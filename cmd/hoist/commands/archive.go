@@ -67,10 +67,11 @@ func newLoadCmd(g *globals) *cobra.Command {
 				defer f.Close()
 				r = f
 			}
-			st, err := g.openStore()
+			st, release, err := g.openStoreWriting(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer release()
 			loaded, err := st.Load(cmd.Context(), r)
 			if err != nil {
 				return err
@@ -126,10 +127,11 @@ func newImportCmd(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				ref = args[1]
 			}
-			st, err := g.openStore()
+			st, release, err := g.openStoreWriting(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer release()
 			h, err := st.Import(cmd.Context(), r, ref, opts)
 			if err != nil {
 				return err

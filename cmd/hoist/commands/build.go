@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/store"
 )
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -23,6 +26,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 		explain, pull           bool
 		noCacheFilter, secrets  []string
 		cacheFrom, cacheTo      []string
+		compression             string
+		rf                      registryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] CONTEXT",
@@ -92,6 +97,16 @@ func newBuildCmd(g *globals) *cobra.Command {
 				}
 				opts.DockerfileData = data
 			}
+			comp, err := push.ParseCompression(compression)
+			if err != nil {
+				return fmt.Errorf("--compression: %w", err)
+			}
+			rf.quiet = opts.Quiet
+			var done func()
+			if opts.Registry, done, err = rf.options(g); err != nil {
+				return err
+			}
+			defer done()
 			st, err := g.openStore()
 			if err != nil {
 				return err
@@ -106,6 +121,11 @@ func newBuildCmd(g *globals) *cobra.Command {
 					return errors.New("build interrupted: nothing was tagged; finished steps stay in the cache")
 				}
 				return err
+			}
+			if comp != "" && !explain {
+				if res, err = recompress(cmd.Context(), st, res, comp, tags); err != nil {
+					return err
+				}
 			}
 			if iidfile != "" {
 				if err := os.WriteFile(iidfile, []byte(res.ImageID.String()), 0o644); err != nil {
@@ -135,6 +155,36 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringVar(&progress, "progress", "plain", "progress output: plain, tty or quiet")
 	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
 	f.StringVar(&network, "network", "", "network mode of RUN steps: host (default) or none")
+	f.StringVar(&compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
+	rf.add(f, false)
 	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
 	return cmd
+}
+
+// recompress converts a built image's layers (--compression) and moves its tags to the result.
+func recompress(ctx context.Context, st *store.Store, res *builder.Result, c push.Compression, tags []string) (*builder.Result, error) {
+	h, err := push.Convert(ctx, st, res.Manifest, c)
+	if err != nil {
+		return nil, fmt.Errorf("--compression %s: %w", c, err)
+	}
+	var names []string
+	for _, t := range tags {
+		ref, err := store.ParseName(t)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, store.NormalizedName(ref))
+	}
+	if err := st.AddImage(ctx, h, names...); err != nil {
+		return nil, err
+	}
+	img, err := st.Image(h)
+	if err != nil {
+		return nil, err
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return nil, err
+	}
+	return &builder.Result{ImageID: id, Manifest: h, ContextFilesRead: res.ContextFilesRead}, nil
 }

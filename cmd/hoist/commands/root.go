@@ -36,6 +36,20 @@ func (g *globals) openStore() (*store.Store, error) {
 	return store.Open(g.root)
 }
 
+// openStoreWriting opens the store and holds off garbage collection until release is called: for
+// commands that write blobs before an image references them (pull, load, import).
+func (g *globals) openStoreWriting(ctx context.Context) (*store.Store, func(), error) {
+	st, err := g.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := st.GCLock(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, release, nil
+}
+
 // exitError carries a specific exit status out of a command.
 type exitError struct {
 	code int

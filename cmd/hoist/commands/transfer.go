@@ -36,10 +36,11 @@ func newPullCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			st, err := g.openStore()
+			st, release, err := g.openStoreWriting(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer release()
 			if allTags {
 				tags, err := push.Tags(cmd.Context(), ref.Context(), o)
 				if err != nil {
