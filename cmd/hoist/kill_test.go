@@ -26,7 +26,7 @@ func TestKillDuringBuild(t *testing.T) {
 		{"mid-RUN", "FROM busybox\nRUN echo sleeping-$((40+2)) && sleep 60\n", "sleeping-42", 100 * time.Millisecond, false},
 		// 512 MiB of random data takes seconds to tar, hash and gzip: the kill lands inside the commit,
 		// which the blob temp file left in the store proves.
-		{"mid-commit", "FROM busybox\nRUN head -c 536870912 /dev/urandom > /big && echo written-$((40+2))\n", "written-42", 400 * time.Millisecond, true},
+		{"mid-commit", "FROM busybox\nRUN head -c 536870912 /dev/urandom > /big && echo written-$((40+2))\n", "written-42", 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +66,13 @@ func TestKillDuringBuild(t *testing.T) {
 				t.Fatal("timed out waiting for the build to reach the marker")
 			}
 			time.Sleep(tc.delay)
+			if tc.midCommit {
+				// Wait until the layer blob is being written (its temp file exists), then kill.
+				deadline := time.Now().Add(60 * time.Second)
+				for countLeftovers(t, root).storeTemp == 0 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
