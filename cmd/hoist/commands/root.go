@@ -133,6 +133,20 @@ func newRoot(g *globals) *cobra.Command {
 		newImportCmd(g),
 		newPullCmd(g),
 		newPushCmd(g),
+		newRunCmd(g),
+		newCreateCmd(g),
+		newStartCmd(g),
+		newStopCmd(g),
+		newRestartCmd(g),
+		newKillCmd(g),
+		newRmCmd(g),
+		newWaitCmd(g),
+		newRenameCmd(g),
+		newPsCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newAttachCmd(g),
+		newPortCmd(g),
 	)
 	return root
 }
