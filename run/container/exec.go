@@ -60,7 +60,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, o ExecOptions, stdio Std
 		defer devnull.Close()
 		pio = run.IO{Stdin: devnull, Stdout: devnull, Stderr: devnull}
 	} else if o.Tty {
-		master, slave, err := pty.Open()
+		master, slave, err := openPtyIn(fmt.Sprintf("/proc/%d/root", c.State.Container.Pid))
 		if err != nil {
 			return -1, fmt.Errorf("opening a pty: %w", err)
 		}

@@ -210,17 +210,17 @@ func StatusText(c *Container, now time.Time) string {
 	s := c.State
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + humanDuration(now.Sub(s.StartedAt))
+		return "Up " + HumanDuration(now.Sub(s.StartedAt))
 	case StatusRestarting:
-		return "Restarting (" + strconv.Itoa(s.ExitCode) + ") " + humanDuration(now.Sub(s.FinishedAt)) + " ago"
+		return "Restarting (" + strconv.Itoa(s.ExitCode) + ") " + HumanDuration(now.Sub(s.FinishedAt)) + " ago"
 	case StatusExited:
-		return "Exited (" + strconv.Itoa(s.ExitCode) + ") " + humanDuration(now.Sub(s.FinishedAt)) + " ago"
+		return "Exited (" + strconv.Itoa(s.ExitCode) + ") " + HumanDuration(now.Sub(s.FinishedAt)) + " ago"
 	}
 	return strings.ToUpper(s.Status[:1]) + s.Status[1:]
 }
 
-// humanDuration is docker's go-units HumanDuration.
-func humanDuration(d time.Duration) string {
+// HumanDuration is docker's go-units HumanDuration.
+func HumanDuration(d time.Duration) string {
 	switch s := int(d.Seconds()); {
 	case s < 1:
 		return "Less than a second"

@@ -218,6 +218,10 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 	if err != nil {
 		return err
 	}
+	if c.State.Monitor != self() {
+		// A monitor that recorded the exit may still be returning: let it go first.
+		waitExit(ctx, c.State.Monitor, 5*time.Second)
+	}
 	if volumes || c.Config.AutoRemove {
 		for _, m := range c.Config.Mounts {
 			if m.Type == "volume" && len(m.Source) == 64 { // anonymous
@@ -233,3 +237,26 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 
 // ProcessAlive reports whether pid runs (for callers that only have a pid).
 func ProcessAlive(pid int) bool { return network.ProcessStart(pid) != 0 }
+
+// RemoveVolume deletes a named volume unless a container uses it.
+func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("%w: %q", ErrBadOption, name)
+	}
+	dir := r.volumePath(name)[:len(r.volumePath(name))-len("/_data")]
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("no such volume: %s", name)
+	}
+	list, err := r.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		for _, m := range c.Config.Mounts {
+			if m.Type == "volume" && m.Source == name {
+				return fmt.Errorf("remove %s: volume is in use - [%s]", name, c.ID)
+			}
+		}
+	}
+	return os.RemoveAll(dir)
+}

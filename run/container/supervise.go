@@ -92,6 +92,25 @@ func (r *Runtime) attempt(ctx context.Context, c *Container, stdio Stdio, starte
 func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, started func()) (code int, err error) {
 	startErr := func(err error) (int, error) { return -1, &StartError{Code: startErrorCode(err), Err: err} }
 	dir := r.Dir(c.ID)
+	// The exit is recorded last, after every other deferred cleanup (cgroup,
+	// address, proxy, log): once the state says exited, nothing is left.
+	var ran, oom bool
+	defer func() {
+		if !ran {
+			return
+		}
+		_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+			c.State.Status = StatusExited
+			c.State.ExitCode, c.State.OOMKilled = code, oom
+			c.State.FinishedAt = time.Now().UTC()
+			c.State.Container, c.State.Cgroup, c.State.Ports = Identity{}, nil, nil
+			c.State.IPAddress, c.State.Gateway = "", ""
+			if err != nil {
+				c.State.Error = err.Error()
+			}
+			return nil
+		})
+	}()
 	lowers, err := r.lowers(ctx, c)
 	if err != nil {
 		return startErr(err)
@@ -227,25 +246,13 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	if master != nil && stdio.Terminal != nil {
 		stopResize = followSize(stdio.Terminal, master)
 	}
-	code, werr := p.Wait()
+	ran = true
+	code, err = p.Wait()
 	stopSignals()
 	stopResize()
 	copies.Wait()
-	oom := cg.OOMKilled()
-	_ = outLog.Flush()
-	_ = errLog.Flush()
-	_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
-		c.State.Status = StatusExited
-		c.State.ExitCode, c.State.OOMKilled = code, oom
-		c.State.FinishedAt = time.Now().UTC()
-		c.State.Container, c.State.Cgroup, c.State.Ports = Identity{}, nil, nil
-		c.State.IPAddress, c.State.Gateway = "", ""
-		if werr != nil {
-			c.State.Error = werr.Error()
-		}
-		return nil
-	})
-	return code, werr
+	oom = cg.OOMKilled()
+	return code, err
 }
 
 // hostHostname: with --network=host docker uses the host's name unless one was given.

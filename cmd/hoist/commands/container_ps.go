@@ -92,7 +92,7 @@ func makeRow(c *container.Container, now time.Time, noTrunc bool) psRow {
 	return psRow{
 		ID: id, Image: c.Config.Image, Command: `"` + command + `"`,
 		CreatedAt:  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
-		RunningFor: humanDuration(c.Created), Ports: container.PortsText(c),
+		RunningFor: container.HumanDuration(now.Sub(c.Created)) + " ago", Ports: container.PortsText(c),
 		Status: container.StatusText(c, now), State: c.State.Status, Names: c.Name,
 		Networks: c.Config.Network, Mounts: strings.Join(mounts, ","), Labels: strings.Join(labels, ","),
 	}

@@ -147,6 +147,9 @@ func newRoot(g *globals) *cobra.Command {
 		newExecCmd(g),
 		newAttachCmd(g),
 		newPortCmd(g),
+		newTopCmd(g),
+		newStatsCmd(g),
+		newVolumeCmd(g),
 	)
 	return root
 }
