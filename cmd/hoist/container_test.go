@@ -403,3 +403,62 @@ func TestResourceLimits(t *testing.T) {
 		t.Errorf("--cpus: %+v", res)
 	}
 }
+
+func TestCpAndCommit(t *testing.T) {
+	root := containerRoot(t)
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "tree", "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "tree", "sub", "f"), []byte("data"), 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "tree", "sub", "f"), os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub/f", filepath.Join(src, "tree", "link")); err != nil {
+		t.Fatal(err)
+	}
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "box", "busybox", "sleep", "30")
+	if res := hoist(t, root, "", "cp", filepath.Join(src, "tree"), "box:/tmp/"); res.code != 0 {
+		t.Fatalf("cp in: %+v", res)
+	}
+	ls := hoist(t, root, "", "exec", "box", "sh", "-c", "stat -c '%A %N' /tmp/tree/sub /tmp/tree/sub/f /tmp/tree/link; cat /tmp/tree/link")
+	want := "drwxr-x--- /tmp/tree/sub\n-rwsr-xr-x /tmp/tree/sub/f\nlrwxrwxrwx '/tmp/tree/link' -> 'sub/f'\ndata"
+	if ls.stdout != want {
+		t.Errorf("in the container:\n%s\nwant\n%s", ls.stdout, want)
+	}
+	// A symlink to / in the container cannot take a copy out of its root.
+	hoist(t, root, "", "exec", "box", "ln", "-s", "/", "/evil")
+	escape := filepath.Join(t.TempDir(), "escaped")
+	hoist(t, root, "", "cp", filepath.Join(src, "tree", "sub", "f"), "box:/evil"+escape)
+	if _, err := os.Lstat(escape); err == nil {
+		t.Errorf("cp wrote through the container's symlink to the host: %s", escape)
+	}
+	back := filepath.Join(t.TempDir(), "back")
+	if res := hoist(t, root, "", "cp", "box:/tmp/tree", back); res.code != 0 {
+		t.Fatalf("cp out: %+v", res)
+	}
+	for p, mode := range map[string]os.FileMode{"sub": os.ModeDir | 0o750, "sub/f": os.ModeSetuid | 0o755, "link": os.ModeSymlink | 0o777} {
+		fi, err := os.Lstat(filepath.Join(back, p))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("round trip %s: %v %v, want %v", p, fi.Mode(), err, mode)
+		}
+	}
+	hoist(t, root, "", "exec", "box", "sh", "-c", "echo changed > /etc/motd")
+	if res := hoist(t, root, "", "commit", "-c", `CMD ["cat","/etc/motd"]`, "-m", "msg", "box", "committed:1"); res.code != 0 {
+		t.Fatalf("commit: %+v", res)
+	}
+	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "committed:1"); res.stdout != "changed\n" {
+		t.Errorf("run of the committed image: %+v", res)
+	}
+	// cp from a stopped container, as a tar stream.
+	hoist(t, root, "", "stop", "-t", "0", "box")
+	out := hoist(t, root, "", "cp", "box:/etc/motd", "-")
+	if !strings.Contains(out.stdout, "changed\n") || out.code != 0 {
+		t.Errorf("cp out of a stopped container: %+v", out)
+	}
+	if res := hoist(t, root, "", "rmi", "committed:1"); res.code != 0 {
+		t.Errorf("rmi: %+v", res)
+	}
+}

@@ -150,6 +150,8 @@ func newRoot(g *globals) *cobra.Command {
 		newTopCmd(g),
 		newStatsCmd(g),
 		newVolumeCmd(g),
+		newCpCmd(g),
+		newCommitCmd(g),
 	)
 	return root
 }
