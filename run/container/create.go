@@ -76,6 +76,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = id[:12]
+		if h, err := os.Hostname(); err == nil && cfg.Network == "host" {
+			cfg.Hostname = h // docker: the host's name with --network=host
+		}
 	}
 	c := &Container{ID: id, Name: name, Created: time.Now().UTC(), Config: *cfg, State: State{Status: StatusCreated}}
 	dir := r.Dir(id)

@@ -128,7 +128,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		Rootfs:         filepath.Join(dir, "rootfs"),
 		Overlay:        &run.Overlay{Lowers: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")},
 		Args:           c.Command(),
-		Env:            c.Config.Env,
+		Env:            containerEnv(c),
 		Cwd:            c.Config.WorkingDir,
 		User:           c.Config.User,
 		Hostname:       c.Config.Hostname,
@@ -148,7 +148,6 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	switch c.Config.Network {
 	case "host":
 		spec.Network = run.NetworkHost
-		spec.Hostname = hostHostname(spec.Hostname, c)
 	case "none":
 		spec.Network = run.NetworkNone
 	default:
@@ -255,15 +254,14 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	return code, err
 }
 
-// hostHostname: with --network=host docker uses the host's name unless one was given.
-func hostHostname(h string, c *Container) string {
-	if h != c.ID[:12] {
-		return h
+// containerEnv is docker's: PATH, HOSTNAME (and TERM with a tty) first, then
+// the container's own variables replacing or appended.
+func containerEnv(c *Container) []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + c.Config.Hostname}
+	if c.Config.Tty {
+		env = append(env, "TERM=xterm")
 	}
-	if name, err := os.Hostname(); err == nil {
-		return name
-	}
-	return h
+	return mergeEnv(env, c.Config.Env)
 }
 
 // lowers returns the image's unpacked layers plus the container's init layer.
