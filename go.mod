@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/containerd/stargz-snapshotter/estargz v0.19.1
+	github.com/creack/pty v1.1.24
 	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/docker/cli v29.9.3+incompatible
 	github.com/google/go-containerregistry v0.22.1

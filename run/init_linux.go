@@ -53,6 +53,11 @@ func initChild() error {
 			return err
 		}
 	}
+	if cfg.Interface != nil {
+		if err := configureInterface(cfg.Interface); err != nil {
+			return err
+		}
+	}
 	if cfg.ReadOnlyRootfs {
 		if err := remountReadOnly("/", 0, 0); err != nil {
 			return fmt.Errorf("remount rootfs read-only: %w", err)
@@ -66,6 +71,10 @@ func initChild() error {
 	env := cfg.Env
 	if !hasEnv(env, "HOME") {
 		env = append(env[:len(env):len(env)], "HOME="+u.Home)
+	}
+	if cfg.Overlay != nil {
+		// A container's working directory is created when missing, as docker does.
+		_ = os.MkdirAll(cfg.Cwd, 0o755)
 	}
 	if err := unix.Chdir(cfg.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config: %w", cfg.Cwd, err)

@@ -18,11 +18,17 @@ const hostResolvConf = "/etc/resolv.conf"
 // resolved mount targets of cfg.
 func prepareMounts(cfg *initConfig, tmp string, st *stubs) error {
 	var err error
+	ensure := st.ensure
+	if cfg.Overlay != nil {
+		// The rootfs is mounted by the child: it resolves the targets.
+		cfg.ResolveInChild = true
+		ensure = func(_, target string, _ bool) (string, error) { return target, nil }
+	}
 	for _, d := range []struct {
 		dst  *string
 		path string
 	}{{&cfg.ProcDir, "/proc"}, {&cfg.SysDir, "/sys"}, {&cfg.DevDir, "/dev"}} {
-		if *d.dst, err = st.ensure(cfg.Rootfs, d.path, true); err != nil {
+		if *d.dst, err = ensure(cfg.Rootfs, d.path, true); err != nil {
 			return err
 		}
 	}
@@ -35,7 +41,7 @@ func prepareMounts(cfg *initConfig, tmp string, st *stubs) error {
 		if err := os.WriteFile(src, f.data, 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
-		target, err := st.ensure(cfg.Rootfs, f.path, false)
+		target, err := ensure(cfg.Rootfs, f.path, false)
 		if err != nil {
 			return err
 		}
@@ -45,7 +51,7 @@ func prepareMounts(cfg *initConfig, tmp string, st *stubs) error {
 		})
 	}
 	for _, m := range cfg.userMounts {
-		if m.Target, err = st.ensure(cfg.Rootfs, m.Target, !m.File); err != nil {
+		if m.Target, err = ensure(cfg.Rootfs, m.Target, !m.File); err != nil {
 			return err
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
@@ -61,8 +67,11 @@ type etcFile struct {
 // etcFiles generates /etc/hosts, /etc/hostname and /etc/resolv.conf.
 func etcFiles(cfg *initConfig) ([]etcFile, error) {
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", cfg.Hostname)
+	for _, h := range cfg.extraHosts {
+		hosts += h + "\n"
+	}
 	resolv := []byte("# network none: no name servers\n")
-	if !cfg.NewNet {
+	if !cfg.NewNet || cfg.KeepResolv {
 		b, err := os.ReadFile(hostResolvConf)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("reading host resolv.conf: %w", err)

@@ -62,7 +62,15 @@ type initConfig struct {
 	Hostname       string      `json:"hostname"`
 	NewNet         bool        `json:"newNet"`
 	ReadOnlyRootfs bool        `json:"readOnlyRootfs"`
+	Overlay        *Overlay    `json:"overlay,omitempty"`
+	// ResolveInChild: the targets of Mounts and the proc/sys/dev dirs are
+	// paths inside the rootfs that the child resolves after mounting Overlay.
+	ResolveInChild bool       `json:"resolveInChild,omitempty"`
+	Terminal       bool       `json:"terminal,omitempty"`
+	Interface      *Interface `json:"interface,omitempty"`
+	KeepResolv     bool       `json:"-"`
 
+	extraHosts []string    // Spec.ExtraHosts (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)
 }
 

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/hoistbuild/hoist/snapshot"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,6 +20,17 @@ func setupRootfs(cfg *initConfig) error {
 	// Nothing we mount may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / rprivate: %w", &os.SyscallError{Syscall: "mount", Err: err})
+	}
+	if cfg.Overlay != nil {
+		o := cfg.Overlay
+		if err := snapshot.MountOverlayDirs(o.Lowers, o.Upper, o.Work, cfg.Rootfs); err != nil {
+			return err
+		}
+	}
+	if cfg.ResolveInChild {
+		if err := resolveTargets(cfg); err != nil {
+			return err
+		}
 	}
 	// pivot_root needs the new root to be a mount point.
 	mounted, err := mountinfo.Mounted(cfg.Rootfs)
@@ -44,6 +58,34 @@ func setupRootfs(cfg *initConfig) error {
 		}
 	}
 	return pivotRoot(cfg.Rootfs)
+}
+
+// resolveTargets turns the in-rootfs targets of cfg into host paths inside
+// the (now mounted) rootfs, symlinks resolved inside it, creating missing
+// mount points.
+func resolveTargets(cfg *initConfig) error {
+	for _, d := range []*string{&cfg.ProcDir, &cfg.SysDir, &cfg.DevDir} {
+		p, err := securejoin.SecureJoin(cfg.Rootfs, *d)
+		if err != nil {
+			return fmt.Errorf("resolving %s in rootfs: %w", *d, err)
+		}
+		if err := ensureTarget(p, false); err != nil {
+			return fmt.Errorf("creating mount point %s: %w", *d, err)
+		}
+		*d = p
+	}
+	for i := range cfg.Mounts {
+		m := &cfg.Mounts[i]
+		p, err := securejoin.SecureJoin(cfg.Rootfs, m.Target)
+		if err != nil {
+			return fmt.Errorf("resolving %s in rootfs: %w", m.Target, err)
+		}
+		if err := ensureTarget(p, m.File); err != nil {
+			return fmt.Errorf("creating mount point %s: %w", m.Target, err)
+		}
+		m.Target = p
+	}
+	return nil
 }
 
 // devNode is a character device made in /dev.

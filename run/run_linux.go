@@ -37,59 +37,121 @@ import (
 // first. Concurrent Runs are safe on different rootfs directories; two
 // concurrent Runs on the same rootfs race on the mount points they create.
 func Run(ctx context.Context, spec Spec, stdio IO) (code int, err error) {
-	if err := ctx.Err(); err != nil {
+	p, err := Start(ctx, spec, stdio)
+	if err != nil {
 		return -1, err
+	}
+	return p.Wait()
+}
+
+// Process is a sandbox started by [Start]. Its methods are safe for
+// concurrent use; Wait must be called exactly once.
+type Process struct {
+	pid     int
+	ctx     context.Context
+	cmd     *exec.Cmd
+	stop    func() bool
+	cleanup func() error
+}
+
+// Pid is the host pid of the sandbox's PID 1 (the command).
+func (p *Process) Pid() int { return p.pid }
+
+// Signal sends sig to the command. As PID 1 of its namespace it receives
+// only the signals it handles, and SIGKILL.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits for the command to exit and returns its exit code, as [Run]
+// does, then removes what Start created (mount point stubs, temp dir).
+func (p *Process) Wait() (code int, err error) {
+	defer func() {
+		if cerr := p.cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	waitErr := p.cmd.Wait()
+	killed := !p.stop()
+	code = exitCode(p.cmd.ProcessState)
+	if killed && code == 128+int(syscall.SIGKILL) {
+		return code, p.ctx.Err()
+	}
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		// The command ran; copying its I/O failed.
+		return code, fmt.Errorf("sandbox i/o: %w", waitErr)
+	}
+	return code, nil
+}
+
+// Start starts spec.Args as [Run] does and returns once the command runs
+// (its init exec'd it), or with the error that kept it from running, in
+// which case nothing is left behind. Cancelling ctx kills the sandbox.
+func Start(ctx context.Context, spec Spec, stdio IO) (p *Process, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	cfg, err := newInitConfig(spec)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(spec.StateDir, "hoist-run-")
 	if err != nil {
-		return -1, fmt.Errorf("creating sandbox temp dir: %w", err)
+		return nil, fmt.Errorf("creating sandbox temp dir: %w", err)
+	}
+	var st stubs
+	cleanup := func() error {
+		var errs []error
+		if err := st.remove(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			errs = append(errs, fmt.Errorf("removing sandbox temp dir: %w", err))
+		}
+		return errors.Join(errs...)
 	}
 	defer func() {
-		if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
-			err = fmt.Errorf("removing sandbox temp dir: %w", rerr)
-		}
-	}()
-	var st stubs
-	defer func() {
-		if rerr := st.remove(); rerr != nil && err == nil {
-			err = rerr
+		if err != nil {
+			_ = cleanup()
 		}
 	}()
 	if err := prepareMounts(cfg, tmp, &st); err != nil {
-		return -1, err
+		return nil, err
 	}
 	if err := st.seal(); err != nil {
-		return -1, err
+		return nil, err
 	}
-	return start(ctx, cfg, stdio)
+	p, err = start(ctx, cfg, stdio, spec.Prestart)
+	if err != nil {
+		return nil, err
+	}
+	p.cleanup = cleanup
+	return p, nil
 }
 
-// start runs the child and waits for it.
-func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
+// start runs the child and returns once it exec'd the command.
+func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) error) (*Process, error) {
 	// Every end is closed on return; the child's ends also right after Start
 	// (closing twice is harmless), so that EOF on errR means the child exec'd.
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return -1, fmt.Errorf("creating spec pipe: %w", err)
+		return nil, fmt.Errorf("creating spec pipe: %w", err)
 	}
 	defer specR.Close()
 	defer specW.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return -1, fmt.Errorf("creating error pipe: %w", err)
+		return nil, fmt.Errorf("creating error pipe: %w", err)
 	}
 	defer errR.Close()
 	defer errW.Close()
 
+	if _, ok := stdio.Stdin.(*os.File); cfg.Terminal && !ok {
+		return nil, fmt.Errorf("%w: a terminal needs the terminal as an *os.File stdin", ErrInvalidSpec)
+	}
 	stdin, stopStdin, err := stdinFile(stdio.Stdin)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	defer stopStdin()
 
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if cfg.NewNet {
@@ -105,49 +167,55 @@ func start(ctx context.Context, cfg *initConfig, stdio IO) (int, error) {
 		ExtraFiles: []*os.File{specR, errW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
-			// Pdeathsig fires when the thread that forked exits, so this
-			// goroutine keeps its thread until the child is reaped.
+			// Pdeathsig fires when the thread that forked exits; a thread
+			// that is unlocked again goes back to the runtime's pool and
+			// lives as long as the process.
 			Pdeathsig: syscall.SIGKILL,
+			Setsid:    cfg.Terminal,
+			Setctty:   cfg.Terminal,
 		},
 	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	err = cmd.Start()
+	runtime.UnlockOSThread()
 	specR.Close()
 	errW.Close()
 	if f, ok := stdin.(*os.File); ok && f != stdio.Stdin {
 		f.Close() // our pipe's read end: the child has it now
 	}
 	if err != nil {
-		return -1, fmt.Errorf("starting sandbox init: %w", err)
+		stopStdin()
+		return nil, fmt.Errorf("starting sandbox init: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
-
+	fail := func(err error) (*Process, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		stop()
+		stopStdin()
+		return nil, err
+	}
+	if prestart != nil {
+		if err := prestart(cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	}
 	// A write error means the child died early; the error pipe says why.
 	werr := json.NewEncoder(specW).Encode(cfg)
 	specW.Close()
-	ierr := readInitError(errR)
-	waitErr := cmd.Wait()
-	killed := !stop()
-
-	code := -1
-	if ps := cmd.ProcessState; ps != nil {
-		code = exitCode(ps)
+	if ierr := readInitError(errR); ierr != nil {
+		return fail(ierr)
 	}
-	switch {
-	case killed && code == 128+int(syscall.SIGKILL):
-		return code, ctx.Err()
-	case ierr != nil:
-		return -1, ierr
-	case werr != nil:
-		return -1, fmt.Errorf("sending spec to sandbox init: %w", werr)
+	if werr != nil {
+		return fail(fmt.Errorf("sending spec to sandbox init: %w", werr))
 	}
-	var ee *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &ee) {
-		// The command ran; copying its I/O failed.
-		return code, fmt.Errorf("sandbox i/o: %w", waitErr)
+	if err := ctx.Err(); err != nil {
+		return fail(err)
 	}
-	return code, nil
+	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, stop: func() bool {
+		stopStdin()
+		return stop()
+	}}, nil
 }
 
 // stdinFile returns what the child's stdin should be. An *os.File (or nil)
@@ -214,6 +282,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if hostname == "" {
 		hostname = DefaultHostname
 	}
+	if spec.Interface != nil && spec.Network != NetworkPrivate {
+		return nil, fmt.Errorf("%w: an interface needs network mode %q", ErrInvalidSpec, NetworkPrivate)
+	}
 	mounts := make([]initMount, 0, len(spec.Mounts))
 	for _, m := range spec.Mounts {
 		im, err := parseMount(m)
@@ -225,7 +296,7 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	var newNet bool
 	switch spec.Network {
 	case "", NetworkHost:
-	case NetworkNone:
+	case NetworkNone, NetworkPrivate:
 		newNet = true
 	default:
 		return nil, fmt.Errorf("%w: unknown network mode %q", ErrInvalidSpec, spec.Network)
@@ -239,6 +310,11 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		Hostname:       hostname,
 		NewNet:         newNet,
 		ReadOnlyRootfs: spec.ReadOnlyRootfs,
+		Overlay:        spec.Overlay,
+		Terminal:       spec.Terminal,
+		Interface:      spec.Interface,
+		KeepResolv:     spec.Network == NetworkPrivate,
+		extraHosts:     spec.ExtraHosts,
 		userMounts:     mounts,
 	}, nil
 }

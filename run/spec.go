@@ -32,7 +32,34 @@ const (
 	// NetworkNone gives the sandbox its own empty network namespace in which
 	// only the loopback interface exists (and is up).
 	NetworkNone NetworkMode = "none"
+	// NetworkPrivate gives the sandbox its own network namespace like
+	// NetworkNone, but keeps the host's resolv.conf: the caller connects the
+	// namespace (a veth moved in by [Spec.Prestart], configured by
+	// [Spec.Interface]).
+	NetworkPrivate NetworkMode = "private"
 )
+
+// Overlay is a writable overlay the sandbox mounts on [Spec.Rootfs] inside
+// its own mount namespace, before anything else: the mount exists only as
+// long as the sandbox does, and nothing is ever mounted on the host.
+type Overlay struct {
+	// Lowers are the lower directories, base first.
+	Lowers []string
+	// Upper and Work are the overlay's upper and work directories (work
+	// empty, on upper's filesystem).
+	Upper, Work string
+}
+
+// Interface is a network interface the sandbox configures in its own
+// network namespace before it runs the command: the interface named Name
+// (already moved into the namespace by Prestart) gets Address/PrefixLen, is
+// brought up, and Gateway (when set) becomes the default route.
+type Interface struct {
+	Name      string
+	Address   string // dotted IPv4
+	PrefixLen int
+	Gateway   string // dotted IPv4, or ""
+}
 
 // Mount is an extra mount made inside the sandbox after the standard ones
 // (/proc, /sys, /dev, /etc/hosts, ...), in the order given, so a mount may
@@ -93,6 +120,24 @@ type Spec struct {
 	// hostname) while it runs; empty means os.TempDir(). Callers that can be killed should pass a
 	// directory they clean up themselves.
 	StateDir string
+	// Overlay, when not nil, is mounted on Rootfs inside the sandbox. Mount
+	// targets are then resolved (and missing mount points created) inside
+	// the overlay by the sandbox itself.
+	Overlay *Overlay
+	// Terminal makes the command a session leader whose controlling
+	// terminal is its stdin, which must then be a terminal (the slave of a
+	// pty) given as an *os.File.
+	Terminal bool
+	// ExtraHosts are lines added to the generated /etc/hosts ("10.0.0.2\tweb").
+	ExtraHosts []string
+	// Interface, when not nil, is configured in the sandbox's network
+	// namespace (Network must be NetworkPrivate).
+	Interface *Interface
+	// Prestart, when not nil, is called with the host pid of the sandbox's
+	// init once its namespaces exist and before it sets anything up or runs
+	// the command: the place to put it in a cgroup or move a network
+	// interface into its namespace. An error aborts the start.
+	Prestart func(pid int) error
 }
 
 // IO is the standard I/O of the command. A nil Stdin reads /dev/null, a nil

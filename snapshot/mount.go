@@ -261,3 +261,20 @@ func bindReadOnly(src, target string) error {
 	}
 	return nil
 }
+
+// MountOverlayDirs mounts a writable overlay of lowers (base first, at least
+// one) with upper and work at target, like MountOverlay but without a
+// Snapshotter: for a process (a sandbox init) that only has the paths.
+func MountOverlayDirs(lowers []string, upper, work, target string) error {
+	if len(lowers) == 0 || upper == "" || work == "" {
+		return fmt.Errorf("mounting overlay at %s: need lowers, upper and work", target)
+	}
+	top := make([]string, 0, len(lowers))
+	for i := len(lowers) - 1; i >= 0; i-- {
+		top = append(top, lowers[i])
+	}
+	if err := mountOverlay(top, upper, work, target, false); err != nil {
+		return fmt.Errorf("mounting overlay at %s: %w", target, err)
+	}
+	return nil
+}

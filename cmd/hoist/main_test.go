@@ -12,12 +12,14 @@ import (
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/container"
 )
 
 // The test binary doubles as the hoist binary: with HOIST_TEST_CLI=1 it runs the CLI, so tests exercise
 // the real command line, exit codes, signals and sandbox re-exec without building anything first.
 func TestMain(m *testing.M) {
 	run.MaybeInit()
+	container.MaybeMonitor()
 	if os.Getenv("HOIST_TEST_CLI") == "1" {
 		os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

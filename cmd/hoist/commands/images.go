@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/run/container"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -213,21 +214,33 @@ func newRmiCmd(g *globals) *cobra.Command {
 }
 
 func newInspectCmd(g *globals) *cobra.Command {
-	var format string
+	var format, typ string
 	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Display detailed information on images",
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short: "Display detailed information on containers and images",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore()
 			if err != nil {
 				return err
 			}
+			rt, err := container.Open(g.root, st)
+			if err != nil {
+				return err
+			}
 			var out []any
 			for _, a := range args {
+				if typ != "image" {
+					if c, err := rt.Get(cmd.Context(), a); err == nil {
+						out = append(out, rt.InspectView(c))
+						continue
+					} else if typ == "container" {
+						return err
+					}
+				}
 				ii, err := st.Inspect(cmd.Context(), a)
 				if err != nil {
-					return fmt.Errorf("no such image: %s: %w", a, err)
+					return fmt.Errorf("no such object: %s: %w", a, err)
 				}
 				out = append(out, ii)
 			}
@@ -241,6 +254,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using a Go template")
+	cmd.Flags().StringVar(&typ, "type", "", "return JSON for specified type (container or image)")
 	return cmd
 }
 

@@ -7,7 +7,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/push"
 )
@@ -100,13 +99,4 @@ func (rf *registryFlags) options(g *globals) (push.Options, func(), error) {
 		done = func() { p.Close() }
 	}
 	return o, done, nil
-}
-
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

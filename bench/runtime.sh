@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench/runtime.sh - hoist's container runtime against docker run, podman run and runc run.
+#
+#   sudo bench/runtime.sh          # needs the reference environment (shared/refenv/setup.sh)
+#
+# Every scenario runs BENCH_RUNS times (default 5) per tool; the table shows the median wall time
+# in ms and hoist's ratio to each other tool. Networking is --network none everywhere: runc's bundle
+# has no network, and refenv's dockerd runs with --bridge=none. Results go to stdout.
+set -euo pipefail
+export LC_ALL=C
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+RUNS=${BENCH_RUNS:-5}
+BUNDLE=${BUNDLE:-/var/lib/refenv/bundles/busybox}
+DOCKER=${DOCKER:-/usr/bin/docker}
+WORK=$(mktemp -d /var/tmp/hoist-rtbench.XXXXXX)
+HOIST="$WORK/hoist --root $WORK/root"
+trap 'set +e; for c in $($HOIST ps -aq); do $HOIST rm -f $c >/dev/null; done; $DOCKER rm -f hoistbench-d hoistbench-x >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$WORK/hoist" ./cmd/hoist)
+$HOIST pull 127.0.0.1:5000/library/busybox:latest >/dev/null
+$HOIST tag 127.0.0.1:5000/library/busybox:latest busybox:latest
+$HOIST run --rm --network none busybox true # unpack the layers once
+
+now() { echo "${EPOCHREALTIME/./}"; } # microseconds
+# time_ms CMD... : wall time of one run in ms (output discarded)
+time_ms() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); echo $(( (e - s) / 1000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+# bench NAME SETUP CMD CLEANUP: median of RUNS
+bench() {
+  local setup=$2 cmd=$3 cleanup=$4 i
+  for ((i = 0; i < RUNS; i++)); do
+    eval "$setup" >/dev/null 2>&1 || true
+    time_ms bash -c "$cmd"
+    eval "$cleanup" >/dev/null 2>&1 || true
+  done | median
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo "## run --rm busybox true (median of $RUNS, ms)"
+h=$(bench run "" "$HOIST run --rm --network none busybox true" "")
+d=$(bench run "" "$DOCKER run --rm --network none busybox true" "")
+p=$(bench run "" "podman run --rm --network none busybox true" "")
+r=$(bench run "" "runc run -b $BUNDLE hoistbench-\$RANDOM" "")
+echo "| tool | ms | hoist / tool |"
+echo "| --- | --- | --- |"
+echo "| hoist run --rm | $h | 1.00 |"
+echo "| runc run (prepared bundle) | $r | $(ratio "$h" "$r") |"
+echo "| podman run --rm | $p | $(ratio "$h" "$p") |"
+echo "| docker run --rm | $d | $(ratio "$h" "$d") |"
+
+echo
+echo "## run -d busybox sleep 60: time until the command returns (median of $RUNS, ms)"
+hd=$(bench rund "" "$HOIST run -d --name hoistbench-d --network none busybox sleep 60" "$HOIST rm -f hoistbench-d")
+dd=$(bench rund "" "$DOCKER run -d --name hoistbench-d --network none busybox sleep 60" "$DOCKER rm -f hoistbench-d")
+echo "| tool | ms | hoist / tool |"
+echo "| --- | --- | --- |"
+echo "| hoist run -d | $hd | 1.00 |"
+echo "| docker run -d | $dd | $(ratio "$hd" "$dd") |"
+
+echo
+echo "## exec CONTAINER true (median of $RUNS, ms)"
+$HOIST run -d --name hoistbench-x --network none busybox sleep 600 >/dev/null
+$DOCKER run -d --name hoistbench-x --network none busybox sleep 600 >/dev/null
+he=$(bench exec "" "$HOIST exec hoistbench-x true" "")
+de=$(bench exec "" "$DOCKER exec hoistbench-x true" "")
+echo "| tool | ms | hoist / tool |"
+echo "| --- | --- | --- |"
+echo "| hoist exec | $he | 1.00 |"
+echo "| docker exec | $de | $(ratio "$he" "$de") |"
+$DOCKER rm -f hoistbench-x >/dev/null
+
+echo
+echo "## monitor memory per detached container (3 containers, after 2 s)"
+for i in 1 2 3; do $HOIST run -d --network none busybox sleep 600 >/dev/null; done
+sleep 2
+echo "| monitor pid | VmRSS kB | RssAnon kB | Pss kB |"
+echo "| --- | --- | --- | --- |"
+for pid in $(pgrep -f "__hoist_monitor $WORK/root"); do
+  rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+  anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
+  pss=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup)
+  echo "| $pid | $rss | $anon | $pss |"
+done

@@ -1,0 +1,339 @@
+package commands
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/hoistbuild/hoist/run/container"
+)
+
+// openRuntime opens the container runtime under the root.
+func (g *globals) openRuntime() (*container.Runtime, error) {
+	st, err := g.openStore()
+	if err != nil {
+		return nil, err
+	}
+	return container.Open(g.root, st)
+}
+
+// createFlags are docker's create/run flags.
+type createFlags struct {
+	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
+	env, envFiles, volumes, publish, expose, labels                                 []string
+	tty, interactive, readOnly, publishAll, rm                                      bool
+	cpus                                                                            float64
+	pidsLimit                                                                       int64
+	stopTimeout                                                                     int
+}
+
+func (f *createFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "assign a name to the container")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
+	fs.StringVarP(&f.hostname, "hostname", "h", "", "container host name")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
+	fs.StringVar(&f.network, "network", "", "connect a container to a network (bridge, host, none)")
+	fs.StringVar(&f.network, "net", "", "alias of --network")
+	_ = fs.MarkHidden("net")
+	fs.StringVar(&f.restart, "restart", "no", "restart policy (no, always, on-failure[:N], unless-stopped)")
+	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit")
+	fs.StringVar(&f.stopSignal, "stop-signal", "", "signal to stop the container")
+	fs.IntVar(&f.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read in a file of environment variables")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a volume")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port(s) to the host")
+	fs.StringArrayVar(&f.expose, "expose", nil, "expose a port")
+	fs.StringArrayVarP(&f.labels, "label", "l", nil, "set meta data on a container")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open even if not attached")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem as read only")
+	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
+	fs.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
+	fs.Float64Var(&f.cpus, "cpus", 0, "number of CPUs")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "tune container pids limit (-1 for unlimited)")
+	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
+}
+
+// options turns the flags and the positional arguments into create options.
+func (f *createFlags) options(cmd *cobra.Command, args []string) (container.CreateOptions, error) {
+	o := container.CreateOptions{
+		Image: args[0], Args: args[1:], Name: f.name, WorkingDir: f.workdir, User: f.user,
+		Hostname: f.hostname, Network: f.network, Restart: f.restart, StopSignal: f.stopSignal,
+		Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly, PublishAll: f.publishAll,
+		AutoRemove: f.rm, Volumes: f.volumes, Publish: f.publish, Expose: f.expose,
+	}
+	if cmd.Flags().Changed("entrypoint") {
+		o.Entrypoint = &f.entrypoint
+	}
+	if cmd.Flags().Changed("stop-timeout") {
+		o.StopTimeout = &f.stopTimeout
+	}
+	for _, file := range f.envFiles {
+		lines, err := readEnvFile(file)
+		if err != nil {
+			return o, err
+		}
+		o.Env = append(o.Env, lines...)
+	}
+	for _, e := range f.env {
+		o.Env = append(o.Env, envValue(e)...)
+	}
+	if len(f.labels) > 0 {
+		o.Labels = map[string]string{}
+		for _, l := range f.labels {
+			k, v, _ := strings.Cut(l, "=")
+			o.Labels[k] = v
+		}
+	}
+	if f.memory != "" {
+		n, err := parseBytes(f.memory)
+		if err != nil {
+			return o, fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", f.memory, err)
+		}
+		if n < 6<<20 {
+			return o, errors.New("minimum memory limit allowed is 6MB")
+		}
+		o.Resources.Memory = n
+	}
+	if f.cpus < 0 {
+		return o, fmt.Errorf("invalid argument %v for \"--cpus\" flag", f.cpus)
+	}
+	o.Resources.NanoCPUs = int64(f.cpus * 1e9)
+	if f.pidsLimit > 0 {
+		o.Resources.PidsLimit = f.pidsLimit
+	}
+	return o, nil
+}
+
+// envValue is one -e: KEY=VALUE as is, a bare KEY from hoist's environment
+// (dropped when unset), as docker does.
+func envValue(e string) []string {
+	if strings.Contains(e, "=") {
+		return []string{e}
+	}
+	if v, ok := os.LookupEnv(e); ok {
+		return []string{e + "=" + v}
+	}
+	return nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, envValue(line)...)
+	}
+	return out, sc.Err()
+}
+
+// parseBytes parses docker's RAM sizes: 512, 64k, 64m, 1g (binary units).
+func parseBytes(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSuffix(s, "b")
+	mult := int64(1)
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'k':
+			mult = 1 << 10
+		case 'm':
+			mult = 1 << 20
+		case 'g':
+			mult = 1 << 30
+		case 't':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, errors.New("invalid size")
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// dockerExit maps runtime errors to docker's exit statuses: the start
+// error's own (125/126/127), 125 for hoist's other errors.
+func dockerExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	var se *container.StartError
+	if errors.As(err, &se) {
+		return &exitError{code: se.Code, err: err}
+	}
+	return &exitError{code: 125, err: err}
+}
+
+// flagErrors125 makes flag errors exit 125, as docker's do.
+func flagErrors125(cmd *cobra.Command) *cobra.Command {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 125, err: err} })
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	var f createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return &exitError{code: 125, err: errors.New("\"hoist run\" requires at least 1 argument")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return dockerExit(err)
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return dockerExit(err)
+			}
+			c, err := rt.Create(cmd.Context(), o)
+			if err != nil {
+				return dockerExit(err)
+			}
+			if detach {
+				if err := rt.Start(cmd.Context(), c.ID); err != nil {
+					if o.AutoRemove {
+						_ = rt.Remove(cmd.Context(), c.ID, true, true)
+					}
+					return dockerExit(err)
+				}
+				fmt.Fprintln(g.stdout, c.ID)
+				return nil
+			}
+			return runAttached(g, cmd, rt, c.ID, o.Tty, o.OpenStdin)
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
+	return flagErrors125(cmd)
+}
+
+// runAttached runs container id in this process attached to hoist's stdio.
+func runAttached(g *globals, cmd *cobra.Command, rt *container.Runtime, id string, tty, interactive bool) error {
+	stdio := container.Stdio{Out: g.stdout, Err: g.stderr, ProxySignals: !tty}
+	if interactive {
+		stdio.In = g.stdin
+	}
+	if tty {
+		if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+			stdio.Terminal = f
+			if interactive {
+				restore, err := makeRaw(f)
+				if err == nil {
+					defer restore()
+				}
+			}
+		}
+	}
+	code, err := rt.RunAttached(cmd.Context(), id, stdio)
+	if err != nil {
+		return dockerExit(err)
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func newCreateCmd(g *globals) *cobra.Command {
+	var f createFlags
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return dockerExit(err)
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return dockerExit(err)
+			}
+			c, err := rt.Create(cmd.Context(), o)
+			if err != nil {
+				return dockerExit(err)
+			}
+			fmt.Fprintln(g.stdout, c.ID)
+			return nil
+		},
+	}
+	f.register(cmd.Flags())
+	return flagErrors125(cmd)
+}
+
+func newStartCmd(g *globals) *cobra.Command {
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			if attach || interactive {
+				if len(args) > 1 {
+					return errors.New("you cannot start and attach multiple containers at once")
+				}
+				c, err := rt.Get(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return runAttached(g, cmd, rt, c.ID, c.Config.Tty, interactive && c.Config.OpenStdin)
+			}
+			return eachContainer(g, args, func(ref string) error { return rt.Start(cmd.Context(), ref) })
+		},
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and forward signals")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach container's STDIN")
+	return cmd
+}
+
+// eachContainer applies fn to every ref, printing each ref that succeeded
+// and an error line for each that failed, as docker does.
+func eachContainer(g *globals, refs []string, fn func(ref string) error) error {
+	failed := false
+	for _, ref := range refs {
+		if err := fn(ref); err != nil {
+			fmt.Fprintf(g.stderr, "Error response from daemon: %v\n", err)
+			failed = true
+			continue
+		}
+		fmt.Fprintln(g.stdout, ref)
+	}
+	if failed {
+		return &exitError{code: 1}
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/container"
+)
+
+// splitCpArg splits "CONTAINER:PATH"; a path with a "/" before any ":" is local.
+func splitCpArg(a string) (ctr, p string) {
+	i := strings.Index(a, ":")
+	if i <= 0 || strings.Contains(a[:i], "/") {
+		return "", a
+	}
+	return a[:i], a[i+1:]
+}
+
+func newCpCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
+		Short: "Copy files/folders between a container and the local filesystem",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// A stopped container's rootfs is mounted for the copy: do it in a private mount
+			// namespace that dies with hoist.
+			if !run.InPrivateMounts() && os.Geteuid() == 0 {
+				code, err := run.ReexecPrivateMounts(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					return &exitError{code: code}
+				}
+				return nil
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			sc, sp := splitCpArg(args[0])
+			dc, dp := splitCpArg(args[1])
+			ctx := cmd.Context()
+			switch {
+			case sc != "" && dc == "":
+				if dp == "-" {
+					return rt.CopyFrom(ctx, sc, sp, g.stdout)
+				}
+				dir, rename := localDest(dp, sp)
+				pr, pw := io.Pipe()
+				go func() { pw.CloseWithError(rt.CopyFrom(ctx, sc, sp, pw)) }()
+				defer pr.Close()
+				return container.ExtractTar("/", dir, rename, pr)
+			case sc == "" && dc != "":
+				var src io.Reader = g.stdin
+				rename := ""
+				dir := dp
+				if sp != "-" {
+					abs, err := filepath.Abs(sp)
+					if err != nil {
+						return err
+					}
+					if _, err := os.Lstat(abs); err != nil {
+						return err
+					}
+					pr, pw := io.Pipe()
+					go func() { pw.CloseWithError(container.WriteTar("/", abs, pw)) }()
+					defer pr.Close()
+					src = pr
+					isDir := false
+					if err := rt.CopyFrom(ctx, dc, dp, io.Discard); err == nil {
+						isDir = rt.IsDir(ctx, dc, dp)
+					}
+					if !isDir {
+						dir, rename = filepath.Dir(dp), filepath.Base(dp)
+					} else if strings.HasSuffix(sp, "/.") {
+						rename = "."
+					}
+				}
+				return rt.CopyTo(ctx, dc, dir, strings.TrimPrefix(rename, "."), src)
+			}
+			return fmt.Errorf("copying between containers or between local paths is not supported: %s %s", args[0], args[1])
+		},
+	}
+}
+
+// localDest is docker's rule for a local destination: into an existing
+// directory, else as the new name.
+func localDest(dp, src string) (dir, rename string) {
+	abs, err := filepath.Abs(dp)
+	if err != nil {
+		abs = dp
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		if strings.HasSuffix(src, "/.") {
+			return abs, ""
+		}
+		return abs, ""
+	}
+	return filepath.Dir(abs), filepath.Base(abs)
+}
+
+func newCommitCmd(g *globals) *cobra.Command {
+	var o container.CommitOptions
+	var changes []string
+	cmd := &cobra.Command{
+		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+		Short: "Create a new image from a container's changes",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 {
+				o.Ref = args[1]
+			}
+			ch, err := parseChanges(changes)
+			if err != nil {
+				return err
+			}
+			o.Change = func(c *v1.Config) {
+				if ch.Cmd != nil {
+					c.Cmd = ch.Cmd
+				}
+				if ch.Entrypoint != nil {
+					c.Entrypoint = ch.Entrypoint
+				}
+				c.Env = append(c.Env, ch.Env...)
+				if ch.WorkingDir != "" {
+					c.WorkingDir = ch.WorkingDir
+				}
+				if ch.User != "" {
+					c.User = ch.User
+				}
+				if ch.StopSignal != "" {
+					c.StopSignal = ch.StopSignal
+				}
+				for k, v := range ch.Labels {
+					if c.Labels == nil {
+						c.Labels = map[string]string{}
+					}
+					c.Labels[k] = v
+				}
+				for _, p := range ch.ExposedPorts {
+					if !strings.Contains(p, "/") {
+						p += "/tcp"
+					}
+					if c.ExposedPorts == nil {
+						c.ExposedPorts = map[string]struct{}{}
+					}
+					c.ExposedPorts[p] = struct{}{}
+				}
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			id, err := rt.Commit(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, id.String())
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "commit message")
+	cmd.Flags().StringVarP(&o.Author, "author", "a", "", "author")
+	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	return cmd
+}

@@ -1,0 +1,137 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/run/container"
+)
+
+func newExecCmd(g *globals) *cobra.Command {
+	var o container.ExecOptions
+	var env []string
+	cmd := &cobra.Command{
+		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+		Short: "Execute a command in a running container",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return &exitError{code: 125, err: errors.New("\"hoist exec\" requires at least 2 arguments")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, e := range env {
+				o.Env = append(o.Env, envValue(e)...)
+			}
+			o.Args = args[1:]
+			rt, err := g.openRuntime()
+			if err != nil {
+				return dockerExit(err)
+			}
+			stdio := container.Stdio{In: g.stdin, Out: g.stdout, Err: g.stderr}
+			if o.Tty {
+				if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+					stdio.Terminal = f
+					if o.Interactive {
+						if restore, err := makeRaw(f); err == nil {
+							defer restore()
+						}
+					}
+				}
+			}
+			code, err := rt.Exec(cmd.Context(), args[0], o, stdio)
+			if err != nil {
+				if errors.Is(err, container.ErrNotRunning) || errors.Is(err, container.ErrNotFound) {
+					return &exitError{code: 1, err: err}
+				}
+				return dockerExit(err)
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run command in the background")
+	fs.BoolVarP(&o.Interactive, "interactive", "i", false, "keep STDIN open even if not attached")
+	fs.BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fs.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
+	fs.StringVarP(&o.User, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
+	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	return flagErrors125(cmd)
+}
+
+func newAttachCmd(g *globals) *cobra.Command {
+	var noStdin bool
+	cmd := &cobra.Command{
+		Use:   "attach [OPTIONS] CONTAINER",
+		Short: "Attach local standard input, output, and error streams to a running container",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			stdio := container.Stdio{Out: g.stdout, Err: g.stderr}
+			if !noStdin {
+				stdio.In = g.stdin
+			}
+			code, err := rt.Attach(cmd.Context(), args[0], stdio)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")
+	return cmd
+}
+
+func newPortCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+		Short: "List port mappings or a specific mapping for the container",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			c, err := rt.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			want := ""
+			if len(args) == 2 {
+				want = args[1]
+				if !strings.Contains(want, "/") {
+					want += "/tcp"
+				}
+			}
+			found := false
+			for _, p := range c.State.Ports {
+				key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+				if want != "" {
+					if key == want {
+						fmt.Fprintf(g.stdout, "%s:%d\n", p.HostIP, p.HostPort)
+						found = true
+					}
+					continue
+				}
+				fmt.Fprintf(g.stdout, "%s -> %s:%d\n", key, p.HostIP, p.HostPort)
+			}
+			if want != "" && !found {
+				return fmt.Errorf("no public port '%s' published for %s", want, c.ID[:12])
+			}
+			return nil
+		},
+	}
+}

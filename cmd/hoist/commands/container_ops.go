@@ -1,0 +1,195 @@
+package commands
+
+import (
+	"fmt"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoistbuild/hoist/run/container"
+)
+
+func newStopCmd(g *globals) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Stop one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			var t *int
+			if cmd.Flags().Changed("time") {
+				t = &timeout
+			}
+			return eachContainer(g, args, func(ref string) error { return rt.Stop(cmd.Context(), ref, t) })
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	return cmd
+}
+
+func newRestartCmd(g *globals) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Restart one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			var t *int
+			if cmd.Flags().Changed("time") {
+				t = &timeout
+			}
+			return eachContainer(g, args, func(ref string) error { return rt.Restart(cmd.Context(), ref, t) })
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	return cmd
+}
+
+func newKillCmd(g *globals) *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Kill one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := container.ParseSignal(sig)
+			if err != nil {
+				return err
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			return eachContainer(g, args, func(ref string) error { return rt.Kill(cmd.Context(), ref, s) })
+		},
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal to send to the container")
+	return cmd
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	var force, volumes bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Aliases: []string{"container rm"},
+		Short:   "Remove one or more containers",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			return eachContainer(g, args, func(ref string) error { return rt.Remove(cmd.Context(), ref, force, volumes) })
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes associated with the container")
+	return cmd
+}
+
+func newWaitCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER [CONTAINER...]",
+		Short: "Block until one or more containers stop, then print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, ref := range args {
+				code, err := rt.Wait(cmd.Context(), ref)
+				if err != nil {
+					fmt.Fprintf(g.stderr, "Error response from daemon: %v\n", err)
+					failed = true
+					continue
+				}
+				fmt.Fprintln(g.stdout, code)
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+}
+
+func newRenameCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename CONTAINER NEW_NAME",
+		Short: "Rename a container",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			return rt.Rename(cmd.Context(), args[0], args[1])
+		},
+	}
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var o container.LogOptions
+	var tail, since string
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Fetch the logs of a container",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Tail = -1
+			if tail != "all" && tail != "" {
+				n, err := strconv.Atoi(tail)
+				if err != nil {
+					return fmt.Errorf("invalid --tail %q", tail)
+				}
+				o.Tail = n
+			}
+			if since != "" {
+				t, err := parseSince(since)
+				if err != nil {
+					return err
+				}
+				o.Since = t
+			}
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			return rt.Logs(cmd.Context(), args[0], o, g.stdout, g.stderr)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
+	cmd.Flags().StringVar(&since, "since", "", "show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+	return cmd
+}
+
+// parseSince accepts a duration ("42m"), RFC 3339 or Unix seconds.
+func parseSince(s string) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Unix(0, int64(n*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid --since %q", s)
+}
+
+// signalName is for messages only.
+func signalName(s syscall.Signal) string { return s.String() }

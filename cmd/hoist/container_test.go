@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/hoistbuild/hoist/run/container"
+)
+
+// runtimeLeftovers counts what containers must never leave behind once removed: container dirs,
+// mounts under the root, cgroups, veths, monitors and address leases of this root's containers.
+type runtimeLeftovers struct {
+	containers, mounts, cgroups, veths, monitors, inits int
+}
+
+func countRuntime(t *testing.T, root string) runtimeLeftovers {
+	t.Helper()
+	var l runtimeLeftovers
+	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			l.containers++
+			ids = append(ids, e.Name())
+		}
+	}
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		l.mounts = strings.Count(string(data), root)
+	}
+	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/hoist/*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/hoist/*")
+	for _, cg := range append(cgs, more...) {
+		if fi, err := os.Stat(cg); err == nil && fi.IsDir() {
+			l.cgroups++
+		}
+	}
+	links, _ := os.ReadDir("/sys/class/net")
+	for _, e := range links {
+		if strings.HasPrefix(e.Name(), "veth") {
+			l.veths++
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(data, []byte(container.MonitorArg)) && bytes.Contains(data, []byte(root)) {
+			l.monitors++
+		}
+	}
+	return l
+}
+
+// containerRoot is a root with busybox whose containers are all force-removed and counted at the end.
+func containerRoot(t *testing.T) string {
+	t.Helper()
+	root := newRoot(t)
+	before := countRuntime(t, "/nonexistent-root")
+	t.Cleanup(func() {
+		ids := strings.Fields(hoist(t, root, "", "ps", "-aq", "--no-trunc").stdout)
+		if len(ids) > 0 {
+			hoist(t, root, "", append([]string{"rm", "-f"}, ids...)...)
+		}
+		after := countRuntime(t, root)
+		want := runtimeLeftovers{cgroups: before.cgroups, veths: before.veths}
+		if after != want {
+			t.Errorf("leftovers after removing every container: %+v, want %+v", after, want)
+		}
+	})
+	return root
+}
+
+// waitFor polls cond every 20 ms for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunForeground(t *testing.T) {
+	root := containerRoot(t)
+	envFile := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(envFile, []byte("# comment\nFROMFILE=yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "f"), []byte("from host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		wantOut  string
+		wantCode int
+		wantErr  string
+	}{
+		{"exit code", []string{"busybox", "sh", "-c", "exit 3"}, "", "", 3, ""},
+		{"env and env-file", []string{"-e", "A=1", "--env-file", envFile, "busybox", "sh", "-c", "echo $A $FROMFILE"}, "", "1 yes\n", 0, ""},
+		{"workdir created", []string{"-w", "/new/dir", "busybox", "pwd"}, "", "/new/dir\n", 0, ""},
+		{"user", []string{"-u", "nobody", "busybox", "id"}, "", "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\n", 0, ""},
+		{"hostname", []string{"--hostname", "box", "busybox", "hostname"}, "", "box\n", 0, ""},
+		{"entrypoint", []string{"--entrypoint", "echo", "busybox", "a", "b"}, "", "a b\n", 0, ""},
+		{"stdin with -i", []string{"-i", "busybox", "cat"}, "piped\n", "piped\n", 0, ""},
+		{"no stdin without -i", []string{"busybox", "cat"}, "piped\n", "", 0, ""},
+		{"bind mount ro", []string{"-v", vol + ":/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/x 2>/dev/null || echo ro"}, "", "from hostro\n", 0, ""},
+		{"named volume", []string{"-v", "vol1:/v", "busybox", "sh", "-c", "echo kept > /v/f"}, "", "", 0, ""},
+		{"named volume persists", []string{"-v", "vol1:/v", "busybox", "cat", "/v/f"}, "", "kept\n", 0, ""},
+		{"read-only rootfs", []string{"--read-only", "busybox", "sh", "-c", "touch /x || exit 9"}, "", "", 9, ""},
+		{"command not found", []string{"busybox", "nonexistent"}, "", "", 127, "executable file not found"},
+		{"not executable", []string{"busybox", "/etc/passwd"}, "", "", 126, "permission denied"},
+		{"unknown user", []string{"-u", "bob", "busybox", "true"}, "", "", 125, "unable to find user bob"},
+		{"unknown image", []string{"nosuchimage"}, "", "", 125, "unable to find image"},
+		{"bad port spec", []string{"-p", "80:80:80:80", "busybox", "true"}, "", "", 125, "invalid port spec"},
+		{"bad flag", []string{"--nope", "busybox"}, "", "", 125, "unknown flag"},
+		{"bad restart", []string{"--restart", "sometimes", "busybox", "true"}, "", "", 125, "invalid restart policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := hoist(t, root, tc.stdin, append([]string{"run", "--rm", "--network", "none"}, tc.args...)...)
+			if res.code != tc.wantCode || res.stdout != tc.wantOut || !strings.Contains(res.stderr, tc.wantErr) {
+				t.Errorf("got code %d stdout %q stderr %q; want code %d stdout %q stderr containing %q",
+					res.code, res.stdout, res.stderr, tc.wantCode, tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+	if ps := hoist(t, root, "", "ps", "-aq"); ps.stdout != "" {
+		t.Errorf("--rm left containers: %q", ps.stdout)
+	}
+}
+
+func TestRunNameInUseAndMissingCommand(t *testing.T) {
+	root := containerRoot(t)
+	if res := hoist(t, root, "", "create", "--name", "one", "busybox"); res.code != 0 {
+		t.Fatalf("create: %+v", res)
+	}
+	res := hoist(t, root, "", "run", "--name", "one", "busybox", "true")
+	if res.code != 125 || !strings.Contains(res.stderr, "already in use") {
+		t.Errorf("name in use: %+v", res)
+	}
+	res = hoist(t, root, "", "run", "--rm", "--entrypoint", "", "busybox")
+	if res.code != 125 || !strings.Contains(res.stderr, "no command specified") {
+		t.Errorf("missing command: %+v", res)
+	}
+	if ps := strings.Fields(hoist(t, root, "", "ps", "-aq").stdout); len(ps) != 1 {
+		t.Errorf("want only the first container, got %v", ps)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	root := containerRoot(t)
+	id := strings.TrimSpace(hoist(t, root, "", "create", "--network", "none", "--name", "life", "busybox", "sh", "-c", "echo started; sleep 30").stdout)
+	if len(id) != 64 {
+		t.Fatalf("create printed %q, want a 64-digit ID", id)
+	}
+	name := "life"
+	check := func(format, want string) {
+		t.Helper()
+		got := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", format, name).stdout)
+		if got != want {
+			t.Errorf("inspect %s = %q, want %q", format, got, want)
+		}
+	}
+	check("{{.State.Status}} {{.State.Running}} {{.Name}}", "created false /life")
+	if res := hoist(t, root, "", "start", "life"); res.code != 0 {
+		t.Fatalf("start: %+v", res)
+	}
+	check("{{.State.Status}} {{.State.Running}}", "running true")
+	ps := hoist(t, root, "", "ps", "--format", "{{.ID}} {{.Names}} {{.State}}")
+	if ps.stdout != id[:12]+" life running\n" {
+		t.Errorf("ps --format: %q", ps.stdout)
+	}
+	if res := hoist(t, root, "", "rename", "life", "life2"); res.code != 0 {
+		t.Fatalf("rename: %+v", res)
+	}
+	name = "life2"
+	if res := hoist(t, root, "", "ps", "-q", "-f", "name=life2"); res.stdout != id[:12]+"\n" {
+		t.Errorf("ps -f name=life2: %q", res.stdout)
+	}
+	waitFor(t, 5*time.Second, "log line", func() bool { return hoist(t, root, "", "logs", "life2").stdout == "started\n" })
+	top := hoist(t, root, "", "top", "life2")
+	if top.code != 0 || !strings.Contains(top.stdout, "sleep 30") {
+		t.Errorf("top: %+v", top)
+	}
+	if res := hoist(t, root, "", "rm", "life2"); res.code == 0 {
+		t.Errorf("rm of a running container succeeded")
+	}
+	start := time.Now()
+	if res := hoist(t, root, "", "stop", "-t", "1", "life2"); res.code != 0 {
+		t.Fatalf("stop: %+v", res)
+	}
+	// sh as PID 1 has no SIGTERM handler: the kernel drops SIGTERM, SIGKILL follows after 1 s.
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("stop returned after %v, before the 1 s timeout", d)
+	}
+	check("{{.State.Status}} {{.State.ExitCode}}", "exited 137")
+	if res := hoist(t, root, "", "wait", "life2"); res.stdout != "137\n" {
+		t.Errorf("wait: %+v", res)
+	}
+	ps = hoist(t, root, "", "ps", "-a", "-f", "status=exited", "--format", "{{.Status}}")
+	if !strings.HasPrefix(ps.stdout, "Exited (137) ") {
+		t.Errorf("ps status: %q", ps.stdout)
+	}
+	if res := hoist(t, root, "", "rm", "life2"); res.code != 0 {
+		t.Errorf("rm: %+v", res)
+	}
+}
+
+func TestDetachedHTTPD(t *testing.T) {
+	root := containerRoot(t)
+	res := hoist(t, root, "", "run", "-d", "--name", "web", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	if res.code != 0 {
+		t.Fatalf("run -d: %+v", res)
+	}
+	port := strings.TrimSpace(hoist(t, root, "", "port", "web", "80").stdout)
+	if !strings.HasPrefix(port, "127.0.0.1:") {
+		t.Fatalf("port: %q", port)
+	}
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + port + "/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != res.stdout[:12]+"\n" {
+		t.Errorf("GET /hostname = %q, want the short ID", body)
+	}
+	ip := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{ .State.Running }} {{ .NetworkSettings.IPAddress }}", "web").stdout)
+	if !strings.HasPrefix(ip, "true 10.89.") {
+		t.Errorf("inspect: %q", ip)
+	}
+	// Containers reach each other by address; the name is in the container's own /etc/hosts.
+	addr := strings.Fields(ip)[1]
+	out := hoist(t, root, "", "run", "--rm", "--name", "client", "busybox", "sh", "-c",
+		"wget -qO- http://"+addr+"/hostname && grep -c client /etc/hosts")
+	if out.code != 0 || out.stdout != res.stdout[:12]+"\n1\n" {
+		t.Errorf("container to container: %+v", out)
+	}
+	// The port is taken now: a second container cannot publish it.
+	hostPort := port[strings.LastIndex(port, ":")+1:]
+	busy := hoist(t, root, "", "run", "--rm", "-p", "127.0.0.1:"+hostPort+":80", "busybox", "true")
+	if busy.code != 125 || !strings.Contains(busy.stderr, "already allocated") {
+		t.Errorf("port in use: %+v", busy)
+	}
+	// wget in the image, through the published port, from a host-network container.
+	hostNet := hoist(t, root, "", "run", "--rm", "--network", "host", "busybox", "wget", "-qO-", "http://"+port+"/hostname")
+	if hostNet.stdout != res.stdout[:12]+"\n" {
+		t.Errorf("wget from --network host: %+v", hostNet)
+	}
+}
+
+func TestLogsFollowAndExec(t *testing.T) {
+	root := containerRoot(t)
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "ticker", "busybox", "sh", "-c",
+		"for i in 1 2 3; do echo tick $i; sleep 0.3; done; echo err >&2")
+	cmd := hoistCmd(root, "logs", "-f", "ticker")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var lines []string
+	var firstAt time.Time
+	for sc.Scan() {
+		if firstAt.IsZero() {
+			firstAt = time.Now()
+		}
+		lines = append(lines, sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("logs -f: %v", err)
+	}
+	if strings.Join(lines, ",") != "tick 1,tick 2,tick 3" {
+		t.Errorf("logs -f stdout: %q", lines)
+	}
+	// -f streamed: the first line came while the container still had 0.6 s to run.
+	if time.Since(firstAt) < 300*time.Millisecond {
+		t.Errorf("logs -f printed everything at the end")
+	}
+	tail := hoist(t, root, "", "logs", "--tail", "1", "-t", "ticker")
+	if !strings.HasSuffix(tail.stderr, " err\n") || tail.stdout != "" {
+		t.Errorf("logs --tail 1 -t: %+v", tail)
+	}
+
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "box", "-w", "/srv", "-u", "nobody", "busybox", "sleep", "30")
+	ex := hoist(t, root, "", "exec", "-e", "X=1", "box", "sh", "-c", "echo $X; id -u; pwd; cat /proc/1/cmdline | tr '\\0' ' '")
+	if ex.stdout != "1\n65534\n/srv\nsleep 30 " {
+		t.Errorf("exec: %+v", ex)
+	}
+	if ex := hoist(t, root, "", "exec", "-u", "root", "-w", "/", "box", "sh", "-c", "exit 4"); ex.code != 4 {
+		t.Errorf("exec exit code: %+v", ex)
+	}
+	if ex := hoist(t, root, "", "exec", "box", "nonexistent"); ex.code != 127 {
+		t.Errorf("exec of a missing command: %+v", ex)
+	}
+	// exec -it gets a terminal.
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	c := hoistCmd(root, "exec", "-it", "box", "sh", "-c", "tty; stty size")
+	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 33, Cols: 77}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	got, _ := io.ReadAll(ptmx) // EIO once the exec and hoist are gone
+	if err := c.Wait(); err != nil {
+		t.Fatalf("exec -it: %v (%q)", err, got)
+	}
+	if !strings.Contains(string(got), "/dev/pts/") || !strings.Contains(string(got), "33 77") {
+		t.Errorf("exec -it output %q: want a /dev/pts tty of 33x77", got)
+	}
+	if ex := hoist(t, root, "", "exec", "ticker", "true"); ex.code == 0 {
+		t.Errorf("exec in a stopped container succeeded")
+	}
+}
+
+func TestRestartOnFailure(t *testing.T) {
+	root := containerRoot(t)
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "flaky", "--restart", "on-failure:3", "busybox", "sh", "-c", "echo run; exit 2")
+	waitFor(t, 20*time.Second, "three restarts", func() bool {
+		out := hoist(t, root, "", "inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "flaky").stdout
+		return out == "3 exited\n"
+	})
+	if logs := hoist(t, root, "", "logs", "flaky").stdout; logs != strings.Repeat("run\n", 4) {
+		t.Errorf("logs after restarts: %q", logs)
+	}
+	if code := hoist(t, root, "", "inspect", "--format", "{{.State.ExitCode}}", "flaky").stdout; code != "2\n" {
+		t.Errorf("exit code %q", code)
+	}
+}
+
+func TestMonitorKilled(t *testing.T) {
+	root := containerRoot(t)
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "orphan", "busybox", "sleep", "30")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	killed := 0
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(data, []byte(container.MonitorArg)) && bytes.Contains(data, []byte(root)) {
+			var pid int
+			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+			if err := exec.Command("kill", "-9", fmt.Sprint(pid)).Run(); err == nil {
+				killed++
+			}
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d monitors, want 1", killed)
+	}
+	waitFor(t, 5*time.Second, "ps -a to show the container exited", func() bool {
+		return strings.HasPrefix(hoist(t, root, "", "ps", "-a", "--format", "{{.Status}}").stdout, "Exited (137)")
+	})
+}
+
+func TestResourceLimits(t *testing.T) {
+	root := containerRoot(t)
+	// A 64 MiB limit and a process that wants 200 MiB: the kernel's OOM killer ends it.
+	res := hoist(t, root, "", "run", "--name", "oom", "--network", "none", "--memory", "64m", "busybox", "sh", "-c",
+		`x=$(head -c 200000000 /dev/zero | tr "\0" a); echo ${#x}`)
+	if res.code != 137 {
+		t.Errorf("oom run exit %d (stderr %q), want 137", res.code, res.stderr)
+	}
+	if got := hoist(t, root, "", "inspect", "--format", "{{.State.OOMKilled}}", "oom").stdout; got != "true\n" {
+		t.Errorf("OOMKilled = %q", got)
+	}
+	// A fork loop stops at the pids limit: the shell's fork fails and it gives up.
+	start := time.Now()
+	res = hoist(t, root, "", "run", "--rm", "--network", "none", "--pids-limit", "10", "busybox", "sh", "-c",
+		"while :; do sleep 30 & done")
+	if res.code == 0 || !strings.Contains(res.stderr, "can't fork") || time.Since(start) > 20*time.Second {
+		t.Errorf("fork loop under --pids-limit 10: %+v", res)
+	}
+	res = hoist(t, root, "", "run", "--rm", "--network", "none", "--cpus", "0.5", "busybox", "true")
+	if res.code != 0 {
+		t.Errorf("--cpus: %+v", res)
+	}
+}
+
+func TestCpAndCommit(t *testing.T) {
+	root := containerRoot(t)
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "tree", "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "tree", "sub", "f"), []byte("data"), 0o4755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "tree", "sub", "f"), os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub/f", filepath.Join(src, "tree", "link")); err != nil {
+		t.Fatal(err)
+	}
+	hoist(t, root, "", "run", "-d", "--network", "none", "--name", "box", "busybox", "sleep", "30")
+	if res := hoist(t, root, "", "cp", filepath.Join(src, "tree"), "box:/tmp/"); res.code != 0 {
+		t.Fatalf("cp in: %+v", res)
+	}
+	ls := hoist(t, root, "", "exec", "box", "sh", "-c", "stat -c '%A %N' /tmp/tree/sub /tmp/tree/sub/f /tmp/tree/link; cat /tmp/tree/link")
+	want := "drwxr-x--- /tmp/tree/sub\n-rwsr-xr-x /tmp/tree/sub/f\nlrwxrwxrwx '/tmp/tree/link' -> 'sub/f'\ndata"
+	if ls.stdout != want {
+		t.Errorf("in the container:\n%s\nwant\n%s", ls.stdout, want)
+	}
+	// A symlink to / in the container cannot take a copy out of its root.
+	hoist(t, root, "", "exec", "box", "ln", "-s", "/", "/evil")
+	escape := filepath.Join(t.TempDir(), "escaped")
+	hoist(t, root, "", "cp", filepath.Join(src, "tree", "sub", "f"), "box:/evil"+escape)
+	if _, err := os.Lstat(escape); err == nil {
+		t.Errorf("cp wrote through the container's symlink to the host: %s", escape)
+	}
+	back := filepath.Join(t.TempDir(), "back")
+	if res := hoist(t, root, "", "cp", "box:/tmp/tree", back); res.code != 0 {
+		t.Fatalf("cp out: %+v", res)
+	}
+	for p, mode := range map[string]os.FileMode{"sub": os.ModeDir | 0o750, "sub/f": os.ModeSetuid | 0o755, "link": os.ModeSymlink | 0o777} {
+		fi, err := os.Lstat(filepath.Join(back, p))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("round trip %s: %v %v, want %v", p, fi.Mode(), err, mode)
+		}
+	}
+	hoist(t, root, "", "exec", "box", "sh", "-c", "echo changed > /etc/motd")
+	if res := hoist(t, root, "", "commit", "-c", `CMD ["cat","/etc/motd"]`, "-m", "msg", "box", "committed:1"); res.code != 0 {
+		t.Fatalf("commit: %+v", res)
+	}
+	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "committed:1"); res.stdout != "changed\n" {
+		t.Errorf("run of the committed image: %+v", res)
+	}
+	// cp from a stopped container, as a tar stream.
+	hoist(t, root, "", "stop", "-t", "0", "box")
+	out := hoist(t, root, "", "cp", "box:/etc/motd", "-")
+	if !strings.Contains(out.stdout, "changed\n") || out.code != 0 {
+		t.Errorf("cp out of a stopped container: %+v", out)
+	}
+	if res := hoist(t, root, "", "rmi", "committed:1"); res.code != 0 {
+		t.Errorf("rmi: %+v", res)
+	}
+}

@@ -1,0 +1,121 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/hoistbuild/hoist/snapshot"
+	"github.com/hoistbuild/hoist/store"
+)
+
+// CommitOptions are docker commit's flags.
+type CommitOptions struct {
+	Ref     string // repository[:tag] to name the image; "" for none
+	Message string
+	Author  string
+	// Change edits the new image's config (the -c instructions).
+	Change func(*v1.Config)
+}
+
+// Commit makes an image of the container's changes on top of its image and
+// returns the image ID (config digest).
+func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.Hash, error) {
+	c, err := r.Get(ctx, ref)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	h, err := v1.NewHash(c.Config.Manifest)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	base, err := r.store.Image(h)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("%w: %s: %w", ErrNoImage, c.Config.Image, err)
+	}
+	mt, err := base.MediaType()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	docker := mt == types.DockerManifestSchema2
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(snapshot.WriteDiff(ctx, filepath.Join(r.Dir(c.ID), "upper"), pw, snapshot.DiffOptions{}))
+	}()
+	defer pr.Close()
+	bw, err := r.store.NewBlobWriter()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer bw.Abort()
+	res, err := snapshot.Compress(ctx, pr, bw, snapshot.CompressOptions{DockerMediaTypes: docker})
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("committing container layer: %w", err)
+	}
+	if _, _, err := bw.Commit(res.Digest); err != nil {
+		return v1.Hash{}, fmt.Errorf("committing container layer: %w", err)
+	}
+	layer, err := partial.CompressedToLayer(&blobLayer{st: r.store, c: res})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	now := time.Now().UTC()
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: now}, CreatedBy: strings.Join(c.Command(), " "), Comment: o.Message, Author: o.Author,
+	}})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cf = cf.DeepCopy()
+	cf.Created = v1.Time{Time: now}
+	cf.Author = o.Author
+	cf.Config.Env = c.Config.Env
+	if o.Change != nil {
+		o.Change(&cf.Config)
+	}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return v1.Hash{}, err
+	}
+	mh, err := r.store.WriteImage(ctx, img)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	var names []string
+	if o.Ref != "" {
+		n, err := store.ParseName(o.Ref)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		names = append(names, store.NormalizedName(n))
+	}
+	if err := r.store.AddImage(ctx, mh, names...); err != nil {
+		return v1.Hash{}, err
+	}
+	return img.ConfigName()
+}
+
+// blobLayer is a committed blob in the store, with its digests known.
+type blobLayer struct {
+	st *store.Store
+	c  snapshot.Committed
+}
+
+func (b *blobLayer) Digest() (v1.Hash, error)            { return b.c.Digest, nil }
+func (b *blobLayer) DiffID() (v1.Hash, error)            { return b.c.DiffID, nil }
+func (b *blobLayer) Size() (int64, error)                { return b.c.Size, nil }
+func (b *blobLayer) MediaType() (types.MediaType, error) { return b.c.MediaType, nil }
+func (b *blobLayer) Compressed() (io.ReadCloser, error)  { return b.st.OpenBlob(b.c.Digest) }
+
+var _ partial.CompressedLayer = (*blobLayer)(nil)

@@ -1,0 +1,195 @@
+package container
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// logEntry is one line of docker's json-file log driver.
+type logEntry struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
+// logFile appends entries to a json-file log. It is safe for concurrent
+// use; each stream is split into entries at newlines, as docker does.
+type logFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openLog(path string) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("opening container log: %w", err)
+	}
+	return &logFile{f: f}, nil
+}
+
+func (l *logFile) Close() error { return l.f.Close() }
+
+func (l *logFile) write(stream string, p []byte) error {
+	b, err := json.Marshal(logEntry{Log: string(p), Stream: stream, Time: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = l.f.Write(append(b, '\n'))
+	return err
+}
+
+// streamWriter is an io.Writer feeding one stream of a logFile.
+type streamWriter struct {
+	l      *logFile
+	stream string
+	buf    []byte
+}
+
+// Write logs every complete line of p; a partial line waits for the rest
+// (or for Flush) unless it grows past 16 KiB.
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if err := w.l.write(w.stream, w.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) >= 16<<10 {
+		if err := w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush logs a pending partial line.
+func (w *streamWriter) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.l.write(w.stream, w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// LogOptions select what Logs prints.
+type LogOptions struct {
+	Follow     bool
+	Tail       int // < 0: all
+	Since      time.Time
+	Timestamps bool
+}
+
+// Logs writes the container's log to stdout and stderr (each entry to its
+// stream; a tty container's output is all stdout). With Follow it keeps
+// going until the container stops (and is not restarting) or ctx ends.
+func (r *Runtime) Logs(ctx context.Context, ref string, o LogOptions, stdout, stderr io.Writer) error {
+	c, err := r.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(r.LogPath(c.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	emit := func(line []byte) error {
+		var e logEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil // a torn last line; the writer completes it later
+		}
+		if !o.Since.IsZero() && e.Time.Before(o.Since) {
+			return nil
+		}
+		w := stdout
+		if e.Stream == "stderr" {
+			w = stderr
+		}
+		if o.Timestamps {
+			if _, err := fmt.Fprintf(w, "%s ", e.Time.Format(time.RFC3339Nano)); err != nil {
+				return err
+			}
+		}
+		_, err := io.WriteString(w, e.Log)
+		return err
+	}
+	br := bufio.NewReader(f)
+	var lines [][]byte
+	var partial []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			partial = line
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if o.Tail >= 0 {
+			lines = append(lines, line)
+			if len(lines) > o.Tail {
+				lines = lines[1:]
+			}
+		} else if err := emit(line); err != nil {
+			return err
+		}
+	}
+	for _, l := range lines {
+		if err := emit(l); err != nil {
+			return err
+		}
+	}
+	if !o.Follow {
+		return nil
+	}
+	for {
+		line, err := br.ReadBytes('\n')
+		partial = append(partial, line...)
+		if err == nil {
+			if err := emit(partial); err != nil {
+				return err
+			}
+			partial = nil
+			continue
+		}
+		if err != io.EOF {
+			return err
+		}
+		c, gerr := r.Get(ctx, c.ID)
+		if gerr != nil || !c.State.Running() {
+			// One more read: the monitor writes the last lines before the state.
+			rest, _ := io.ReadAll(br)
+			for _, l := range bytes.SplitAfter(append(partial, rest...), []byte("\n")) {
+				if len(l) > 0 {
+					if err := emit(l); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

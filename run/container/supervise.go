@@ -1,0 +1,352 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/run/network"
+)
+
+// Stdio is what an attached container's standard streams are connected to.
+type Stdio struct {
+	In       io.Reader // nil: /dev/null (or the stdin FIFO when detached)
+	Out, Err io.Writer // nil: the log only
+	// Terminal is the user's terminal for a -t container run in the
+	// foreground: its size is given to the container's pty and kept in sync.
+	Terminal *os.File
+	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+	// SIGUSR2 received by this process to the container (docker's sig-proxy).
+	ProxySignals bool
+}
+
+// self is this process's identity.
+func self() Identity {
+	return Identity{Pid: os.Getpid(), Start: network.ProcessStart(os.Getpid())}
+}
+
+func alive(id Identity) bool {
+	return id.Pid > 0 && network.ProcessStart(id.Pid) == id.Start
+}
+
+// StartError is a failure to start the command, with docker's exit status
+// for it: 127 (not found), 126 (not executable), 125 (anything else).
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// startErrorCode maps a start failure to docker's exit status.
+func startErrorCode(err error) int {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, exec.ErrNotFound), strings.Contains(msg, "executable file not found"),
+		strings.Contains(msg, "no such file or directory"):
+		return 127
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EISDIR),
+		strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return 126
+	}
+	return 125
+}
+
+// attempt runs the container once, attached to stdio, and returns the
+// command's exit code. started is called once the command runs. A failure
+// to start is a *StartError; the state then records it.
+func (r *Runtime) attempt(ctx context.Context, c *Container, stdio Stdio, started func()) (int, error) {
+	code, err := r.attemptRun(ctx, c, stdio, started)
+	var se *StartError
+	if errors.As(err, &se) {
+		_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+			c.State.Status = StatusCreated
+			if c.State.RestartCount > 0 || !c.State.StartedAt.IsZero() {
+				c.State.Status = StatusExited
+			}
+			c.State.ExitCode, c.State.Error = se.Code, se.Error()
+			c.State.Container, c.State.Monitor, c.State.Cgroup = Identity{}, Identity{}, nil
+			c.State.FinishedAt = time.Now().UTC()
+			return nil
+		})
+	}
+	return code, err
+}
+
+func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, started func()) (code int, err error) {
+	startErr := func(err error) (int, error) { return -1, &StartError{Code: startErrorCode(err), Err: err} }
+	dir := r.Dir(c.ID)
+	// The exit is recorded last, after every other deferred cleanup (cgroup,
+	// address, proxy, log): once the state says exited, nothing is left.
+	var ran, oom bool
+	defer func() {
+		if !ran {
+			return
+		}
+		_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+			c.State.Status = StatusExited
+			c.State.ExitCode, c.State.OOMKilled = code, oom
+			c.State.FinishedAt = time.Now().UTC()
+			c.State.Container, c.State.Cgroup, c.State.Ports = Identity{}, nil, nil
+			c.State.IPAddress, c.State.Gateway = "", ""
+			if err != nil {
+				c.State.Error = err.Error()
+			}
+			return nil
+		})
+	}()
+	lowers, err := r.lowers(ctx, c)
+	if err != nil {
+		return startErr(err)
+	}
+	cg, err := cgroups.Create(c.ID, c.Config.Resources)
+	if err != nil {
+		return startErr(fmt.Errorf("creating cgroup: %w", err))
+	}
+	defer func() {
+		if derr := cg.Destroy(); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	spec := run.Spec{
+		Rootfs:         filepath.Join(dir, "rootfs"),
+		Overlay:        &run.Overlay{Lowers: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")},
+		Args:           c.Command(),
+		Env:            containerEnv(c),
+		Cwd:            c.Config.WorkingDir,
+		User:           c.Config.User,
+		Hostname:       c.Config.Hostname,
+		ReadOnlyRootfs: c.Config.ReadOnly,
+		StateDir:       dir,
+		Terminal:       c.Config.Tty,
+	}
+	for _, m := range c.Config.Mounts {
+		src := m.Source
+		if m.Type == "volume" {
+			src = r.volumePath(m.Source)
+		}
+		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly})
+	}
+	var lease *network.Lease
+	var ports []Port
+	switch c.Config.Network {
+	case "host":
+		spec.Network = run.NetworkHost
+	case "none":
+		spec.Network = run.NetworkNone
+	default:
+		me := self()
+		lease, err = network.Allocate(ctx, c.ID, fmt.Sprintf("%d %d", me.Pid, me.Start))
+		if err != nil {
+			return startErr(err)
+		}
+		defer lease.Release()
+		proxy, bound, err := network.Publish(toNetPorts(c.Config.Ports), lease.IP)
+		if err != nil {
+			return startErr(err)
+		}
+		defer proxy.Close()
+		ports = fromNetPorts(bound)
+		spec.Network = run.NetworkPrivate
+		spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
+		spec.ExtraHosts = []string{lease.IP + "\t" + spec.Hostname + " " + c.Name}
+	}
+	spec.Prestart = func(pid int) error {
+		if err := cg.Add(pid); err != nil {
+			return err
+		}
+		if lease != nil {
+			return lease.Attach(ctx, pid)
+		}
+		return nil
+	}
+
+	logf, err := openLog(r.LogPath(c.ID))
+	if err != nil {
+		return startErr(err)
+	}
+	defer logf.Close()
+	outLog, errLog := &streamWriter{l: logf, stream: "stdout"}, &streamWriter{l: logf, stream: "stderr"}
+	defer outLog.Flush()
+	defer errLog.Flush()
+	out, errw := teeTo(outLog, stdio.Out), teeTo(errLog, stdio.Err)
+
+	var pio run.IO
+	var copies sync.WaitGroup
+	var master *os.File
+	if c.Config.Tty {
+		m, slave, err := pty.Open()
+		if err != nil {
+			return startErr(fmt.Errorf("opening a pty: %w", err))
+		}
+		master = m
+		defer master.Close()
+		if stdio.Terminal != nil {
+			_ = pty.InheritSize(stdio.Terminal, master)
+		} else {
+			_ = pty.Setsize(master, &pty.Winsize{Rows: 24, Cols: 80})
+		}
+		pio = run.IO{Stdin: slave, Stdout: slave, Stderr: slave}
+		defer slave.Close()
+		copies.Add(1)
+		go func() { defer copies.Done(); _, _ = io.Copy(out, master) }()
+		if stdio.In != nil {
+			go func() { _, _ = io.Copy(master, stdio.In) }()
+		}
+	} else {
+		pio = run.IO{Stdin: stdio.In, Stdout: out, Stderr: errw}
+	}
+
+	p, err := run.Start(ctx, spec, pio)
+	if err != nil {
+		return startErr(err)
+	}
+	if master != nil {
+		pio.Stdin.(*os.File).Close() // the slave: only the container holds it now
+	}
+	_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+		c.State.Status = StatusRunning
+		c.State.Container = Identity{Pid: p.Pid(), Start: network.ProcessStart(p.Pid())}
+		c.State.Monitor = self()
+		c.State.StartedAt = time.Now().UTC()
+		c.State.ExitCode, c.State.Error, c.State.OOMKilled = 0, "", false
+		c.State.Cgroup = cg
+		c.State.Ports = ports
+		c.State.IPAddress, c.State.Gateway = "", ""
+		if lease != nil {
+			c.State.IPAddress, c.State.Gateway = lease.IP, lease.Gateway
+		}
+		return nil
+	})
+	if started != nil {
+		started()
+	}
+	stopSignals := func() {}
+	if stdio.ProxySignals {
+		stopSignals = proxySignals(p)
+	}
+	stopResize := func() {}
+	if master != nil && stdio.Terminal != nil {
+		stopResize = followSize(stdio.Terminal, master)
+	}
+	ran = true
+	code, err = p.Wait()
+	stopSignals()
+	stopResize()
+	copies.Wait()
+	oom = cg.OOMKilled()
+	return code, err
+}
+
+// containerEnv is docker's: PATH, HOSTNAME (and TERM with a tty) first, then
+// the container's own variables replacing or appended.
+func containerEnv(c *Container) []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=" + c.Config.Hostname}
+	if c.Config.Tty {
+		env = append(env, "TERM=xterm")
+	}
+	return mergeEnv(env, c.Config.Env)
+}
+
+// lowers returns the image's unpacked layers plus the container's init layer.
+func (r *Runtime) lowers(ctx context.Context, c *Container) ([]string, error) {
+	h, err := v1.NewHash(c.Config.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.store.Image(h)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoImage, c.Config.Image, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := r.snapshotter()
+	if err != nil {
+		return nil, err
+	}
+	lowers, err := snaps.Ensure(ctx, layers)
+	if err != nil {
+		return nil, err
+	}
+	if len(lowers) == 0 {
+		lowers = append(lowers, filepath.Join(snaps.Root(), "empty"))
+	}
+	return append(lowers, filepath.Join(r.Dir(c.ID), "init")), nil
+}
+
+func teeTo(log io.Writer, w io.Writer) io.Writer {
+	if w == nil {
+		return log
+	}
+	return io.MultiWriter(w, log)
+}
+
+func toNetPorts(ps []Port) []network.Port {
+	var out []network.Port
+	for _, p := range ps {
+		out = append(out, network.Port(p))
+	}
+	return out
+}
+
+func fromNetPorts(ps []network.Port) []Port {
+	var out []Port
+	for _, p := range ps {
+		out = append(out, Port(p))
+	}
+	return out
+}
+
+// proxySignals forwards the usual signals to the container until stopped.
+func proxySignals(p *run.Process) func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				_ = p.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// followSize copies the terminal's window size to the pty on SIGWINCH.
+func followSize(term, master *os.File) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				_ = pty.InheritSize(term, master)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}

@@ -1,0 +1,177 @@
+// Package network connects containers: a host bridge (hoist0, 10.89.0.0/16)
+// with one veth pair per container and NAT for outbound traffic (root only),
+// and published ports through a userland proxy like docker-proxy.
+//
+// The bridge and the NAT rule are created on first use and kept, as docker
+// keeps docker0. Addresses are leased from files under StateDir, one per
+// address, naming the process that holds the lease; a lease whose holder is
+// dead is free again, so a killed monitor never leaks an address. A veth
+// disappears with the container's network namespace.
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bridge settings.
+const (
+	BridgeName = "hoist0"
+	Gateway    = "10.89.0.1"
+	PrefixLen  = 16
+	subnet     = "10.89.0.0/16"
+)
+
+// StateDir holds the address leases; it is per host, not per hoist root,
+// because the bridge is.
+var StateDir = "/run/hoist/network"
+
+// Lease is one container's address on the bridge.
+type Lease struct {
+	IP, Gateway string
+	PrefixLen   int
+	HostVeth    string
+	file        string
+}
+
+// run runs an ip(8)/iptables(8) command and returns its combined output in the error.
+func run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func lock(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// ensureBridge creates hoist0 and the NAT rule when missing.
+func ensureBridge(ctx context.Context) error {
+	if _, err := os.Stat("/sys/class/net/" + BridgeName); err != nil {
+		if err := run(ctx, "ip", "link", "add", BridgeName, "type", "bridge"); err != nil {
+			return fmt.Errorf("creating bridge: %w", err)
+		}
+		if err := run(ctx, "ip", "addr", "add", Gateway+"/"+strconv.Itoa(PrefixLen), "dev", BridgeName); err != nil {
+			return fmt.Errorf("creating bridge: %w", err)
+		}
+		if err := run(ctx, "ip", "link", "set", BridgeName, "up"); err != nil {
+			return fmt.Errorf("creating bridge: %w", err)
+		}
+	}
+	rule := []string{"POSTROUTING", "-s", subnet, "!", "-o", BridgeName, "-j", "MASQUERADE"}
+	if run(ctx, "iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...) != nil {
+		if err := run(ctx, "iptables", append([]string{"-w", "-t", "nat", "-A"}, rule...)...); err != nil {
+			return fmt.Errorf("adding the NAT rule: %w", err)
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil && strings.TrimSpace(string(b)) != "1" {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
+			return fmt.Errorf("enabling ip forwarding: %w", err)
+		}
+	}
+	return nil
+}
+
+// Allocate makes sure the bridge exists and leases a free address to
+// holder (the process that will release it: its "pid start" identity).
+func Allocate(ctx context.Context, id, holder string) (*Lease, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("bridge networking needs root (use --network=none or host)")
+	}
+	unlock, err := lock(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("locking network state: %w", err)
+	}
+	defer unlock()
+	if err := ensureBridge(ctx); err != nil {
+		return nil, err
+	}
+	base := net.ParseIP(Gateway).To4()
+	for n := 2; n < 1<<(32-PrefixLen)-1; n++ {
+		ip := net.IPv4(base[0], base[1], byte(n>>8), byte(n&0xff)).String()
+		f := filepath.Join(StateDir, ip)
+		if data, err := os.ReadFile(f); err == nil {
+			if holderAlive(strings.Fields(string(data))) {
+				continue
+			}
+			os.Remove(f)
+		}
+		if err := os.WriteFile(f, []byte(holder+" "+id+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("leasing %s: %w", ip, err)
+		}
+		return &Lease{IP: ip, Gateway: Gateway, PrefixLen: PrefixLen, HostVeth: "veth" + id[:8], file: f}, nil
+	}
+	return nil, errors.New("no free address on " + BridgeName)
+}
+
+// holderAlive reports whether the "pid start" holder still runs.
+func holderAlive(f []string) bool {
+	if len(f) < 2 {
+		return false
+	}
+	pid, _ := strconv.Atoi(f[0])
+	start, _ := strconv.ParseUint(f[1], 10, 64)
+	return pid > 0 && ProcessStart(pid) == start
+}
+
+// ProcessStart returns the start time (clock ticks since boot) of pid, 0
+// if it does not exist: with the pid it names a process across pid reuse.
+func ProcessStart(pid int) uint64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
+
+// Attach creates the veth pair, with "eth0" in the network namespace of pid
+// and the host end on the bridge.
+func (l *Lease) Attach(ctx context.Context, pid int) error {
+	return run(ctx, "ip", "link", "add", "name", l.HostVeth, "master", BridgeName, "up",
+		"type", "veth", "peer", "name", "eth0", "netns", strconv.Itoa(pid))
+}
+
+// Release deletes the host veth if it is still there and frees the address.
+func (l *Lease) Release() error {
+	if _, err := os.Stat("/sys/class/net/" + l.HostVeth); err == nil {
+		_ = run(context.Background(), "ip", "link", "del", l.HostVeth)
+	}
+	if err := os.Remove(l.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
