@@ -13,6 +13,7 @@ import (
 
 	"github.com/hoistbuild/hoist/cache"
 	"github.com/hoistbuild/hoist/snapshot"
+	"github.com/hoistbuild/hoist/store"
 )
 
 // PruneOptions select what Prune removes.
@@ -54,13 +55,9 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := b.store.Blobs()
+	blobs, blobSize, err := b.blobSizes()
 	if err != nil {
 		return nil, err
-	}
-	blobSize := map[v1.Hash]int64{}
-	for _, bl := range blobs {
-		blobSize[bl.Digest] = bl.Size
 	}
 	rep := &PruneReport{}
 	old := func(e cache.Entry) bool { return opts.Until <= 0 || time.Since(e.LastUsed) >= opts.Until }
@@ -215,13 +212,9 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := b.store.Blobs()
+	_, blobSize, err := b.blobSizes()
 	if err != nil {
 		return nil, err
-	}
-	blobSize := map[v1.Hash]int64{}
-	for _, bl := range blobs {
-		blobSize[bl.Digest] = bl.Size
 	}
 	u := &Usage{Images: len(list)}
 	named, all := map[v1.Hash]bool{}, map[v1.Hash]bool{}
@@ -270,4 +263,17 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 	_, mounts := dirUsage(filepath.Join(b.root, "cachemounts"))
 	u.CacheSize += mounts
 	return u, nil
+}
+
+// blobSizes lists the store's blobs and indexes their sizes by digest.
+func (b *Builder) blobSizes() ([]store.BlobInfo, map[v1.Hash]int64, error) {
+	blobs, err := b.store.Blobs()
+	if err != nil {
+		return nil, nil, err
+	}
+	sizes := make(map[v1.Hash]int64, len(blobs))
+	for _, bl := range blobs {
+		sizes[bl.Digest] = bl.Size
+	}
+	return blobs, sizes, nil
 }

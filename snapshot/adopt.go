@@ -4,13 +4,11 @@ package snapshot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sys/unix"
 )
 
 // Adopt makes dir the snapshot of chainID without unpacking anything: dir must already be in
@@ -44,24 +42,5 @@ func (s *Snapshotter) Adopt(ctx context.Context, dir string, chainID, diffID, pa
 	if err := os.Rename(dir, filepath.Join(t.dir, "fs")); err != nil {
 		return fmt.Errorf("adopting %s: %w", dir, err)
 	}
-	if err := os.WriteFile(filepath.Join(t.dir, "diffid"), []byte(diffID.String()), 0o644); err != nil {
-		return fmt.Errorf("writing diffid: %w", err)
-	}
-	parentStr := ""
-	if parent != (v1.Hash{}) {
-		parentStr = parent.String()
-	}
-	if err := os.WriteFile(filepath.Join(t.dir, "parent"), []byte(parentStr), 0o644); err != nil {
-		return fmt.Errorf("writing parent: %w", err)
-	}
-	if err := s.markBoot(t.dir); err != nil {
-		return err
-	}
-	if err := os.Rename(t.dir, final); err != nil {
-		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-			return nil // a concurrent build got there first; release discards ours
-		}
-		return fmt.Errorf("moving snapshot into place: %w", err)
-	}
-	return nil
+	return s.commitTemp(t, final, diffID, parent)
 }

@@ -169,26 +169,7 @@ func (s *Snapshotter) unpack(ctx context.Context, l v1.Layer, chainID, diffID, p
 	if got := hex.EncodeToString(h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {
 		return fmt.Errorf("got sha256:%s, want %s: %w", got, diffID, ErrDiffIDMismatch)
 	}
-	if err := os.WriteFile(filepath.Join(t.dir, "diffid"), []byte(diffID.String()), 0o644); err != nil {
-		return fmt.Errorf("writing diffid: %w", err)
-	}
-	parentStr := ""
-	if parent != (v1.Hash{}) {
-		parentStr = parent.String()
-	}
-	if err := os.WriteFile(filepath.Join(t.dir, "parent"), []byte(parentStr), 0o644); err != nil {
-		return fmt.Errorf("writing parent: %w", err)
-	}
-	if err := s.markBoot(t.dir); err != nil {
-		return err
-	}
-	if err := os.Rename(t.dir, final); err != nil {
-		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-			return nil // another Ensure won the race; release discards ours
-		}
-		return fmt.Errorf("moving snapshot into place: %w", err)
-	}
-	return nil
+	return s.commitTemp(t, final, diffID, parent)
 }
 
 // syncFS flushes the filesystem holding dir so a renamed snapshot is
@@ -257,4 +238,30 @@ func verifyCompressed(l v1.Layer) error {
 	defer rc.Close()
 	_, err = io.Copy(io.Discard, rc)
 	return err
+}
+
+// commitTemp completes a snapshot being made in t (its fs/ already filled): it records the diffID,
+// the parent chain ID and the boot, then moves it into place with one rename. Losing the rename to a
+// concurrent maker of the same snapshot is success (the caller's release discards t).
+func (s *Snapshotter) commitTemp(t *tempEntry, final string, diffID, parent v1.Hash) error {
+	if err := os.WriteFile(filepath.Join(t.dir, "diffid"), []byte(diffID.String()), 0o644); err != nil {
+		return fmt.Errorf("writing diffid: %w", err)
+	}
+	parentStr := ""
+	if parent != (v1.Hash{}) {
+		parentStr = parent.String()
+	}
+	if err := os.WriteFile(filepath.Join(t.dir, "parent"), []byte(parentStr), 0o644); err != nil {
+		return fmt.Errorf("writing parent: %w", err)
+	}
+	if err := s.markBoot(t.dir); err != nil {
+		return err
+	}
+	if err := os.Rename(t.dir, final); err != nil {
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			return nil
+		}
+		return fmt.Errorf("moving snapshot into place: %w", err)
+	}
+	return nil
 }

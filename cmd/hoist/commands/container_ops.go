@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -12,32 +13,19 @@ import (
 )
 
 func newStopCmd(g *globals) *cobra.Command {
-	var timeout int
-	cmd := &cobra.Command{
-		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Stop one or more running containers",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
-			if err != nil {
-				return err
-			}
-			var t *int
-			if cmd.Flags().Changed("time") {
-				t = &timeout
-			}
-			return eachContainer(g, args, func(ref string) error { return rt.Stop(cmd.Context(), ref, t) })
-		},
-	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
-	return cmd
+	return newStopLikeCmd(g, "stop", "Stop one or more running containers", (*container.Runtime).Stop)
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
+	return newStopLikeCmd(g, "restart", "Restart one or more containers", (*container.Runtime).Restart)
+}
+
+// newStopLikeCmd is stop and restart: a -t timeout and one runtime call per container.
+func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, context.Context, string, *int) error) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Restart one or more containers",
+		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime()
@@ -48,7 +36,7 @@ func newRestartCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("time") {
 				t = &timeout
 			}
-			return eachContainer(g, args, func(ref string) error { return rt.Restart(cmd.Context(), ref, t) })
+			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, t) })
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
