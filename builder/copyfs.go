@@ -194,8 +194,17 @@ func (c *copier) mkdirAll(p string, uid, gid int) (string, error) {
 }
 
 // copyTree copies the contents of the directory item into dst (a host path inside the rootfs).
+//
+// The walk creates directories and special files in order; regular files (the bulk of the work) are
+// then copied on every core; last, directories get their source times back, which creating their
+// children had changed.
 func (c *copier) copyTree(it copyItem, dst string) error {
-	return walkSelected(it, c.ctx, func(rel, host string, fi fs.FileInfo) error {
+	type job struct {
+		host, target string
+		fi           fs.FileInfo
+	}
+	var files, dirs []job
+	err := walkSelected(it, c.ctx, func(rel, host string, fi fs.FileInfo) error {
 		if rel == "" {
 			// The destination directory keeps its own metadata (or, when COPY created it, 0755 or the
 			// --chmod mode and the --chown owner); only what is inside is copied, as BuildKit does.
@@ -205,8 +214,30 @@ func (c *copier) copyTree(it copyItem, dst string) error {
 		if err := c.ensureParents(it.host, dst, rel); err != nil {
 			return err
 		}
-		return c.copyHostEntry(host, target, fi)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink == 1 {
+			files = append(files, job{host, target, fi})
+			return nil
+		}
+		if fi.IsDir() {
+			dirs = append(dirs, job{host, target, fi})
+		}
+		return c.copyHostEntry(host, target, fi) // hardlinked files stay in walk order (c.links)
 	})
+	if err != nil {
+		return err
+	}
+	if err := parallel(len(files), func(k int) error {
+		return c.copyHostEntry(files[k].host, files[k].target, files[k].fi)
+	}); err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		t := unix.NsecToTimespec(dirs[i].fi.ModTime().UnixNano())
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i].target, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureParents creates the parents of rel under dst that the walk skipped (a directory excluded by

@@ -210,8 +210,10 @@ func Explain(prev, cur *StepRecord, args map[string]bool) string {
 		case "env":
 			return explainEnv(old, c.Values, args)
 		case "content":
-			if why := explainFiles(prev.Files, cur.Files); why != "" {
-				return why
+			if prev.Files != nil { // nil: the earlier build kept no file list
+				if why := explainFiles(prev.Files, cur.Files); why != "" {
+					return why
+				}
 			}
 			return "source files changed"
 		case "from":
