@@ -20,11 +20,12 @@ base: build ## make busybox:latest in $(ROOT) from the host's busybox-static (no
 	$(BIN) --root $(ROOT) import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' $(ROOT).busybox.tar busybox:latest
 	rm -f $(ROOT).busybox.tar
 
-demo: base ## build hoist, then build and inspect the examples
+demo: base ## build hoist, then build, inspect and run the examples
 	$(BIN) --root $(ROOT) build -t hello:latest examples/hello
 	$(BIN) --root $(ROOT) build -t scratch-example:latest examples/scratch
 	$(BIN) --root $(ROOT) images
 	$(BIN) --root $(ROOT) history hello:latest
+	$(BIN) --root $(ROOT) run --rm --network none hello:latest
 
 test: deps ## the whole test suite (unit + integration; integration needs root)
 	$(GO) test -count=1 -timeout 20m ./...
