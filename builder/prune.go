@@ -26,6 +26,9 @@ type PruneOptions struct {
 	KeepStorage int64
 	// Until, when > 0, only removes records not used for at least this long.
 	Until time.Duration
+	// Keep are manifests whose blobs and layer snapshots must survive even if no name or index record
+	// holds them any more: the images of existing containers.
+	Keep []v1.Hash
 }
 
 // PruneReport says what Prune removed.
@@ -50,6 +53,9 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 	imageDiffIDs, imageChains, err := b.imageLayers(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range opts.Keep {
+		b.keepImage(h, refs, imageDiffIDs, imageChains)
 	}
 	entries, err := b.cache.List()
 	if err != nil {
@@ -276,4 +282,30 @@ func (b *Builder) blobSizes() ([]store.BlobInfo, map[v1.Hash]int64, error) {
 		sizes[bl.Digest] = bl.Size
 	}
 	return blobs, sizes, nil
+}
+
+// keepImage adds an image's blobs, diffIDs and chains to the sets Prune keeps (if it is still stored).
+func (b *Builder) keepImage(h v1.Hash, refs, diffs, chains map[v1.Hash]bool) {
+	img, err := b.store.Image(h)
+	if err != nil {
+		return
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return
+	}
+	refs[h], refs[m.Config.Digest] = true, true
+	for _, l := range m.Layers {
+		refs[l.Digest] = true
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return
+	}
+	for _, d := range cfg.RootFS.DiffIDs {
+		diffs[d] = true
+	}
+	for _, c := range snapshot.ChainIDs(cfg.RootFS.DiffIDs) {
+		chains[c] = true
+	}
 }

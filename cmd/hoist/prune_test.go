@@ -62,3 +62,22 @@ func TestPrune(t *testing.T) {
 		t.Errorf("leftovers: %s", l)
 	}
 }
+
+// TestContainerImagesAreProtected: rmi refuses to delete an image a container uses (without -f, and
+// with -f while it runs), and prune keeps what containers use even after the image was force-removed.
+func TestContainerImagesAreProtected(t *testing.T) {
+	root := newRoot(t)
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo used > /used\n"})
+	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "used:1", ctxDir), "build")
+	mustOK(t, hoist(t, root, "", "create", "--name", "keeper", "--network", "none", "used:1", "cat", "/used"), "create")
+	defer hoist(t, root, "", "rm", "-f", "keeper")
+	if r := hoist(t, root, "", "rmi", "used:1"); r.code == 0 || !strings.Contains(r.stderr, "must force") {
+		t.Errorf("rmi of an image a container uses: exit %d %q", r.code, r.stderr)
+	}
+	mustOK(t, hoist(t, root, "", "rmi", "-f", "used:1"), "rmi -f")
+	mustOK(t, hoist(t, root, "", "prune", "--all"), "prune --all")
+	r := mustOK(t, hoist(t, root, "", "start", "-a", "keeper"), "start after prune")
+	if strings.TrimSpace(r.stdout) != "used" {
+		t.Errorf("container after prune printed %q", r.stdout)
+	}
+}

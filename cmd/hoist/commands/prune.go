@@ -1,12 +1,14 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -42,6 +44,9 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 			}
 			st, err := g.openStore()
 			if err != nil {
+				return err
+			}
+			if opts.Keep, err = containerImages(cmd.Context(), g); err != nil {
 				return err
 			}
 			b, err := builder.New(g.root, st)
@@ -126,4 +131,23 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return int64(f * mult), nil
+}
+
+// containerImages are the manifests the existing containers were created from.
+func containerImages(ctx context.Context, g *globals) ([]v1.Hash, error) {
+	rt, err := g.openRuntime()
+	if err != nil {
+		return nil, err
+	}
+	list, err := rt.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Hash
+	for _, c := range list {
+		if h, err := v1.NewHash(c.Config.Manifest); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
