@@ -349,6 +349,9 @@ func (c *copier) applyMeta(target string, fi fs.FileInfo, isDir bool) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
+//
+// The bytes move inside the kernel with sendfile(2) (copy_file_range cannot cross from the context's
+// filesystem into an overlay file); io.Copy is the fallback where sendfile is refused.
 func copyFileData(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -359,11 +362,33 @@ func copyFileData(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if err := sendfileAll(out, in); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
+}
+
+// sendfileAll copies in to out (both at offset 0) with sendfile, falling back to io.Copy.
+func sendfileAll(out, in *os.File) error {
+	var sent int64
+	for {
+		n, err := unix.Sendfile(int(out.Fd()), int(in.Fd()), nil, 1<<30)
+		if n > 0 {
+			sent += int64(n)
+		}
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
+			continue
+		case err != nil && sent == 0 && (err == unix.EINVAL || err == unix.ENOSYS || err == unix.EOPNOTSUPP):
+			_, err = io.Copy(out, in)
+			return err
+		case err != nil:
+			return err
+		case n == 0:
+			return nil
+		}
+	}
 }
 
 // writeFile writes r to p inside the rootfs (creating parents).
