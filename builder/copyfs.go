@@ -349,7 +349,6 @@ func (c *copier) applyMeta(target string, fi fs.FileInfo, isDir bool) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-//
 // The bytes move inside the kernel with sendfile(2) (copy_file_range cannot cross from the context's
 // filesystem into an overlay file); io.Copy is the fallback where sendfile is refused.
 func copyFileData(src, dst string) error {
