@@ -92,6 +92,7 @@ type initMount struct {
 	Data     string  `json:"data"`
 	ReadOnly bool    `json:"readOnly"`
 	Rec      bool    `json:"rec"` // recursive bind
+	CopyUp   bool    `json:"copyUp,omitempty"`
 }
 
 // initError is the child's report of a setup failure.

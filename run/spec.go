@@ -76,6 +76,12 @@ type Mount struct {
 	Target string
 	// ReadOnly makes the mount read-only.
 	ReadOnly bool
+	// CopyUp, for a bind mount of a directory, first copies what the rootfs
+	// has at Target into Source when Source is empty (docker's copy-up of a
+	// new volume): types, modes, owners and times are kept, symlinks are
+	// copied as links, hard links become separate files, xattrs are not
+	// copied. Source's own owner and mode become Target's.
+	CopyUp bool
 	// Options are mount(8)-style options: ro, rw, nosuid, suid, nodev, dev,
 	// noexec, exec, noatime, nodiratime, relatime, strictatime, and for bind
 	// mounts bind (non-recursive) or rbind (recursive, the default). Any

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,6 +272,21 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 	}
 	for _, v := range o.Volumes {
 		m, err := r.parseVolume(v)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
+	}
+	// Each image VOLUME that no -v covers gets an anonymous volume, as docker
+	// gives it (filled from the image at the first start, removed by rm -v).
+	vols := slices.Sorted(maps.Keys(ic.Volumes))
+	for _, v := range vols {
+		if !filepath.IsAbs(v) || filepath.Clean(v) == "/" || slices.ContainsFunc(cfg.Mounts, func(m Mount) bool {
+			return filepath.Clean(m.Destination) == filepath.Clean(v)
+		}) {
+			continue
+		}
+		m, err := r.parseVolume(filepath.Clean(v))
 		if err != nil {
 			return nil, err
 		}

@@ -141,7 +141,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		if m.Type == "volume" {
 			src = r.volumePath(m.Source)
 		}
-		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly})
+		// A volume is filled from the image while it is empty, as docker does.
+		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly, CopyUp: m.Type == "volume"})
 	}
 	var lease *network.Lease
 	var ports []Port
