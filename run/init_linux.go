@@ -40,6 +40,9 @@ func initChild() error {
 	if err != nil {
 		return err
 	}
+	if cfg.Terminal {
+		unix.CloseOnExec(consoleFd)
+	}
 	// 2. Filesystem: private propagation, mounts, pivot_root.
 	if err := setupRootfs(cfg); err != nil {
 		return err
@@ -75,6 +78,11 @@ func initChild() error {
 	if cfg.Overlay != nil {
 		// A container's working directory is created when missing, as docker does.
 		_ = os.MkdirAll(cfg.Cwd, 0o755)
+	}
+	if cfg.Terminal {
+		if err := setupConsole(os.NewFile(consoleFd, "console"), u, cfg.ConsoleSize); err != nil {
+			return err
+		}
 	}
 	if err := unix.Chdir(cfg.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config: %w", cfg.Cwd, err)

@@ -123,6 +123,10 @@ func parseMount(m Mount) (initMount, error) {
 			return im, fmt.Errorf("bind mount source: %w", err)
 		}
 		im.File = !fi.IsDir()
+		if m.CopyUp && im.File {
+			return im, fmt.Errorf("%w: copy-up needs a directory, %s is not one", ErrInvalidSpec, m.Source)
+		}
+		im.CopyUp = m.CopyUp
 	case "tmpfs":
 		im.Source = "tmpfs"
 	default:

@@ -18,6 +18,9 @@ import (
 //	fd 4  errPipe   child → parent   nothing (exec succeeded) or one JSON
 //	                                 initError; the child marks it
 //	                                 close-on-exec, so EOF means "exec'd"
+//	fd 5  console   child → parent   only with Terminal: a unix socket; the
+//	                                 pty master (SCM_RIGHTS), sent before
+//	                                 exec (console_linux.go)
 //
 //	   parent (Run)                                  child (MaybeInit)
 //	   ------------                                  -----------------
@@ -30,12 +33,15 @@ import (
 //	   close specPipe
 //	                                                 mounts, pivot_root,
 //	                                                 hostname, lo up,
-//	                                                 user, cwd, caps, PATH,
+//	                                                 user, [pty → fd 5,
+//	                                                 ctty, fds 0-2], cwd,
+//	                                                 caps, PATH,
 //	                                                 CLOEXEC every fd > 2
 //	                                        ┌─ ok:   execve(command)  (errPipe closes)
 //	   read errPipe to EOF <──── errPipe ───┤
 //	                                        └─ fail: write initError, exit(1)
-//	   empty  → the command runs; cmd.Wait, exit code (128+N for signal N)
+//	   empty  → the command runs; [read the pty master from fd 5's peer];
+//	            cmd.Wait, exit code (128+N for signal N)
 //	   !empty → cmd.Wait, return *InitError
 //	   remove stubs (deepest first) and temp dir
 //
@@ -67,6 +73,7 @@ type initConfig struct {
 	// paths inside the rootfs that the child resolves after mounting Overlay.
 	ResolveInChild bool       `json:"resolveInChild,omitempty"`
 	Terminal       bool       `json:"terminal,omitempty"`
+	ConsoleSize    WindowSize `json:"consoleSize,omitempty"`
 	Interface      *Interface `json:"interface,omitempty"`
 	KeepResolv     bool       `json:"-"`
 
@@ -85,6 +92,7 @@ type initMount struct {
 	Data     string  `json:"data"`
 	ReadOnly bool    `json:"readOnly"`
 	Rec      bool    `json:"rec"` // recursive bind
+	CopyUp   bool    `json:"copyUp,omitempty"`
 }
 
 // initError is the child's report of a setup failure.

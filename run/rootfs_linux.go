@@ -175,6 +175,11 @@ func mountOne(rootfs string, m initMount) error {
 	}
 	switch m.Type {
 	case "bind":
+		if m.CopyUp {
+			if err := copyUp(m.Target, m.Source); err != nil {
+				return fmt.Errorf("copying %s into its volume: %w", dest, err)
+			}
+		}
 		flags := uintptr(unix.MS_BIND)
 		if m.Rec {
 			flags |= unix.MS_REC

@@ -210,3 +210,67 @@ func upperChanges(t *testing.T, lower, upper string) string {
 	}
 	return strings.Join(got, " ")
 }
+
+// CopyUp fills an empty volume with the rootfs's content at its mount point (modes, owners, setuid,
+// symlinks, times), once: a volume that has content is mounted as it is.
+func TestRunMountCopyUp(t *testing.T) {
+	requireRoot(t)
+	rootfs := newRootfs(t)
+	data := filepath.Join(rootfs, "srv", "data")
+	if err := os.MkdirAll(filepath.Join(data, "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(data, "sub", "f"), "image content\n")
+	if err := os.Symlink("sub/f", filepath.Join(data, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{data, filepath.Join(data, "sub"), filepath.Join(data, "sub", "f")} {
+		if err := os.Chown(p, 1000, 2000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After the chown, which clears setuid.
+	if err := os.Chmod(filepath.Join(data, "sub", "f"), os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Unix(1_600_000_000, 0)
+	if err := os.Chtimes(filepath.Join(data, "sub", "f"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(data, "sub"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	vol := t.TempDir()
+	spec := run.Spec{
+		Rootfs: rootfs, Env: []string{testPath},
+		Args:   sh("echo added > /srv/data/new; stat -c '%n %A %u:%g' /srv/data /srv/data/sub /srv/data/sub/f; cat /srv/data/link"),
+		Mounts: []run.Mount{{Type: "bind", Source: vol, Target: "/srv/data", CopyUp: true}},
+	}
+	res := sandbox(t, ctxTimeout(t, time.Minute), spec, "", false)
+	want := "/srv/data drwxr-xr-x 1000:2000\n/srv/data/sub drwxr-x--- 1000:2000\n/srv/data/sub/f -rwsr-xr-x 1000:2000\nimage content\n"
+	if res.err != nil || res.code != 0 || res.stdout != want {
+		t.Fatalf("Run = %d, %v, stdout %q, stderr %q; want stdout %q", res.code, res.err, res.stdout, res.stderr, want)
+	}
+	for _, p := range []string{"sub", "sub/f"} {
+		fi, err := os.Stat(filepath.Join(vol, p))
+		if err != nil || !fi.ModTime().Equal(old) {
+			t.Errorf("volume's %s: mtime %v (%v), want %v", p, fi.ModTime(), err, old)
+		}
+	}
+	// The rootfs itself is untouched; the volume kept what the command wrote.
+	if _, err := os.Stat(filepath.Join(data, "new")); err == nil {
+		t.Errorf("the command's write reached the rootfs")
+	}
+	// Not empty any more: a second run copies nothing (the deleted file stays deleted).
+	if err := os.Remove(filepath.Join(vol, "sub", "f")); err != nil {
+		t.Fatal(err)
+	}
+	spec.Args = sh("ls /srv/data /srv/data/sub")
+	res = sandbox(t, ctxTimeout(t, time.Minute), spec, "", false)
+	if want := "/srv/data:\nlink\nnew\nsub\n\n/srv/data/sub:\n"; res.err != nil || res.stdout != want {
+		t.Errorf("second run: %v, stdout %q, want %q", res.err, res.stdout, want)
+	}
+}

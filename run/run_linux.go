@@ -41,7 +41,27 @@ func Run(ctx context.Context, spec Spec, stdio IO) (code int, err error) {
 	if err != nil {
 		return -1, err
 	}
-	return p.Wait()
+	if p.console == nil {
+		return p.Wait()
+	}
+	// Spec.Terminal: the pty master carries stdin and the output.
+	defer p.console.Close()
+	if stdio.Stdin != nil {
+		go func() { _, _ = io.Copy(p.console, stdio.Stdin) }()
+	}
+	out := stdio.Stdout
+	if out == nil {
+		out = io.Discard
+	}
+	copied := make(chan struct{})
+	go func() {
+		// Ends with EIO once the last holder of the slave is gone.
+		_, _ = io.Copy(out, p.console)
+		close(copied)
+	}()
+	code, err = p.Wait()
+	<-copied
+	return code, err
 }
 
 // Process is a sandbox started by [Start]. Its methods are safe for
@@ -52,7 +72,14 @@ type Process struct {
 	cmd     *exec.Cmd
 	stop    func() bool
 	cleanup func() error
+	console *os.File
 }
+
+// Console returns the master of the command's pty with [Spec.Terminal], nil
+// otherwise. The caller owns it: it reads the command's output from it until
+// a read fails (EIO once the command and everything holding the slave are
+// gone), writes input to it, sets its window size, and closes it.
+func (p *Process) Console() *os.File { return p.console }
 
 // Pid is the host pid of the sandbox's PID 1 (the command).
 func (p *Process) Pid() int { return p.pid }
@@ -86,6 +113,8 @@ func (p *Process) Wait() (code int, err error) {
 // Start starts spec.Args as [Run] does and returns once the command runs
 // (its init exec'd it), or with the error that kept it from running, in
 // which case nothing is left behind. Cancelling ctx kills the sandbox.
+// With spec.Terminal, stdio is ignored and the command's terminal is
+// [Process.Console].
 func Start(ctx context.Context, spec Spec, stdio IO) (p *Process, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -145,8 +174,19 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 	defer errR.Close()
 	defer errW.Close()
 
-	if _, ok := stdio.Stdin.(*os.File); cfg.Terminal && !ok {
-		return nil, fmt.Errorf("%w: a terminal needs the terminal as an *os.File stdin", ErrInvalidSpec)
+	extra := []*os.File{specR, errW} // fds 3 and 4
+	var consoleSock *os.File         // our end of the console socket
+	if cfg.Terminal {
+		stdio = IO{}
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("creating console socket: %w", &os.SyscallError{Syscall: "socketpair", Err: err})
+		}
+		consoleSock = os.NewFile(uintptr(fds[0]), "console")
+		defer consoleSock.Close()
+		child := os.NewFile(uintptr(fds[1]), "console-child")
+		defer child.Close()
+		extra = append(extra, child) // fd 5
 	}
 	stdin, stopStdin, err := stdinFile(stdio.Stdin)
 	if err != nil {
@@ -164,22 +204,24 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 		Stdin:      stdin,
 		Stdout:     stdio.Stdout,
 		Stderr:     stdio.Stderr,
-		ExtraFiles: []*os.File{specR, errW}, // fds 3 and 4
+		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
 			// Pdeathsig fires when the thread that forked exits; a thread
 			// that is unlocked again goes back to the runtime's pool and
 			// lives as long as the process.
 			Pdeathsig: syscall.SIGKILL,
-			Setsid:    cfg.Terminal,
-			Setctty:   cfg.Terminal,
+			// With a terminal the child makes the pty its controlling
+			// terminal itself (setupConsole).
+			Setsid: cfg.Terminal,
 		},
 	}
 	runtime.LockOSThread()
 	err = cmd.Start()
 	runtime.UnlockOSThread()
-	specR.Close()
-	errW.Close()
+	for _, f := range extra {
+		f.Close() // the child's ends: it has them now
+	}
 	if f, ok := stdin.(*os.File); ok && f != stdio.Stdin {
 		f.Close() // our pipe's read end: the child has it now
 	}
@@ -212,7 +254,13 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, stop: func() bool {
+	var console *os.File
+	if consoleSock != nil {
+		if console, err = receiveConsole(consoleSock); err != nil {
+			return fail(err)
+		}
+	}
+	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, console: console, stop: func() bool {
 		stopStdin()
 		return stop()
 	}}, nil
@@ -312,6 +360,7 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		ReadOnlyRootfs: spec.ReadOnlyRootfs,
 		Overlay:        spec.Overlay,
 		Terminal:       spec.Terminal,
+		ConsoleSize:    spec.ConsoleSize,
 		Interface:      spec.Interface,
 		KeepResolv:     spec.Network == NetworkPrivate,
 		extraHosts:     spec.ExtraHosts,

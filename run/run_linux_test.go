@@ -159,6 +159,23 @@ func TestRun(t *testing.T) {
 			wantStdout: "0022\n",
 		},
 		{
+			// The pty comes from the sandbox's own devpts and belongs to the
+			// user, as with docker run -t; output has the tty's CRLF.
+			name: "terminal",
+			spec: run.Spec{
+				Args: sh("tty; stty size; stat -c '%u %g %a' /dev/pts/0; test -t 0 && test -t 2 && echo all"),
+				User: "app", Terminal: true, ConsoleSize: run.WindowSize{Rows: 33, Cols: 77},
+			},
+			wantStdout: "/dev/pts/0\r\n33 77\r\n1000 5 620\r\nall\r\n",
+		},
+		{
+			// Input reaches the command through the pty (and is echoed).
+			name:       "terminal stdin",
+			spec:       run.Spec{Args: sh("read -r x; echo got $x"), Terminal: true},
+			stdin:      "hi\n",
+			wantStdout: "hi\r\ngot hi\r\n",
+		},
+		{
 			name:       "read-only rootfs",
 			spec:       run.Spec{Args: sh("touch /tmp/x 2>&1 | grep -o 'Read-only file system'; echo ok > /dev/shm/f && cat /dev/shm/f"), ReadOnlyRootfs: true},
 			wantStdout: "Read-only file system\nok\n",

@@ -76,6 +76,12 @@ type Mount struct {
 	Target string
 	// ReadOnly makes the mount read-only.
 	ReadOnly bool
+	// CopyUp, for a bind mount of a directory, first copies what the rootfs
+	// has at Target into Source when Source is empty (docker's copy-up of a
+	// new volume): types, modes, owners and times are kept, symlinks are
+	// copied as links, hard links become separate files, xattrs are not
+	// copied. Source's own owner and mode become Target's.
+	CopyUp bool
 	// Options are mount(8)-style options: ro, rw, nosuid, suid, nodev, dev,
 	// noexec, exec, noatime, nodiratime, relatime, strictatime, and for bind
 	// mounts bind (non-recursive) or rbind (recursive, the default). Any
@@ -124,10 +130,17 @@ type Spec struct {
 	// targets are then resolved (and missing mount points created) inside
 	// the overlay by the sandbox itself.
 	Overlay *Overlay
-	// Terminal makes the command a session leader whose controlling
-	// terminal is its stdin, which must then be a terminal (the slave of a
-	// pty) given as an *os.File.
+	// Terminal gives the command a pseudo-terminal allocated from the
+	// sandbox's own devpts instance, as docker/runc do, so that ttyname(3)
+	// inside names it (/dev/pts/0): its slave, owned by the command's user,
+	// becomes the command's stdin, stdout, stderr and controlling terminal
+	// (the command is a session leader). [Process.Console] returns the
+	// master. [Start] then ignores its IO; [Run] copies IO.Stdin into the
+	// master and the master's output into IO.Stdout.
 	Terminal bool
+	// ConsoleSize is the initial window size of the Terminal's pty; zero
+	// rows or columns leave the kernel's default (0x0).
+	ConsoleSize WindowSize
 	// ExtraHosts are lines added to the generated /etc/hosts ("10.0.0.2\tweb").
 	ExtraHosts []string
 	// Interface, when not nil, is configured in the sandbox's network
@@ -138,6 +151,11 @@ type Spec struct {
 	// the command: the place to put it in a cgroup or move a network
 	// interface into its namespace. An error aborts the start.
 	Prestart func(pid int) error
+}
+
+// WindowSize is a terminal's size in character cells.
+type WindowSize struct {
+	Rows, Cols uint16
 }
 
 // IO is the standard I/O of the command. A nil Stdin reads /dev/null, a nil

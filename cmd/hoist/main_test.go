@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
 	"github.com/hoistbuild/hoist/internal/testutil"
@@ -33,6 +34,10 @@ func hoistCmd(root string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// hoistTimeout bounds every hoist command a test runs: a hung command is killed (and the test fails)
+// rather than hanging the whole test binary.
+const hoistTimeout = 3 * time.Minute
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -46,7 +51,14 @@ func hoist(t *testing.T, root string, stdin string, args ...string) result {
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		timer := time.AfterFunc(hoistTimeout, func() { _ = cmd.Process.Kill() })
+		err = cmd.Wait()
+		if !timer.Stop() {
+			t.Errorf("hoist %q killed after %v", args, hoistTimeout)
+		}
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

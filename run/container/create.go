@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,12 +242,14 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		cfg.Exposed = append(cfg.Exposed, e)
 	}
 	for _, p := range o.Publish {
-		ports, err := ParsePort(p)
+		ports, err := ParsePorts(p)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Ports = append(cfg.Ports, ports)
-		cfg.Exposed = append(cfg.Exposed, strconv.Itoa(ports.ContainerPort)+"/"+ports.Proto)
+		for _, pt := range ports {
+			cfg.Ports = append(cfg.Ports, pt)
+			cfg.Exposed = append(cfg.Exposed, strconv.Itoa(pt.ContainerPort)+"/"+pt.Proto)
+		}
 	}
 	if o.PublishAll {
 		for _, e := range cfg.Exposed {
@@ -268,6 +272,21 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 	}
 	for _, v := range o.Volumes {
 		m, err := r.parseVolume(v)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
+	}
+	// Each image VOLUME that no -v covers gets an anonymous volume, as docker
+	// gives it (filled from the image at the first start, removed by rm -v).
+	vols := slices.Sorted(maps.Keys(ic.Volumes))
+	for _, v := range vols {
+		if !filepath.IsAbs(v) || filepath.Clean(v) == "/" || slices.ContainsFunc(cfg.Mounts, func(m Mount) bool {
+			return filepath.Clean(m.Destination) == filepath.Clean(v)
+		}) {
+			continue
+		}
+		m, err := r.parseVolume(filepath.Clean(v))
 		if err != nil {
 			return nil, err
 		}
@@ -339,57 +358,6 @@ func parseRestart(s string) (RestartPolicy, error) {
 		return p, fmt.Errorf("%w: invalid restart policy %q: maximum retry count can only be used with 'on-failure'", ErrBadOption, s)
 	}
 	return p, nil
-}
-
-// ParsePort parses one -p spec: [[ip:][hostPort]:]containerPort[/proto].
-func ParsePort(spec string) (Port, error) {
-	bad := func(why string) (Port, error) {
-		return Port{}, fmt.Errorf("%w: invalid port spec %q: %s", ErrBadOption, spec, why)
-	}
-	rest, proto, _ := strings.Cut(spec, "/")
-	if proto == "" {
-		proto = "tcp"
-	}
-	if proto != "tcp" && proto != "udp" {
-		return bad("protocol must be tcp or udp")
-	}
-	p := Port{Proto: proto}
-	var ip, host, ctr string
-	parts := strings.Split(rest, ":")
-	switch len(parts) {
-	case 1:
-		ctr = parts[0]
-	case 2:
-		host, ctr = parts[0], parts[1]
-	case 3:
-		ip, host, ctr = parts[0], parts[1], parts[2]
-	default:
-		return bad("too many colons")
-	}
-	var err error
-	if p.ContainerPort, err = portNumber(ctr); err != nil || p.ContainerPort == 0 {
-		return bad("invalid container port")
-	}
-	if host != "" {
-		if p.HostPort, err = portNumber(host); err != nil || p.HostPort == 0 {
-			return bad("invalid host port")
-		}
-	}
-	if ip != "" {
-		if strings.Trim(ip, "0123456789.") != "" || strings.Count(ip, ".") != 3 {
-			return bad("invalid host IP")
-		}
-		p.HostIP = ip
-	}
-	return p, nil
-}
-
-func portNumber(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 65535 {
-		return 0, fmt.Errorf("bad port %q", s)
-	}
-	return n, nil
 }
 
 // parseVolume parses one -v spec: name:/dst[:ro], /host:/dst[:ro|rw], /dst.

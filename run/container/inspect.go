@@ -149,6 +149,9 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 		if p.HostPort > 0 {
 			hp = strconv.Itoa(p.HostPort)
 		}
+		if p.HostPortEnd > p.HostPort {
+			hp += "-" + strconv.Itoa(p.HostPortEnd)
+		}
 		hc.PortBindings[k] = append(hc.PortBindings[k], PortBinding{HostIP: p.HostIP, HostPort: hp})
 	}
 	in.Mounts = []InspectMount{}
@@ -251,11 +254,25 @@ func HumanDuration(d time.Duration) string {
 	}
 }
 
-// PortsText is ps's PORTS column: "127.0.0.1:32768->80/tcp".
+// PortsText is ps's PORTS column: "127.0.0.1:32768->80/tcp", with runs of
+// consecutive host and container ports shown as docker does:
+// "127.0.0.1:8000-8001->80-81/tcp".
 func PortsText(c *Container) string {
 	var parts []string
-	for _, p := range c.State.Ports {
-		parts = append(parts, p.HostIP+":"+strconv.Itoa(p.HostPort)+"->"+strconv.Itoa(p.ContainerPort)+"/"+p.Proto)
+	ps := c.State.Ports
+	for i := 0; i < len(ps); {
+		p, j := ps[i], i+1
+		for j < len(ps) && ps[j].HostIP == p.HostIP && ps[j].Proto == p.Proto &&
+			ps[j].HostPort == p.HostPort+(j-i) && ps[j].ContainerPort == p.ContainerPort+(j-i) {
+			j++
+		}
+		host, ctr := strconv.Itoa(p.HostPort), strconv.Itoa(p.ContainerPort)
+		if j-i > 1 {
+			host += "-" + strconv.Itoa(ps[j-1].HostPort)
+			ctr += "-" + strconv.Itoa(ps[j-1].ContainerPort)
+		}
+		parts = append(parts, p.HostIP+":"+host+"->"+ctr+"/"+p.Proto)
+		i = j
 	}
 	if len(parts) == 0 {
 		for _, e := range c.Config.Exposed {

@@ -103,8 +103,15 @@ func (r *Runtime) Logs(ctx context.Context, ref string, o LogOptions, stdout, st
 	if err != nil {
 		return err
 	}
+	return r.logs(ctx, c, o, stdout, stderr, func() {})
+}
+
+// logs is Logs for c; ready is called once the existing log has been
+// written (the reader is at its end) and before following it.
+func (r *Runtime) logs(ctx context.Context, c *Container, o LogOptions, stdout, stderr io.Writer, ready func()) error {
 	f, err := os.Open(r.LogPath(c.ID))
 	if errors.Is(err, os.ErrNotExist) {
+		ready()
 		return nil
 	}
 	if err != nil {
@@ -157,6 +164,7 @@ func (r *Runtime) Logs(ctx context.Context, ref string, o LogOptions, stdout, st
 			return err
 		}
 	}
+	ready()
 	if !o.Follow {
 		return nil
 	}

@@ -2,39 +2,81 @@ package container
 
 import (
 	"errors"
+	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-func TestParsePort(t *testing.T) {
+func TestParsePorts(t *testing.T) {
+	tcp := func(ip string, host, hostEnd, ctr int) Port {
+		return Port{HostIP: ip, HostPort: host, HostPortEnd: hostEnd, ContainerPort: ctr, Proto: "tcp"}
+	}
 	tests := []struct {
 		spec string
-		want Port
-		bad  bool
+		want []Port
+		bad  string // part of the error; "" means valid
 	}{
-		{spec: "8080:80", want: Port{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
-		{spec: "127.0.0.1:80:80", want: Port{HostIP: "127.0.0.1", HostPort: 80, ContainerPort: 80, Proto: "tcp"}},
-		{spec: "127.0.0.1::80", want: Port{HostIP: "127.0.0.1", ContainerPort: 80, Proto: "tcp"}},
-		{spec: "80", want: Port{ContainerPort: 80, Proto: "tcp"}},
-		{spec: "53:53/udp", want: Port{HostPort: 53, ContainerPort: 53, Proto: "udp"}},
-		{spec: "80/sctp", bad: true},
-		{spec: "1:2:3:4", bad: true},
-		{spec: "0", bad: true},
-		{spec: "70000", bad: true},
-		{spec: "x:80", bad: true},
-		{spec: "300.1:80:80", bad: true},
+		{spec: "8080:80", want: []Port{tcp("", 8080, 0, 80)}},
+		{spec: "127.0.0.1:80:80", want: []Port{tcp("127.0.0.1", 80, 0, 80)}},
+		{spec: "127.0.0.1::80", want: []Port{tcp("127.0.0.1", 0, 0, 80)}},
+		{spec: "80", want: []Port{tcp("", 0, 0, 80)}},
+		{spec: "53:53/udp", want: []Port{{HostPort: 53, ContainerPort: 53, Proto: "udp"}}},
+		// docker's ranges: the same size on both sides maps port to port.
+		{spec: "8000-8001:80-81", want: []Port{tcp("", 8000, 0, 80), tcp("", 8001, 0, 81)}},
+		{spec: "127.0.0.1:8000-8001:80-81/udp", want: []Port{
+			{HostIP: "127.0.0.1", HostPort: 8000, ContainerPort: 80, Proto: "udp"},
+			{HostIP: "127.0.0.1", HostPort: 8001, ContainerPort: 81, Proto: "udp"},
+		}},
+		// A container range alone: each port on a free host port.
+		{spec: "80-82", want: []Port{tcp("", 0, 0, 80), tcp("", 0, 0, 81), tcp("", 0, 0, 82)}},
+		{spec: "127.0.0.1::80-81", want: []Port{tcp("127.0.0.1", 0, 0, 80), tcp("127.0.0.1", 0, 0, 81)}},
+		// A host range for one container port: any free port of it.
+		{spec: "8000-8010:80", want: []Port{tcp("", 8000, 8010, 80)}},
+		{spec: "8000-8000:80-80", want: []Port{tcp("", 8000, 0, 80)}},
+		{spec: "8000-8002:80-81", bad: "invalid ranges specified for container and host Ports: 80-81 and 8000-8002"},
+		{spec: "8000:80-81", bad: "invalid ranges specified for container and host Ports: 80-81 and 8000"},
+		{spec: "81-80", bad: "invalid containerPort: 81-80"},
+		{spec: "80-x", bad: "invalid containerPort: 80-x"},
+		{spec: "80-", bad: "invalid containerPort"},
+		{spec: "-80", bad: "invalid containerPort"},
+		{spec: "0-5", bad: "invalid containerPort"},
+		{spec: "9000-8000:80", bad: "invalid hostPort: 9000-8000"},
+		{spec: "8000-70000:80", bad: "invalid hostPort"},
+		{spec: "80/sctp", bad: "protocol must be tcp or udp"},
+		{spec: "1:2:3:4", bad: "too many colons"},
+		{spec: "0", bad: "invalid containerPort"},
+		{spec: "70000", bad: "invalid containerPort"},
+		{spec: "x:80", bad: "invalid hostPort"},
+		{spec: "300.1:80:80", bad: "invalid host IP"},
 	}
 	for _, tc := range tests {
-		got, err := ParsePort(tc.spec)
-		if tc.bad {
-			if !errors.Is(err, ErrBadOption) {
-				t.Errorf("ParsePort(%q) = %+v, %v; want ErrBadOption", tc.spec, got, err)
+		got, err := ParsePorts(tc.spec)
+		if tc.bad != "" {
+			if !errors.Is(err, ErrBadOption) || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("ParsePorts(%q) = %+v, %v; want ErrBadOption with %q", tc.spec, got, err, tc.bad)
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParsePort(%q) = %+v, %v; want %+v", tc.spec, got, err, tc.want)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParsePorts(%q) = %+v, %v; want %+v", tc.spec, got, err, tc.want)
 		}
+	}
+}
+
+func TestPortsText(t *testing.T) {
+	lo := func(host, ctr int, proto string) Port {
+		return Port{HostIP: "127.0.0.1", HostPort: host, ContainerPort: ctr, Proto: proto}
+	}
+	c := &Container{State: State{Ports: []Port{
+		lo(8000, 80, "tcp"), lo(8001, 81, "tcp"), lo(8002, 82, "tcp"), // one run
+		lo(8003, 90, "tcp"),                      // not consecutive in the container
+		lo(8004, 91, "udp"), lo(8005, 92, "udp"), // a run of another protocol
+		lo(9000, 53, "tcp"),
+	}}}
+	want := "127.0.0.1:8000-8002->80-82/tcp, 127.0.0.1:8003->90/tcp, 127.0.0.1:8004-8005->91-92/udp, 127.0.0.1:9000->53/tcp"
+	if got := PortsText(c); got != want {
+		t.Errorf("PortsText = %q\nwant        %q", got, want)
 	}
 }
 

@@ -141,7 +141,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		if m.Type == "volume" {
 			src = r.volumePath(m.Source)
 		}
-		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly})
+		// A volume is filled from the image while it is empty, as docker does.
+		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly, CopyUp: m.Type == "volume"})
 	}
 	var lease *network.Lease
 	var ports []Port
@@ -188,26 +189,14 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	out, errw := teeTo(outLog, stdio.Out), teeTo(errLog, stdio.Err)
 
 	var pio run.IO
-	var copies sync.WaitGroup
-	var master *os.File
 	if c.Config.Tty {
-		m, slave, err := pty.Open()
-		if err != nil {
-			return startErr(fmt.Errorf("opening a pty: %w", err))
-		}
-		master = m
-		defer master.Close()
+		// The sandbox allocates the pty in its own devpts (tty says
+		// /dev/pts/0, as with docker); it is the command's stdio.
+		spec.ConsoleSize = run.WindowSize{Rows: 24, Cols: 80}
 		if stdio.Terminal != nil {
-			_ = pty.InheritSize(stdio.Terminal, master)
-		} else {
-			_ = pty.Setsize(master, &pty.Winsize{Rows: 24, Cols: 80})
-		}
-		pio = run.IO{Stdin: slave, Stdout: slave, Stderr: slave}
-		defer slave.Close()
-		copies.Add(1)
-		go func() { defer copies.Done(); _, _ = io.Copy(out, master) }()
-		if stdio.In != nil {
-			go func() { _, _ = io.Copy(master, stdio.In) }()
+			if ws, err := pty.GetsizeFull(stdio.Terminal); err == nil {
+				spec.ConsoleSize = run.WindowSize{Rows: ws.Rows, Cols: ws.Cols}
+			}
 		}
 	} else {
 		pio = run.IO{Stdin: stdio.In, Stdout: out, Stderr: errw}
@@ -217,8 +206,16 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	if err != nil {
 		return startErr(err)
 	}
+	var copies sync.WaitGroup
+	master := p.Console()
 	if master != nil {
-		pio.Stdin.(*os.File).Close() // the slave: only the container holds it now
+		defer master.Close()
+		copies.Add(1)
+		// Ends with EIO once the container's processes are gone.
+		go func() { defer copies.Done(); _, _ = io.Copy(out, master) }()
+		if stdio.In != nil {
+			go func() { _, _ = io.Copy(master, stdio.In) }()
+		}
 	}
 	_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
 		c.State.Status = StatusRunning

@@ -63,8 +63,11 @@ type Mount struct {
 
 // Port is one -p request.
 type Port struct {
-	HostIP        string `json:"hostIP"`
-	HostPort      int    `json:"hostPort"` // 0: any free port
+	HostIP   string `json:"hostIP"`
+	HostPort int    `json:"hostPort"` // 0: any free port
+	// HostPortEnd > HostPort: the first free port of HostPort..HostPortEnd
+	// (docker's -p 8000-8010:80).
+	HostPortEnd   int    `json:"hostPortEnd,omitempty"`
 	ContainerPort int    `json:"containerPort"`
 	Proto         string `json:"proto"` // tcp or udp
 }

@@ -13,8 +13,11 @@ import (
 
 // Port is a published port.
 type Port struct {
-	HostIP        string
-	HostPort      int // 0 on input: any free port
+	HostIP   string
+	HostPort int // 0 on input: any free port
+	// HostPortEnd > HostPort on input: the first port of HostPort..HostPortEnd
+	// that can be bound.
+	HostPortEnd   int
 	ContainerPort int
 	Proto         string // tcp, udp
 }
@@ -28,9 +31,9 @@ type Proxy struct {
 	wg      sync.WaitGroup
 }
 
-// Publish binds every port (resolving 0 to a free port) and forwards
-// connections to ctrIP. It returns the ports as bound. On error nothing
-// stays bound.
+// Publish binds every port (resolving 0 to a free port, and a range to its
+// first port that can be bound) and forwards connections to ctrIP. It
+// returns the ports as bound (HostPortEnd 0). On error nothing stays bound.
 func Publish(ports []Port, ctrIP string) (*Proxy, []Port, error) {
 	p := &Proxy{}
 	var out []Port
@@ -39,35 +42,51 @@ func Publish(ports []Port, ctrIP string) (*Proxy, []Port, error) {
 		if hostIP == "" {
 			hostIP = "0.0.0.0"
 		}
-		addr := net.JoinHostPort(hostIP, strconv.Itoa(pt.HostPort))
 		target := net.JoinHostPort(ctrIP, strconv.Itoa(pt.ContainerPort))
+		last := max(pt.HostPort, pt.HostPortEnd)
 		var bound int
-		switch pt.Proto {
-		case "udp":
-			c, err := net.ListenPacket("udp4", addr)
-			if err != nil {
-				p.Close()
-				return nil, nil, bindError(addr, pt.Proto, err)
+		var err error
+		for hp := pt.HostPort; hp <= last; hp++ {
+			bound, err = p.listen(net.JoinHostPort(hostIP, strconv.Itoa(hp)), pt.Proto, target)
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				break
 			}
-			bound = c.LocalAddr().(*net.UDPAddr).Port
-			p.closers = append(p.closers, c)
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); serveUDP(c.(*net.UDPConn), target) }()
-		default:
-			l, err := net.Listen("tcp4", addr)
-			if err != nil {
-				p.Close()
-				return nil, nil, bindError(addr, pt.Proto, err)
-			}
-			bound = l.Addr().(*net.TCPAddr).Port
-			p.closers = append(p.closers, l)
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); serveTCP(l, target) }()
 		}
-		pt.HostIP, pt.HostPort = hostIP, bound
+		if err != nil {
+			p.Close()
+			addr := net.JoinHostPort(hostIP, strconv.Itoa(pt.HostPort))
+			if last > pt.HostPort {
+				addr = fmt.Sprintf("%s-%d", addr, last)
+			}
+			return nil, nil, bindError(addr, pt.Proto, err)
+		}
+		pt.HostIP, pt.HostPort, pt.HostPortEnd = hostIP, bound, 0
 		out = append(out, pt)
 	}
 	return p, out, nil
+}
+
+// listen binds addr and forwards what arrives to target; it returns the
+// bound port.
+func (p *Proxy) listen(addr, proto, target string) (int, error) {
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return 0, err
+		}
+		p.closers = append(p.closers, c)
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); serveUDP(c.(*net.UDPConn), target) }()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return 0, err
+	}
+	p.closers = append(p.closers, l)
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); serveTCP(l, target) }()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func bindError(addr, proto string, err error) error {
