@@ -462,3 +462,36 @@ func TestCpAndCommit(t *testing.T) {
 		t.Errorf("rmi: %+v", res)
 	}
 }
+
+// TestRestartAndLogsSince: restart stops the container (signal, then SIGKILL after -t) and starts it
+// again with the same ID; logs keep both runs' output and --since selects by time.
+func TestRestartAndLogsSince(t *testing.T) {
+	root := containerRoot(t)
+	res := hoist(t, root, "", "run", "-d", "--network", "none", "--name", "again", "busybox", "sh", "-c", "echo run-$(cat /proc/uptime | cut -d' ' -f1); sleep 30")
+	if res.code != 0 {
+		t.Fatalf("run -d: %+v", res)
+	}
+	id := strings.TrimSpace(res.stdout)
+	lines := func(args ...string) []string {
+		return strings.Fields(hoist(t, root, "", append([]string{"logs"}, append(args, "again")...)...).stdout)
+	}
+	waitFor(t, 10*time.Second, "the first run's line", func() bool { return len(lines()) == 1 })
+	between := time.Now().UTC()
+	time.Sleep(50 * time.Millisecond)
+	if r := hoist(t, root, "", "restart", "-t", "1", "again"); r.code != 0 {
+		t.Fatalf("restart: %+v", r)
+	}
+	waitFor(t, 10*time.Second, "the second run's line", func() bool { return len(lines()) == 2 })
+	all := lines()
+	if all[0] == all[1] {
+		t.Errorf("both runs printed %q: not restarted", all[0])
+	}
+	since := lines("--since", between.Format(time.RFC3339Nano))
+	if len(since) != 1 || since[0] != all[1] {
+		t.Errorf("logs --since %s = %q, want only %q", between.Format(time.RFC3339Nano), since, all[1])
+	}
+	got := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{.Id}} {{.State.Running}}", "again").stdout)
+	if got != id+" true" {
+		t.Errorf("after restart: %q, want %q", got, id+" true")
+	}
+}
