@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -425,8 +424,6 @@ func mountsUnder(dir string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
-
-var _ = syscall.Getpid
 
 // argNames are the build args the stage has declared (for explanations).
 func (sr *stageRun) argNames() map[string]bool {
