@@ -13,7 +13,6 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/push"
-	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -34,16 +33,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 		Short: "Build an image from a Dockerfile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Builds mount overlays: do it in a mount namespace that dies with the build.
-			if !run.InPrivateMounts() && os.Geteuid() == 0 {
-				code, err := run.ReexecPrivateMounts(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if code != 0 {
-					return &exitError{code: code} // the child printed its own error
-				}
-				return nil
+			// Builds mount overlays.
+			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
+				return err
 			}
 			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
 				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}

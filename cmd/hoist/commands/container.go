@@ -207,21 +207,13 @@ func newRunCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := f.options(cmd, args)
+			rt, c, err := f.create(cmd, g, args)
 			if err != nil {
-				return dockerExit(err)
-			}
-			rt, err := g.openRuntime()
-			if err != nil {
-				return dockerExit(err)
-			}
-			c, err := rt.Create(cmd.Context(), o)
-			if err != nil {
-				return dockerExit(err)
+				return err
 			}
 			if detach {
 				if err := rt.Start(cmd.Context(), c.ID); err != nil {
-					if o.AutoRemove {
+					if c.Config.AutoRemove {
 						_ = rt.Remove(cmd.Context(), c.ID, true, true)
 					}
 					return dockerExit(err)
@@ -229,7 +221,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, c.ID)
 				return nil
 			}
-			return runAttached(g, cmd, rt, c.ID, o.Tty, o.OpenStdin)
+			return runAttached(g, cmd, rt, c.ID, c.Config.Tty, c.Config.OpenStdin)
 		},
 	}
 	f.register(cmd.Flags())
@@ -271,17 +263,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 		Short: "Create a new container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := f.options(cmd, args)
+			_, c, err := f.create(cmd, g, args)
 			if err != nil {
-				return dockerExit(err)
-			}
-			rt, err := g.openRuntime()
-			if err != nil {
-				return dockerExit(err)
-			}
-			c, err := rt.Create(cmd.Context(), o)
-			if err != nil {
-				return dockerExit(err)
+				return err
 			}
 			fmt.Fprintln(g.stdout, c.ID)
 			return nil
@@ -336,4 +320,22 @@ func eachContainer(g *globals, refs []string, fn func(ref string) error) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// create makes the container the flags and arguments describe (run and create), with docker's exit
+// statuses on failure.
+func (f *createFlags) create(cmd *cobra.Command, g *globals, args []string) (*container.Runtime, *container.Container, error) {
+	o, err := f.options(cmd, args)
+	if err != nil {
+		return nil, nil, dockerExit(err)
+	}
+	rt, err := g.openRuntime()
+	if err != nil {
+		return nil, nil, dockerExit(err)
+	}
+	c, err := rt.Create(cmd.Context(), o)
+	if err != nil {
+		return nil, nil, dockerExit(err)
+	}
+	return rt, c, nil
 }

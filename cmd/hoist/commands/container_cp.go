@@ -10,7 +10,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
 )
 
@@ -29,17 +28,9 @@ func newCpCmd(g *globals) *cobra.Command {
 		Short: "Copy files/folders between a container and the local filesystem",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// A stopped container's rootfs is mounted for the copy: do it in a private mount
-			// namespace that dies with hoist.
-			if !run.InPrivateMounts() && os.Geteuid() == 0 {
-				code, err := run.ReexecPrivateMounts(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if code != 0 {
-					return &exitError{code: code}
-				}
-				return nil
+			// A stopped container's rootfs is mounted for the copy.
+			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
+				return err
 			}
 			rt, err := g.openRuntime()
 			if err != nil {

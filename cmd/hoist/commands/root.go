@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -48,6 +49,23 @@ func (g *globals) openStoreWriting(ctx context.Context) (*store.Store, func(), e
 		return nil, nil, err
 	}
 	return st, release, nil
+}
+
+// inPrivateMounts makes a command that mounts things run in a mount namespace that dies with it: as
+// root and not there yet, it re-executes the same command line there and reports (true, the child's
+// status) once the child is done; otherwise it returns false and the command goes on.
+func inPrivateMounts(cmd *cobra.Command) (bool, error) {
+	if run.InPrivateMounts() || os.Geteuid() != 0 {
+		return false, nil
+	}
+	code, err := run.ReexecPrivateMounts(cmd.Context())
+	if err != nil {
+		return true, err
+	}
+	if code != 0 {
+		return true, &exitError{code: code} // the child printed its own error
+	}
+	return true, nil
 }
 
 // exitError carries a specific exit status out of a command.
