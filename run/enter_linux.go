@@ -123,7 +123,12 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 			return nil, err
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	// Cancelling ctx kills the command, unless it is detached: its caller returns (and its context
+	// ends) right after starting it.
+	stop := func() bool { return false }
+	if !spec.Detach {
+		stop = context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	}
 	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, stop: stop, cleanup: func() error { return nil }}, nil
 }
 

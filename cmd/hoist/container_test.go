@@ -495,3 +495,47 @@ func TestRestartAndLogsSince(t *testing.T) {
 		t.Errorf("after restart: %q, want %q", got, id+" true")
 	}
 }
+
+// TestStopSignalTimeoutPublishAllExecDetach: --stop-signal reaches the command, --stop-timeout bounds
+// the wait before SIGKILL, -P publishes every EXPOSEd port, exec -d returns at once and its command
+// runs in the container.
+func TestStopSignalTimeoutPublishAllExecDetach(t *testing.T) {
+	root := containerRoot(t)
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nEXPOSE 80 8081/udp\n"})
+	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "exposed:1", ctxDir), "build")
+
+	// The trap makes USR1 end the command with 42; without --stop-signal, stop would send TERM.
+	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "sig", "--stop-signal", "USR1",
+		"busybox", "sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.1; done"), "run sig")
+	time.Sleep(200 * time.Millisecond) // let the shell install its trap
+	mustOK(t, hoist(t, root, "", "stop", "sig"), "stop sig")
+	if got := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{.State.ExitCode}} {{.Config.StopSignal}}", "sig").stdout); got != "42 USR1" {
+		t.Errorf("--stop-signal: %q, want \"42 USR1\"", got)
+	}
+
+	// A command that ignores the stop signal is killed after --stop-timeout (1 s, not the default 10).
+	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "stubborn", "--stop-timeout", "1",
+		"busybox", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"), "run stubborn")
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	mustOK(t, hoist(t, root, "", "stop", "stubborn"), "stop stubborn")
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("stop took %v with --stop-timeout 1", d)
+	}
+	if got := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{.State.ExitCode}}", "stubborn").stdout); got != "137" {
+		t.Errorf("exit after --stop-timeout: %q, want 137", got)
+	}
+
+	// -P: every exposed port gets a host port.
+	mustOK(t, hoist(t, root, "", "run", "-d", "-P", "--name", "pall", "exposed:1", "sleep", "30"), "run -P")
+	ports := hoist(t, root, "", "port", "pall").stdout
+	if !strings.Contains(ports, "80/tcp -> ") || !strings.Contains(ports, "8081/udp -> ") {
+		t.Errorf("port after -P:\n%s", ports)
+	}
+
+	// exec -d: returns at once; the command runs in the container.
+	mustOK(t, hoist(t, root, "", "exec", "-d", "pall", "sh", "-c", "sleep 0.2; echo done > /tmp/exec-d"), "exec -d")
+	waitFor(t, 10*time.Second, "the detached exec's file", func() bool {
+		return hoist(t, root, "", "exec", "pall", "cat", "/tmp/exec-d").stdout == "done\n"
+	})
+}
