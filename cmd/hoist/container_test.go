@@ -506,8 +506,8 @@ func TestStopSignalTimeoutPublishAllExecDetach(t *testing.T) {
 
 	// The trap makes USR1 end the command with 42; without --stop-signal, stop would send TERM.
 	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "sig", "--stop-signal", "USR1",
-		"busybox", "sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.1; done"), "run sig")
-	time.Sleep(200 * time.Millisecond) // let the shell install its trap
+		"busybox", "sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.1; done"), "run sig")
+	waitFor(t, 10*time.Second, "the trap", func() bool { return hoist(t, root, "", "logs", "sig").stdout == "ready\n" })
 	mustOK(t, hoist(t, root, "", "stop", "sig"), "stop sig")
 	if got := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{.State.ExitCode}} {{.Config.StopSignal}}", "sig").stdout); got != "42 USR1" {
 		t.Errorf("--stop-signal: %q, want \"42 USR1\"", got)
@@ -515,8 +515,8 @@ func TestStopSignalTimeoutPublishAllExecDetach(t *testing.T) {
 
 	// A command that ignores the stop signal is killed after --stop-timeout (1 s, not the default 10).
 	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "stubborn", "--stop-timeout", "1",
-		"busybox", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"), "run stubborn")
-	time.Sleep(200 * time.Millisecond)
+		"busybox", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"), "run stubborn")
+	waitFor(t, 10*time.Second, "the trap", func() bool { return hoist(t, root, "", "logs", "stubborn").stdout == "ready\n" })
 	start := time.Now()
 	mustOK(t, hoist(t, root, "", "stop", "stubborn"), "stop stubborn")
 	if d := time.Since(start); d > 8*time.Second {
