@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hoistbuild/hoist/cache"
 	"github.com/hoistbuild/hoist/push"
@@ -130,7 +131,7 @@ func (bd *build) startPrefetch(ctx context.Context) {
 	bd.stopPrefetch = func() { cancel(); bd.prefetchWG.Wait() }
 	bd.fetches = map[v1.Hash]*blobFetch{}
 	type job struct {
-		d   v1.Hash
+		l   *cache.Layer
 		img v1.Image
 		f   *blobFetch
 	}
@@ -146,7 +147,7 @@ func (bd *build) startPrefetch(ctx context.Context) {
 		}
 		f := &blobFetch{done: make(chan struct{})}
 		bd.fetches[d] = f
-		jobs = append(jobs, job{d, rr.img, f})
+		jobs = append(jobs, job{l, rr.img, f})
 	}
 	sem := make(chan struct{}, prefetchJobs)
 	for _, j := range jobs {
@@ -161,7 +162,7 @@ func (bd *build) startPrefetch(ctx context.Context) {
 				return
 			}
 			defer func() { <-sem }()
-			j.f.err = fetchBlob(ctx, bd.b.store, j.img, j.d)
+			j.f.err = fetchBlob(ctx, bd.b.store, j.img, j.l)
 		}(j)
 	}
 }
@@ -186,7 +187,7 @@ func (bd *build) fromRemote(ctx context.Context, key cache.Key) (*cache.Record, 
 			}
 		}
 		if !bd.b.store.HasBlob(d) { // not prefetched, or the prefetch failed: fetch it now
-			if err := fetchBlob(ctx, bd.b.store, rr.img, d); err != nil {
+			if err := fetchBlob(ctx, bd.b.store, rr.img, l); err != nil {
 				return nil, "", fmt.Errorf("importing cached layer from %s: %w", rr.source, err)
 			}
 		}
@@ -198,18 +199,13 @@ func (bd *build) fromRemote(ctx context.Context, key cache.Key) (*cache.Record, 
 	return &rec, rr.source, nil
 }
 
-func fetchBlob(ctx context.Context, st *store.Store, img v1.Image, d v1.Hash) error {
-	l, err := img.LayerByDigest(d)
+// fetchBlob stores the layer blob l of a cache image (verified against its digest and size).
+func fetchBlob(ctx context.Context, st *store.Store, img v1.Image, l *cache.Layer) error {
+	d, err := v1.NewHash(l.Digest)
 	if err != nil {
 		return err
 	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	_, _, err = st.WriteBlob(ctx, rc, d)
-	return err
+	return st.WriteLayer(ctx, img, v1.Descriptor{Digest: d, Size: l.Size, MediaType: types.MediaType(l.MediaType)})
 }
 
 // restoreMount extracts an exported cache mount into root/cachemounts/<id> unless it exists.

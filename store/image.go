@@ -45,7 +45,7 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 		return v1.Hash{}, fmt.Errorf("writing image %s: parsing manifest: %w", digest, err)
 	}
 	for i, desc := range m.Layers {
-		if err := s.writeLayer(ctx, img, desc); err != nil {
+		if err := s.WriteLayer(ctx, img, desc); err != nil {
 			return v1.Hash{}, fmt.Errorf("writing image %s: layer %d: %w", digest, i, err)
 		}
 	}
@@ -64,7 +64,9 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 	return digest, nil
 }
 
-func (s *Store) writeLayer(ctx context.Context, img v1.Image, desc v1.Descriptor) error {
+// WriteLayer copies the compressed blob desc of img into the store, verified against desc's digest and
+// size; a blob already present is not read. Atomic and idempotent like WriteBlob.
+func (s *Store) WriteLayer(ctx context.Context, img v1.Image, desc v1.Descriptor) error {
 	if err := validateDigest(desc.Digest); err != nil {
 		return err
 	}
