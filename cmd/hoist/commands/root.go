@@ -2,6 +2,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,10 +55,14 @@ func (g *globals) openStoreWriting(ctx context.Context) (*store.Store, func(), e
 // inPrivateMounts makes a command that mounts things run in a mount namespace that dies with it: as
 // root and not there yet, it re-executes the same command line there and reports (true, the child's
 // status) once the child is done; otherwise it returns false and the command goes on.
+// reexeced is set when this process handed its command to a child in a private mount namespace.
+var reexeced bool
+
 func inPrivateMounts(cmd *cobra.Command) (bool, error) {
 	if run.InPrivateMounts() || os.Geteuid() != 0 {
 		return false, nil
 	}
+	reexeced = true
 	code, err := run.ReexecPrivateMounts(cmd.Context())
 	if err != nil {
 		return true, err
@@ -136,15 +141,20 @@ func newRoot(g *globals) *cobra.Command {
 		if cpuprofile == "" {
 			return nil
 		}
-		f, err := os.Create(cpuprofile)
-		if err != nil {
+		// The profile is buffered and written at the end by the process that did the work: a
+		// command that re-executes itself in a private mount namespace leaves it to the child.
+		var buf bytes.Buffer
+		if err := pprof.StartCPUProfile(&buf); err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("--cpuprofile: %w", err)
+		stopProfile = func() {
+			pprof.StopCPUProfile()
+			if !reexeced {
+				if err := os.WriteFile(cpuprofile, buf.Bytes(), 0o644); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "--cpuprofile:", err)
+				}
+			}
 		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return nil
 	}
 	root.PersistentPostRun = func(*cobra.Command, []string) {
