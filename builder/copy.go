@@ -41,6 +41,7 @@ type copySpec struct {
 	chown    string
 	chmod    *os.FileMode
 	fromCtx  bool
+	digests  map[string]string // host path → content sha256 of the context files the copy reads
 }
 
 func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool, error) {
@@ -91,11 +92,12 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		if err != nil {
 			return false, err
 		}
-		digest, files, err := sr.bd.hashItems(items)
+		digest, cd, err := sr.bd.hashItems(items)
 		if err != nil {
 			return false, err
 		}
-		kb.String("content", digest).Files(files)
+		kb.String("content", digest).Files(cd.files)
+		spec.digests = cd.byHost
 	default:
 		src, err := sr.sourceState(ctx, fromName)
 		if err != nil {
@@ -104,7 +106,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		kb.String("from", string(src.key))
 		// The source rootfs is mounted only if the step must run.
 		srcState := src
-		return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
+		return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
 			root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, srcState.layers)
 			if err != nil {
 				return err
@@ -114,12 +116,12 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 			if err != nil {
 				return err
 			}
-			return sr.copyInto(ctx, rootfs, root, items, spec)
+			return sr.copyInto(ctx, sfs, root, items, spec)
 		})
 	}
 	_ = srcRoot
-	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
-		return sr.copyInto(ctx, rootfs, srcRoot, items, spec)
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
+		return sr.copyInto(ctx, sfs, srcRoot, items, spec)
 	})
 }
 
@@ -328,7 +330,7 @@ func selectRootfs(root string, sources []string) ([]copyItem, error) {
 // hashItems digests exactly what the copy will read: for every selected entry, its path relative to
 // the selection, type, permission bits, size, link target and content. Context file contents come
 // from the build's stat cache, so unchanged files are not read.
-func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) {
+func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	// First list every selected entry (one walk), then digest the regular files in parallel (most
 	// come from the stat cache; the rest are read and hashed on every core), then fold everything
 	// into the key in walk order.
@@ -369,6 +371,7 @@ func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) 
 	}
 	h := sha256.New()
 	files := make(map[string]string, len(entries))
+	byHost := make(map[string]string, len(entries))
 	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	k := 0
 	for n, it := range items {
@@ -388,6 +391,7 @@ func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) 
 				kb(strconv.FormatInt(e.fi.Size(), 10))
 				kb(e.digest)
 				detail += " " + e.digest
+				byHost[e.host] = e.digest
 			case e.fi.Mode()&fs.ModeSymlink != 0:
 				kb(e.link)
 				detail += " -> " + e.link
@@ -395,7 +399,13 @@ func (bd *build) hashItems(items []copyItem) (string, map[string]string, error) 
 			files[e.dpath] = detail
 		}
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), files, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), &contentDigests{files: files, byHost: byHost}, nil
+}
+
+// contentDigests is what hashItems learnt about the selected sources.
+type contentDigests struct {
+	files  map[string]string // destination-relative path → "mode [sha256 | -> target]" (the key's detail)
+	byHost map[string]string // host path of each regular file → hex sha256 of its content
 }
 
 // parallel runs fn(0..n-1) on GOMAXPROCS workers and returns the first error.

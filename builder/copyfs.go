@@ -30,7 +30,8 @@ import (
 )
 
 // copyInto performs a COPY/ADD of items into the mounted rootfs.
-func (sr *stageRun) copyInto(ctx context.Context, rootfs, srcRoot string, items []copyItem, spec *copySpec) error {
+func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, items []copyItem, spec *copySpec) error {
+	rootfs := sfs.root
 	uid, gid := -1, -1
 	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
 		uid, gid = 0, 0
@@ -48,6 +49,12 @@ func (sr *stageRun) copyInto(ctx context.Context, rootfs, srcRoot string, items 
 	cp := &copier{root: rootfs, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
 	if !spec.fromCtx {
 		cp.ctx = nil
+	}
+	if spec.digests != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
+		if prev := sr.previousLayerDir(); prev != "" {
+			cp.reuse = newLayerReuse(prev, sfs.upper, rootfs, spec.digests)
+			sfs.finish = cp.reuse.finish
+		}
 	}
 	dirUID, dirGID := max(uid, 0), max(gid, 0)
 	for _, it := range items {
@@ -103,6 +110,10 @@ func (sr *stageRun) copyInto(ctx context.Context, rootfs, srcRoot string, items 
 			}
 		}
 	}
+	if cp.reuse != nil && cp.reuse.linked() > 0 {
+		sr.bd.progress.printf("%s: %d unchanged files linked from the previous build's result\n",
+			sr.label(sr.stepN), cp.reuse.linked())
+	}
 	return nil
 }
 
@@ -114,6 +125,7 @@ type copier struct {
 	chmod    *os.FileMode
 	ctx      *buildContext
 	links    map[uint64]string // source inode → first destination (hardlinks)
+	reuse    *layerReuse       // nil: every file is copied
 }
 
 func (c *copier) resolve(p string) (string, error) {
@@ -299,6 +311,11 @@ func (c *copier) copyHostEntry(host, target string, fi fs.FileInfo) error {
 				return os.Link(first, target)
 			}
 			c.links[st.Ino] = target
+		} else if c.reuse != nil && lerr != nil {
+			uid, gid, mode := c.metaFor(fi)
+			if c.reuse.claim(host, target, fi, uid, gid, mode) {
+				return nil
+			}
 		}
 		if err := copyFileData(host, target); err != nil {
 			return err
@@ -324,7 +341,13 @@ func (c *copier) copyHostEntry(host, target string, fi fs.FileInfo) error {
 
 // applyMeta sets ownership, mode and times of target from the source's (or --chown/--chmod).
 func (c *copier) applyMeta(target string, fi fs.FileInfo, isDir bool) error {
-	uid, gid := c.uid, c.gid
+	uid, gid, mode := c.metaFor(fi)
+	return setMeta(target, uid, gid, mode, fi.ModTime(), fi.Mode()&fs.ModeSymlink != 0)
+}
+
+// metaFor is the owner and mode the copy of fi gets: the source's, or --chown's and --chmod's.
+func (c *copier) metaFor(fi fs.FileInfo) (uid, gid int, mode os.FileMode) {
+	uid, gid = c.uid, c.gid
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if uid < 0 {
 			uid = int(st.Uid)
@@ -333,19 +356,24 @@ func (c *copier) applyMeta(target string, fi fs.FileInfo, isDir bool) error {
 			gid = int(st.Gid)
 		}
 	}
+	mode = fi.Mode().Perm() | (fi.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
+	if c.chmod != nil {
+		mode = *c.chmod
+	}
+	return uid, gid, mode
+}
+
+// setMeta gives target its owner, mode (not for a symlink) and modification time.
+func setMeta(target string, uid, gid int, mode os.FileMode, mtime time.Time, symlink bool) error {
 	if err := os.Lchown(target, uid, gid); err != nil {
 		return err
 	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		mode := fi.Mode().Perm() | (fi.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
-		if c.chmod != nil {
-			mode = *c.chmod
-		}
+	if !symlink {
 		if err := os.Chmod(target, mode); err != nil {
 			return err
 		}
 	}
-	ts := []unix.Timespec{unix.NsecToTimespec(fi.ModTime().UnixNano()), unix.NsecToTimespec(fi.ModTime().UnixNano())}
+	ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 

@@ -244,8 +244,8 @@ func (sr *stageRun) dispatchWorkdir(ctx context.Context, s *parser.WorkdirStep) 
 	next.cfg.Config.WorkingDir = p
 	kb := cache.NewKey(sr.st.key, "WORKDIR").String("path", p).String("user", next.cfg.Config.User)
 	created := "WORKDIR " + p
-	cached, err := sr.fsStep(ctx, next, kb, created, func(ctx context.Context, rootfs string) error {
-		return mkdirWorkdir(rootfs, p, next.cfg.Config.User)
+	cached, err := sr.fsStep(ctx, next, kb, created, func(ctx context.Context, sfs *stepFS) error {
+		return mkdirWorkdir(sfs.root, p, next.cfg.Config.User)
 	})
 	if err != nil {
 		return false, err

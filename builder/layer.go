@@ -30,7 +30,7 @@ import (
 // fsStep runs fn on a writable overlay mount of the stage's current rootfs, unless key is in the cache;
 // the change fn made becomes a layer appended to next, which becomes the stage's state.
 func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyBuilder, createdBy string,
-	fn func(ctx context.Context, rootfs string) error) (bool, error) {
+	fn func(ctx context.Context, sfs *stepFS) error) (bool, error) {
 	if sr.linked {
 		// COPY --link: the layer is made on an empty rootfs and keyed without the parent, so it is
 		// reused whatever happened below it; the stage's key still follows both.
@@ -123,10 +123,21 @@ func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *
 	sr.st = next
 }
 
+// stepFS is the filesystem a step changes.
+type stepFS struct {
+	root string // the stage's rootfs, writable (an overlay mount, or a copy without overlayfs)
+	// upper is the overlay upper dir behind root, "" when the step runs on a copy. It must not be
+	// written while root is mounted (overlayfs leaves that undefined); a step that wants to (COPY
+	// hardlinking unchanged files, see layerReuse) sets finish, which runs once root is unmounted
+	// and before the upper dir is committed.
+	upper  string
+	finish func() error
+}
+
 // runOnRootfs mounts layers (base first) with a fresh upper dir, calls fn on the mount, unmounts, and
 // commits the upper dir as a layer (nil when fn changed nothing).
 func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.Layer, docker bool,
-	epoch *time.Time, fn func(ctx context.Context, rootfs string) error) (*cache.Layer, error) {
+	epoch *time.Time, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, error) {
 	lowers, err := b.snaps.Ensure(ctx, layers)
 	if err != nil {
 		return nil, err
@@ -148,9 +159,13 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 	if err := b.snaps.MountOverlay(lowers, upper, work, merged); err != nil {
 		return nil, err
 	}
-	ferr := fn(ctx, merged)
+	sfs := &stepFS{root: merged, upper: upper}
+	ferr := fn(ctx, sfs)
 	if err := snapshot.Unmount(merged); err != nil && ferr == nil {
 		ferr = err
+	}
+	if ferr == nil && sfs.finish != nil {
+		ferr = sfs.finish()
 	}
 	if ferr != nil {
 		return nil, ferr
@@ -191,7 +206,7 @@ func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Lay
 // runOnCopy is runOnRootfs without overlayfs: the rootfs is a full copy of the lowers, and the layer is
 // what differs between the copy and the lowers after fn ran.
 func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, docker bool, epoch *time.Time,
-	fn func(ctx context.Context, rootfs string) error) (*cache.Layer, error) {
+	fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return nil, err
@@ -199,8 +214,14 @@ func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, do
 	if err := snapshot.Flatten(ctx, lowers, rootfs); err != nil {
 		return nil, fmt.Errorf("copying the rootfs: %w", err)
 	}
-	if err := fn(ctx, rootfs); err != nil {
+	sfs := &stepFS{root: rootfs}
+	if err := fn(ctx, sfs); err != nil {
 		return nil, err
+	}
+	if sfs.finish != nil {
+		if err := sfs.finish(); err != nil {
+			return nil, err
+		}
 	}
 	return b.commitTar(ctx, docker, func(w io.Writer) error {
 		return snapshot.WriteDiffCompare(ctx, lowers, rootfs, w, snapshot.DiffOptions{SourceDateEpoch: epoch})

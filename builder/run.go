@@ -58,7 +58,8 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 		Strings("mounts", rm.key).String("script", script)
 	createdBy := "RUN " + strings.Join(args, " ")
 	next := sr.st.clone()
-	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, rootfs string) error {
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
+		rootfs := sfs.root
 		mounts, release, err := rm.materialize(ctx)
 		if err != nil {
 			return err

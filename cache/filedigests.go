@@ -65,7 +65,7 @@ func OpenFileDigests(dir, contextDir string) (*FileDigests, error) {
 func (f *FileDigests) Digest(rel, host string, fi fs.FileInfo) (string, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return hashFile(host)
+		return HashFile(host)
 	}
 	e := fileEntry{Size: fi.Size(), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino, Mode: st.Mode}
 	f.mu.Lock()
@@ -76,7 +76,7 @@ func (f *FileDigests) Digest(rel, host string, fi fs.FileInfo) (string, error) {
 		return old.Digest, nil
 	}
 	hashed := time.Now().UnixNano()
-	d, err := hashFile(host)
+	d, err := HashFile(host)
 	if err != nil {
 		return "", err
 	}
@@ -173,7 +173,8 @@ func decodeEntries(data []byte) map[string]fileEntry {
 	return m
 }
 
-func hashFile(p string) (string, error) {
+// HashFile is the hex sha256 of the content of the file at p.
+func HashFile(p string) (string, error) {
 	fh, err := os.Open(p)
 	if err != nil {
 		return "", err
