@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/store"
@@ -104,6 +106,30 @@ func TestImageCommands(t *testing.T) {
 		if got != id {
 			t.Errorf("%s round trip changed the image ID: %s -> %s", format, id, got)
 		}
+	}
+
+	// save -o to something that is not a regular file (a FIFO here; /dev/null in practice) writes
+	// through it instead of renaming a file over it.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan int, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		read <- len(b)
+	}()
+	mustOK(t, hoist(t, root, "", "save", "-o", fifo, "app:1"), "save to a FIFO")
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("save -o replaced the FIFO: %v %v", fi.Mode(), err)
+	}
+	select {
+	case n := <-read:
+		if n < 1024 {
+			t.Errorf("read %d bytes from the FIFO", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("nothing was written to the FIFO")
 	}
 
 	// import a rootfs tarball.

@@ -29,7 +29,21 @@ func newSaveCmd(g *globals) *cobra.Command {
 			if output == "" || output == "-" {
 				return st.Save(cmd.Context(), g.stdout, args, format)
 			}
-			// Write next to the destination and rename, so a failed save leaves no partial file.
+			if fi, err := os.Lstat(output); err == nil && !fi.Mode().IsRegular() {
+				// /dev/null, a FIFO, a symlink: written through, as docker does (renaming a file
+				// over them would replace them).
+				f, err := os.OpenFile(output, os.O_WRONLY|os.O_TRUNC, 0)
+				if err != nil {
+					return fmt.Errorf("--output: %w", err)
+				}
+				if err := st.Save(cmd.Context(), f, args, format); err != nil {
+					f.Close()
+					return err
+				}
+				return f.Close()
+			}
+			// A regular file is written next to the destination and renamed into place, so a failed
+			// save leaves no partial file.
 			tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp-*")
 			if err != nil {
 				return fmt.Errorf("--output: %w", err)
