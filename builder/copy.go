@@ -41,7 +41,7 @@ type copySpec struct {
 	chown    string
 	chmod    *os.FileMode
 	fromCtx  bool
-	digests  map[string]string // host path → content sha256 of the context files the copy reads
+	ctxFiles map[string]sourceFile // host path → the context file the copy reads (see hashItems)
 }
 
 func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool, error) {
@@ -97,7 +97,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 			return false, err
 		}
 		kb.String("content", digest).Files(cd.files)
-		spec.digests = cd.byHost
+		spec.ctxFiles = cd.byHost
 	default:
 		src, err := sr.sourceState(ctx, fromName)
 		if err != nil {
@@ -371,7 +371,7 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	}
 	h := sha256.New()
 	files := make(map[string]string, len(entries))
-	byHost := make(map[string]string, len(entries))
+	byHost := make(map[string]sourceFile, len(entries))
 	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
 	k := 0
 	for n, it := range items {
@@ -391,7 +391,7 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 				kb(strconv.FormatInt(e.fi.Size(), 10))
 				kb(e.digest)
 				detail += " " + e.digest
-				byHost[e.host] = e.digest
+				byHost[e.host] = sourceFile{path: e.dpath, digest: e.digest}
 			case e.fi.Mode()&fs.ModeSymlink != 0:
 				kb(e.link)
 				detail += " -> " + e.link
@@ -404,8 +404,14 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 
 // contentDigests is what hashItems learnt about the selected sources.
 type contentDigests struct {
-	files  map[string]string // destination-relative path → "mode [sha256 | -> target]" (the key's detail)
-	byHost map[string]string // host path of each regular file → hex sha256 of its content
+	files  map[string]string     // source path (as in the key's detail) → "mode [sha256 | -> target]"
+	byHost map[string]sourceFile // host path of each regular file → its source path and digest
+}
+
+// sourceFile is a regular file a COPY reads from the context.
+type sourceFile struct {
+	path   string // as in contentDigests.files
+	digest string // hex sha256 of the content
 }
 
 // parallel runs fn(0..n-1) on GOMAXPROCS workers and returns the first error.

@@ -50,9 +50,9 @@ func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, i
 	if !spec.fromCtx {
 		cp.ctx = nil
 	}
-	if spec.digests != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
-		if prev := sr.previousLayerDir(); prev != "" {
-			cp.reuse = newLayerReuse(prev, sfs.upper, rootfs, spec.digests)
+	if spec.ctxFiles != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
+		if prev, prevFiles := sr.previousResult(); prev != "" {
+			cp.reuse = newLayerReuse(prev, sfs.upper, rootfs, spec.ctxFiles, prevFiles)
 			sfs.finish = cp.reuse.finish
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,15 +21,22 @@ import (
 // the same owner, mode and mtime, is hardlinked from that build's snapshot instead of copied.
 // Snapshots are immutable (overlay lowers are never written), so sharing the inode is safe, and the
 // layer is the one a full copy would give: every reused file is checked against what the copy would
-// create (type, size, owner, mode, mtime, no xattrs, content sha256), a snapshot inode is linked at
-// most once per layer (so no hardlink appears that the copy would not make), and the file's directory
-// is touched through the overlay as creating the file would have (copy-up, mtime). The links are made
+// create (type, size, owner, mode, mtime, no xattrs, content), a snapshot inode is linked at most once
+// per layer (so no hardlink appears that the copy would not make), and the file's directory is
+// touched through the overlay as creating the file would have (copy-up, mtime). The links are made
 // in the upper dir after the overlay is unmounted (finish).
+//
+// The content is known to be the same without reading the snapshot file when the earlier build ran
+// the same instruction on the same parent and its record gives the source the same digest (prev);
+// otherwise the snapshot file is hashed.
 type layerReuse struct {
-	prev    string            // the earlier result's snapshot dir (overlay lower format)
-	upper   string            // this step's overlay upper dir
-	root    string            // this step's overlay mount
-	digests map[string]string // source host path → content sha256 (hex)
+	prev    string                // the earlier result's snapshot dir (overlay lower format)
+	upper   string                // this step's overlay upper dir
+	root    string                // this step's overlay mount
+	sources map[string]sourceFile // source host path → its path and digest
+	// prevFiles is the earlier step's per-file detail (source path → "mode sha256"), when it ran
+	// the same instruction on the same parent; nil otherwise.
+	prevFiles map[string]string
 
 	mu      sync.Mutex
 	claimed map[uint64]bool // snapshot inodes already linked into this layer
@@ -43,33 +51,34 @@ type reusedFile struct {
 	mtime          time.Time
 }
 
-func newLayerReuse(prev, upper, root string, digests map[string]string) *layerReuse {
-	return &layerReuse{prev: prev, upper: upper, root: root, digests: digests,
+func newLayerReuse(prev, upper, root string, sources map[string]sourceFile, prevFiles map[string]string) *layerReuse {
+	return &layerReuse{prev: prev, upper: upper, root: root, sources: sources, prevFiles: prevFiles,
 		claimed: map[uint64]bool{}, touched: map[string]bool{}}
 }
 
-// previousLayerDir is the snapshot of the layer this step produced in the nearest earlier build of the
-// same Dockerfile on the same lowers, or "" when there is none on disk.
-func (sr *stageRun) previousLayerDir() string {
+// previousResult is the snapshot of the layer this step produced in the nearest earlier build of the
+// same Dockerfile on the same lowers ("" when there is none on disk) and, when that step ran the same
+// instruction on the same parent, its per-file detail.
+func (sr *stageRun) previousResult() (string, map[string]string) {
 	b := sr.bd.b
-	prev := sr.bd.prev.Step(&cache.StepRecord{ID: sr.stepID, Source: sr.stepSource})
+	prev := sr.bd.prev.Step(sr.step)
 	if prev == nil {
-		return ""
+		return "", nil
 	}
 	rec, err := b.cache.Get(prev.Key)
 	if err != nil || rec.Layer == nil {
-		return ""
+		return "", nil
 	}
 	top, err := v1.NewHash(rec.Layer.DiffID)
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	var diffIDs []v1.Hash
 	if !sr.linked {
 		for _, l := range sr.st.layers {
 			d, err := l.DiffID()
 			if err != nil {
-				return ""
+				return "", nil
 			}
 			diffIDs = append(diffIDs, d)
 		}
@@ -77,21 +86,34 @@ func (sr *stageRun) previousLayerDir() string {
 	chain := snapshot.ChainIDs(append(diffIDs, top))
 	id := chain[len(chain)-1]
 	if !b.snaps.Has(id) {
-		return ""
+		return "", nil
 	}
 	p, err := b.snaps.FSPath(id)
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	return p
+	if prev.Parent != sr.step.Parent || !sameInstruction(prev.Components, sr.step.Components) {
+		return p, nil
+	}
+	return p, b.history.Files(prev)
+}
+
+// sameInstruction reports whether two COPY keys differ at most in the content of their sources.
+func sameInstruction(a, b []cache.Component) bool {
+	strip := func(cs []cache.Component) []cache.Component {
+		return slices.DeleteFunc(slices.Clone(cs), func(c cache.Component) bool { return c.Name == "content" })
+	}
+	return slices.EqualFunc(strip(a), strip(b), func(x, y cache.Component) bool {
+		return x.Name == y.Name && slices.Equal(x.Values, y.Values)
+	})
 }
 
 // claim reports whether target (a path under root that does not exist yet) will be a link to the
 // earlier result's copy of host instead of a copy; uid, gid and mode are what the copy would set.
 func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mode os.FileMode) bool {
-	digest := r.digests[host]
+	src, ok := r.sources[host]
 	rel, err := filepath.Rel(r.root, target)
-	if digest == "" || err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	if !ok || err != nil || rel == "." || strings.HasPrefix(rel, "..") {
 		return false
 	}
 	old := filepath.Join(r.prev, rel)
@@ -111,8 +133,10 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 	if taken {
 		return false
 	}
-	if d, err := cache.HashFile(old); err != nil || d != digest {
-		return false
+	if !r.sameAsBefore(src) {
+		if d, err := cache.HashFile(old); err != nil || d != src.digest {
+			return false
+		}
 	}
 	if err := r.touch(filepath.Dir(target)); err != nil {
 		return false
@@ -122,6 +146,13 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 		uid: uid, gid: gid, mode: mode, mtime: fi.ModTime()})
 	r.mu.Unlock()
 	return true
+}
+
+// sameAsBefore reports whether the earlier run of the same instruction on the same parent read src
+// with the same mode and content, so that the file it produced at the same place is src's copy.
+func (r *layerReuse) sameAsBefore(src sourceFile) bool {
+	before, ok := r.prevFiles[src.path]
+	return ok && strings.HasSuffix(before, " "+src.digest)
 }
 
 // touch does to dir what creating a file in it does: copy it up into the upper dir and set its mtime.

@@ -28,7 +28,7 @@ func TestLayerReuseFinishFallsBack(t *testing.T) {
 	if err := os.Chtimes(upper, dirTime, dirTime); err != nil {
 		t.Fatal(err)
 	}
-	r := newLayerReuse(prev, upper, "/unused", nil)
+	r := newLayerReuse(prev, upper, "/unused", nil, nil)
 	r.files = []reusedFile{
 		{old: filepath.Join(prev, "gone"), new: filepath.Join(upper, "a"), host: host, uid: 7, gid: 8, mode: 0o600, mtime: mtime},
 		{old: filepath.Join(prev, "b"), new: filepath.Join(upper, "b"), host: "/nonexistent"},

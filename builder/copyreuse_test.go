@@ -28,6 +28,9 @@ func TestCopyReuseMatchesFreshCopy(t *testing.T) {
 		"chown":    "FROM busybox\nCOPY --chmod=640 --chown=7:8 data/ /opt/data/\n",
 		"lowerdir": "FROM busybox\nCOPY data/ /etc/\n",
 		"files":    "FROM busybox\nCOPY data/a data/sub/b /dst/\n",
+		// ENV changes the parent's key but not its layers: the earlier result is found, and its
+		// files are hashed since its record is for another parent.
+		"env": "FROM busybox\nENV V=1\nCOPY data/ /d/\n",
 	}
 	type change = func(t *testing.T, dir string)
 	changes := map[string]change{
@@ -43,13 +46,17 @@ func TestCopyReuseMatchesFreshCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		"env+edit": func(t *testing.T, dir string) {
+			write(t, dir, "Dockerfile", "FROM busybox\nENV V=2\nCOPY data/ /d/\n", time.Now())
+			write(t, dir, "data/sub/b", "changed", old)
+		},
 	}
-	// COPY of two named files misses only when one of them changes.
-	only := map[string][]string{"files": {"edit", "chmod"}}
+	// COPY of two named files misses only when one of them changes; env+edit is for env only.
+	only := map[string][]string{"files": {"edit", "chmod"}, "env": {"env+edit", "edit"}}
 	linked := regexp.MustCompile(`(\d+) unchanged files linked`)
 	for dname, df := range dockerfiles {
 		for cname, change := range changes {
-			if o, ok := only[dname]; ok && !slices.Contains(o, cname) {
+			if o, ok := only[dname]; (ok && !slices.Contains(o, cname)) || (!ok && cname == "env+edit") {
 				continue
 			}
 			t.Run(dname+"/"+cname, func(t *testing.T) {

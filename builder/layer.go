@@ -42,6 +42,7 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	step := cache.StepRecord{ID: sr.stepID, Source: sr.stepSource, Key: key, Parent: kb.Parent(),
 		Components: kb.Components(), Files: kb.FileDetail()}
 	sr.bd.recordStep(step)
+	sr.step = &step
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {

@@ -66,6 +66,8 @@ type stageRun struct {
 	stepN  int    // its number in the progress output
 	// stepSource is the step's instruction as written.
 	stepSource string
+	// step is the record of the filesystem step being run (set by fsStep).
+	step *cache.StepRecord
 	// linked is set while a COPY --link step runs (see fsStep).
 	linked bool
 }

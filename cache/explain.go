@@ -137,6 +137,14 @@ func (h *History) files(ref string) map[string]string {
 	return out
 }
 
+// Files is the per-file detail of a step record (loaded from the history when it is not in memory).
+func (h *History) Files(s *StepRecord) map[string]string {
+	if s.Files != nil {
+		return s.Files
+	}
+	return h.files(s.FilesRef)
+}
+
 // Explain is the package-level Explain with the earlier step's file detail loaded from the history.
 func (h *History) Explain(prev, cur *StepRecord, args map[string]bool) string {
 	if prev != nil && prev.Files == nil && prev.FilesRef != "" {
