@@ -173,14 +173,21 @@ func decodeEntries(data []byte) map[string]fileEntry {
 	return m
 }
 
+// hashBufs are the read buffers of hashFile: io.Copy would allocate 32 KiB per file (through
+// os.File.WriteTo), which for a context of many small files is mostly garbage collection.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 func hashFile(p string) (string, error) {
 	fh, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer fh.Close()
+	buf := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(buf)
 	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
+	// The struct hides fh's WriteTo, which would ignore buf.
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{fh}, *buf); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
