@@ -88,8 +88,9 @@ func TestCacheAcrossMachines(t *testing.T) {
 // TestLazyCacheImport: a build on an empty root whose steps all hit a registry cache downloads no layer
 // (they are remote-backed) and yields the image the first root built. Pushing it to another
 // repository on the same registry mounts the layers (the bytes never come to the root); running or
-// saving it fetches them, verified; when the registry has lost a layer, the fetch fails naming the layer and the
-// repository and leaves nothing half-written; prune keeps the records an image uses and drops the rest.
+// saving it fetches them, verified; when the registry has lost a layer, the fetch fails naming the
+// layer and the repository and leaves nothing half-written; prune keeps the records an image uses and
+// drops the rest.
 func TestLazyCacheImport(t *testing.T) {
 	reg := testutil.Registry(t)
 	cacheRepo := reg + "/cache/lazy"
