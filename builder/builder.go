@@ -170,9 +170,6 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID)}
 	bd.loadCacheSources(ctx)
-	if bd.stopPrefetch != nil {
-		defer bd.stopPrefetch() // no download may outlive the build (and its hold on the GC lock)
-	}
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
 	if serr := digests.Save(); serr != nil && err == nil {
@@ -241,12 +238,8 @@ type build struct {
 	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
 
 	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
-	fetches    map[v1.Hash]*blobFetch     // prefetches of their layers (read-only after start)
-	prefetchWG sync.WaitGroup
-	// stopPrefetch cancels and waits for the prefetches (set by startPrefetch).
-	stopPrefetch func()
-	exports      []exported      // this build's step results, for --cache-to
-	usedMounts   map[string]bool // cache mount ids RUN steps used
+	exports    []exported                 // this build's step results, for --cache-to
+	usedMounts map[string]bool            // cache mount ids RUN steps used
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

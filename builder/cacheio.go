@@ -49,6 +49,8 @@ type remoteRecord struct {
 	rec    cache.Record
 	img    v1.Image // where its layer blob is
 	source string
+	// blobs is the registry repository img's blobs come from; nil for a local cache.
+	blobs *store.RemoteSource
 }
 
 // exported is a step result of this build, kept for --cache-to.
@@ -58,30 +60,36 @@ type exported struct {
 	stage int
 }
 
-// openCacheImage reads the cache image of a source.
-func openCacheImage(ctx context.Context, src CacheSource, reg push.Options) (v1.Image, error) {
+// openCacheImage reads the cache image of a source and, for a registry, where its blobs come from.
+func openCacheImage(ctx context.Context, src CacheSource, reg push.Options) (v1.Image, *store.RemoteSource, error) {
 	switch src.Type {
 	case "registry", "":
 		ref, err := store.ParseName(src.Ref)
 		if err != nil {
-			return nil, fmt.Errorf("cache ref %q: %w", src.Ref, err)
+			return nil, nil, fmt.Errorf("cache ref %q: %w", src.Ref, err)
 		}
-		return push.Fetch(ctx, ref, reg)
+		img, from, err := push.Fetch(ctx, ref, reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		blobs := reg.BlobSource(from.Context())
+		return img, &blobs, nil
 	case "local":
 		ii, err := layout.ImageIndexFromPath(src.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("reading cache dir %s: %w", src.Dir, err)
+			return nil, nil, fmt.Errorf("reading cache dir %s: %w", src.Dir, err)
 		}
 		im, err := ii.IndexManifest()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(im.Manifests) == 0 {
-			return nil, fmt.Errorf("cache dir %s holds no cache", src.Dir)
+			return nil, nil, fmt.Errorf("cache dir %s holds no cache", src.Dir)
 		}
-		return ii.Image(im.Manifests[len(im.Manifests)-1].Digest)
+		img, err := ii.Image(im.Manifests[len(im.Manifests)-1].Digest)
+		return img, nil, err
 	}
-	return nil, fmt.Errorf("unknown cache type %q", src.Type)
+	return nil, nil, fmt.Errorf("unknown cache type %q", src.Type)
 }
 
 // loadCacheSources reads every --cache-from index. An unreachable or missing cache is a warning, as in
@@ -90,7 +98,7 @@ func openCacheImage(ctx context.Context, src CacheSource, reg push.Options) (v1.
 func (bd *build) loadCacheSources(ctx context.Context) {
 	bd.remote = map[cache.Key]remoteRecord{}
 	for _, src := range bd.opts.CacheFrom {
-		img, err := openCacheImage(ctx, src, bd.opts.Registry)
+		img, blobs, err := openCacheImage(ctx, src, bd.opts.Registry)
 		var idx *cache.Index
 		if err == nil {
 			idx, err = cache.ReadIndex(img)
@@ -101,7 +109,7 @@ func (bd *build) loadCacheSources(ctx context.Context) {
 		}
 		for _, r := range idx.Records {
 			if _, ok := bd.remote[r.Key]; !ok {
-				bd.remote[r.Key] = remoteRecord{rec: r.Record, img: img, source: src.String()}
+				bd.remote[r.Key] = remoteRecord{rec: r.Record, img: img, source: src.String(), blobs: blobs}
 			}
 		}
 		for _, m := range idx.Mounts {
@@ -111,85 +119,20 @@ func (bd *build) loadCacheSources(ctx context.Context) {
 		}
 		bd.progress.printf("importing cache from %s: %d step results, %d cache mounts\n", src, len(idx.Records), len(idx.Mounts))
 	}
-	bd.startPrefetch(ctx)
 }
 
-// prefetchJobs bounds the layer downloads a build runs at once.
-const prefetchJobs = 4
-
-// blobFetch is a layer download started ahead of need.
-type blobFetch struct {
-	done chan struct{}
-	err  error
-}
-
-// startPrefetch downloads, in the background, every layer the imported cache offers that the store
-// lacks, while the build hashes its context and computes keys: by the time a step's key matches, its
-// layer is usually there. Layers no step ends up using stay in the store until the next prune.
-func (bd *build) startPrefetch(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	bd.stopPrefetch = func() { cancel(); bd.prefetchWG.Wait() }
-	bd.fetches = map[v1.Hash]*blobFetch{}
-	type job struct {
-		l   *cache.Layer
-		img v1.Image
-		f   *blobFetch
-	}
-	var jobs []job
-	for _, rr := range bd.remote {
-		l := rr.rec.Layer
-		if l == nil {
-			continue
-		}
-		d, err := v1.NewHash(l.Digest)
-		if err != nil || bd.b.store.HasBlob(d) || bd.fetches[d] != nil {
-			continue
-		}
-		f := &blobFetch{done: make(chan struct{})}
-		bd.fetches[d] = f
-		jobs = append(jobs, job{l, rr.img, f})
-	}
-	sem := make(chan struct{}, prefetchJobs)
-	for _, j := range jobs {
-		bd.prefetchWG.Add(1)
-		go func(j job) {
-			defer bd.prefetchWG.Done()
-			defer close(j.f.done)
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				j.f.err = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			j.f.err = fetchBlob(ctx, bd.b.store, j.img, j.l)
-		}(j)
-	}
-}
-
-// fromRemote serves key from a --cache-from source: the layer blob is fetched (verified) into the store
-// and the record enters the local cache.
+// fromRemote serves key from a --cache-from source and enters the record into the local cache. The
+// layer of a registry cache is not downloaded: the store records it as remote-backed and fetches it
+// the first time something reads it (BuildKit's lazy cache import), so a build whose steps all hit
+// downloads no layers. The layer of a local cache is copied into the store.
 func (bd *build) fromRemote(ctx context.Context, key cache.Key) (*cache.Record, string, error) {
 	rr, ok := bd.remote[key]
 	if !ok {
 		return nil, "", nil
 	}
 	if l := rr.rec.Layer; l != nil {
-		d, err := v1.NewHash(l.Digest)
-		if err != nil {
-			return nil, "", err
-		}
-		if f := bd.fetches[d]; f != nil {
-			select {
-			case <-f.done:
-			case <-ctx.Done():
-				return nil, "", ctx.Err()
-			}
-		}
-		if !bd.b.store.HasBlob(d) { // not prefetched, or the prefetch failed: fetch it now
-			if err := fetchBlob(ctx, bd.b.store, rr.img, l); err != nil {
-				return nil, "", fmt.Errorf("importing cached layer from %s: %w", rr.source, err)
-			}
+		if err := bd.importLayer(ctx, rr, l); err != nil {
+			return nil, "", fmt.Errorf("importing cached layer from %s: %w", rr.source, err)
 		}
 	}
 	if err := bd.b.cache.Put(key, rr.rec); err != nil {
@@ -199,13 +142,18 @@ func (bd *build) fromRemote(ctx context.Context, key cache.Key) (*cache.Record, 
 	return &rec, rr.source, nil
 }
 
-// fetchBlob stores the layer blob l of a cache image (verified against its digest and size).
-func fetchBlob(ctx context.Context, st *store.Store, img v1.Image, l *cache.Layer) error {
+// importLayer makes the layer l of rr's cache image available in the store: remote-backed for a
+// registry cache, copied (verified against its digest and size) for a local one.
+func (bd *build) importLayer(ctx context.Context, rr remoteRecord, l *cache.Layer) error {
 	d, err := v1.NewHash(l.Digest)
 	if err != nil {
 		return err
 	}
-	return st.WriteLayer(ctx, img, v1.Descriptor{Digest: d, Size: l.Size, MediaType: types.MediaType(l.MediaType)})
+	desc := v1.Descriptor{Digest: d, Size: l.Size, MediaType: types.MediaType(l.MediaType)}
+	if rr.blobs != nil {
+		return bd.b.store.AddRemote(desc, *rr.blobs)
+	}
+	return bd.b.store.WriteLayer(ctx, rr.img, desc)
 }
 
 // restoreMount extracts an exported cache mount into root/cachemounts/<id> unless it exists.

@@ -99,7 +99,7 @@ func (b *Builder) recordUsable(rec cache.Record) bool {
 		return true
 	}
 	h, err := v1.NewHash(rec.Layer.Digest)
-	return err == nil && b.store.HasBlob(h)
+	return err == nil && b.store.Available(h)
 }
 
 // apply moves the stage to next with the step's result. created is when the result was first made

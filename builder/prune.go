@@ -108,8 +108,10 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 			if err := b.store.DeleteBlob(bl.Digest); err != nil {
 				return nil, err
 			}
-			rep.Blobs++
-			rep.Reclaimed += bl.Size
+			if !bl.Remote {
+				rep.Blobs++
+				rep.Reclaimed += bl.Size
+			}
 		}
 	}
 	// Snapshots: keep the chains of images and, unless --all, the layers of remaining records.
@@ -204,10 +206,12 @@ func dirUsage(dir string) (int, int64) {
 	return len(entries), size
 }
 
-// Usage is what `hoist system df` shows.
+// Usage is what `hoist system df` shows. Sizes count local bytes only: the remote-backed layers of
+// images (imported lazily from a registry cache) are in ImagesRemote, their size as recorded.
 type Usage struct {
 	Images, ActiveImages          int
 	ImagesSize, ImagesReclaimable int64
+	ImagesRemote                  int64
 	CacheRecords                  int
 	CacheSize                     int64
 }
@@ -218,7 +222,7 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, blobSize, err := b.blobSizes()
+	blobs, blobSize, err := b.blobSizes()
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +257,11 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 			u.ImagesReclaimable += blobSize[d]
 		}
 	}
+	for _, bl := range blobs {
+		if bl.Remote && all[bl.Digest] {
+			u.ImagesRemote += bl.Size
+		}
+	}
 	entries, err := b.cache.List()
 	if err != nil {
 		return nil, err
@@ -271,7 +280,8 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 	return u, nil
 }
 
-// blobSizes lists the store's blobs and indexes their sizes by digest.
+// blobSizes lists the store's blobs, remote-backed ones included, and indexes the sizes of the local
+// ones by digest.
 func (b *Builder) blobSizes() ([]store.BlobInfo, map[v1.Hash]int64, error) {
 	blobs, err := b.store.Blobs()
 	if err != nil {
@@ -279,7 +289,9 @@ func (b *Builder) blobSizes() ([]store.BlobInfo, map[v1.Hash]int64, error) {
 	}
 	sizes := make(map[v1.Hash]int64, len(blobs))
 	for _, bl := range blobs {
-		sizes[bl.Digest] = bl.Size
+		if !bl.Remote {
+			sizes[bl.Digest] = bl.Size
+		}
 	}
 	return blobs, sizes, nil
 }

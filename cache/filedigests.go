@@ -173,6 +173,10 @@ func decodeEntries(data []byte) map[string]fileEntry {
 	return m
 }
 
+// hashBufs are the read buffers of HashFile: io.Copy would allocate 32 KiB per file (through
+// os.File.WriteTo), which for a context of many small files is mostly garbage collection.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // HashFile is the hex sha256 of the content of the file at p.
 func HashFile(p string) (string, error) {
 	fh, err := os.Open(p)
@@ -180,8 +184,11 @@ func HashFile(p string) (string, error) {
 		return "", err
 	}
 	defer fh.Close()
+	buf := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(buf)
 	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
+	// The struct hides fh's WriteTo, which would ignore buf.
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{fh}, *buf); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

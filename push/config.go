@@ -202,10 +202,16 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// plainHTTPAllowed is the policy for http:// and for unverified TLS: loopback registries, registries
-// marked insecure, mirrors given with http://, or everything when SkipTLSVerify is set.
+// plainHTTPAllowed is the policy for http:// and for unverified TLS: loopback registries and the
+// insecure ones.
 func (o Options) plainHTTPAllowed(host string) bool {
-	if o.SkipTLSVerify || isLoopback(host) || o.Registries.isInsecure(host) {
+	return isLoopback(host) || o.insecure(host)
+}
+
+// insecure reports whether o was told to use host without TLS verification: registries marked
+// insecure, mirrors given with http://, or everything when SkipTLSVerify is set.
+func (o Options) insecure(host string) bool {
+	if o.SkipTLSVerify || o.Registries.isInsecure(host) {
 		return true
 	}
 	for _, l := range o.Registries.allMirrors() {

@@ -7,7 +7,7 @@
 // Files by concern: options.go (Options), config.go (registry config: mirrors, insecure registries),
 // transport.go (TLS and the plain-HTTP policy), auth.go (keychain, login, logout), pull.go, write.go
 // (push), mount.go (cross-repository mount sources), convert.go (compression), progress.go,
-// query.go (manifest inspect, catalog, tags), retry.go.
+// query.go (manifest inspect, catalog, tags), lazy.go (the store's fetcher of remote-backed blobs).
 package push
 
 import (
@@ -20,15 +20,12 @@ import (
 )
 
 // Fetch resolves ref (through the configured mirrors first, in order, then ref's own registry) and
-// returns the image for o's platform. Layers are fetched lazily when read and verified by ggcr
-// against their digests; callers that store the image should prefer Pull, which fetches layers in
-// parallel, retries dropped transfers and stores nothing unless everything verified.
-func Fetch(ctx context.Context, ref name.Reference, o Options) (v1.Image, error) {
-	img, _, err := o.resolveImage(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return img, nil
+// returns the image for o's platform and the reference it was read from: ref or a mirror's rewrite of
+// it. Layers are fetched lazily when read and verified by ggcr against their digests; callers that
+// store the image should prefer Pull, which fetches layers in parallel, retries dropped transfers and
+// stores nothing unless everything verified.
+func Fetch(ctx context.Context, ref name.Reference, o Options) (v1.Image, name.Reference, error) {
+	return o.resolveImage(ctx, ref)
 }
 
 // Write pushes img to ref and returns the pushed digest reference. Blobs the registry already has are

@@ -22,8 +22,9 @@ type Pushed struct {
 }
 
 // Push sends the stored image with manifest digest h to dst. Layers go in parallel (o.Jobs); a layer
-// the repository already has is skipped after a HEAD; a layer known (from the names in st) to come
-// from another repository on the same registry is mounted from there instead of uploaded; the
+// the repository already has is skipped after a HEAD; a layer known (remote-backed, or from the names
+// in st) to come from another repository on the same registry is mounted from there instead of
+// uploaded (a remote-backed layer that cannot be mounted is fetched into st first); the
 // manifest is not sent again when dst already points at it. Blobs stream from the store (verified
 // as they are read) with no temporary copies. Failed uploads restart from the beginning on transient
 // errors (o's backoff). The image's layers are sent as stored: no recompression.
@@ -40,7 +41,7 @@ func Push(ctx context.Context, st *store.Store, h v1.Hash, dst name.Reference, o
 	if err != nil {
 		return Pushed{}, err
 	}
-	sources, err := mountSources(ctx, st, dst.Context())
+	sources, err := mountSources(ctx, st, m.Layers, dst.Context())
 	if err != nil {
 		return Pushed{}, err
 	}

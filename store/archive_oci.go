@@ -82,15 +82,15 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 }
 
 func (s *Store) copyBlobToTar(tw *tar.Writer, h v1.Hash) error {
-	size, err := s.BlobSize(h)
-	if err != nil {
-		return err
-	}
-	rc, err := s.OpenBlob(h)
+	rc, err := s.OpenBlob(h) // first: it fetches a remote-backed blob
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
+	size, err := s.BlobSize(h)
+	if err != nil {
+		return err
+	}
 	return writeTarFile(tw, "blobs/sha256/"+h.Hex, rc, size)
 }
 

@@ -73,13 +73,23 @@ func (s *Store) BlobSize(h v1.Hash) (int64, error) {
 
 // OpenBlob opens blob h for reading. The returned reader hashes what it
 // reads and, at the end of the content, returns an error wrapping
-// ErrCorrupt instead of io.EOF if the content does not match h. A missing
-// blob gives an error wrapping ErrNotFound. The caller closes the reader.
+// ErrCorrupt instead of io.EOF if the content does not match h. A
+// remote-backed blob (see lazy.go) is fetched into the store first; a blob
+// that is neither present nor remote-backed gives an error wrapping
+// ErrNotFound. The caller closes the reader.
 func (s *Store) OpenBlob(h v1.Hash) (io.ReadCloser, error) {
 	if err := validateDigest(h); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(s.BlobPath(h))
+	if errors.Is(err, os.ErrNotExist) {
+		// OpenBlob's callers, ggcr's layer readers among them, have no context to give: the
+		// Fetcher is bound to its own (see Fetcher).
+		if err := s.fetch(context.Background(), h); err != nil {
+			return nil, err
+		}
+		f, err = os.Open(s.BlobPath(h))
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)

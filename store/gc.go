@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -51,16 +52,42 @@ func (s *Store) ReferencedBlobs(ctx context.Context) (map[v1.Hash]bool, error) {
 	return refs, nil
 }
 
-// BlobInfo describes a stored blob for garbage collection and disk usage.
+// BlobInfo describes a stored or remote-backed blob for garbage collection and disk usage.
 type BlobInfo struct {
-	Digest  v1.Hash
+	Digest v1.Hash
+	// Size is the blob's size: on disk, or as recorded for a remote-backed blob.
 	Size    int64
 	ModTime time.Time
+	// Remote is set for a remote-backed blob the store has not fetched: it takes no space here.
+	Remote bool
 }
 
-// Blobs lists every stored blob.
+// Blobs lists every stored blob, then every remote-backed blob that is not stored.
 func (s *Store) Blobs() ([]BlobInfo, error) {
-	dir := filepath.Join(s.root, "blobs", "sha256")
+	local, err := listDir(filepath.Join(s.root, blobsDir, "sha256"), "", false)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := listDir(filepath.Join(s.root, lazyDir, "sha256"), ".json", true)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range remote {
+		if s.HasBlob(b.Digest) {
+			continue
+		}
+		rec, err := s.readRemote(b.Digest)
+		if err != nil {
+			continue // a record being replaced or a broken one: DeleteBlob still removes it
+		}
+		b.Size = rec.Size
+		local = append(local, b)
+	}
+	return local, nil
+}
+
+// listDir lists the files <hex><suffix> of dir.
+func listDir(dir, suffix string, remote bool) ([]BlobInfo, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -70,27 +97,30 @@ func (s *Store) Blobs() ([]BlobInfo, error) {
 	}
 	out := make([]BlobInfo, 0, len(entries))
 	for _, e := range entries {
-		h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
-		if validateDigest(h) != nil {
+		hx, ok := strings.CutSuffix(e.Name(), suffix)
+		h := v1.Hash{Algorithm: "sha256", Hex: hx}
+		if !ok || validateDigest(h) != nil {
 			continue
 		}
 		fi, err := e.Info()
 		if err != nil {
 			continue
 		}
-		out = append(out, BlobInfo{Digest: h, Size: fi.Size(), ModTime: fi.ModTime()})
+		out = append(out, BlobInfo{Digest: h, Size: fi.Size(), ModTime: fi.ModTime(), Remote: remote})
 	}
 	return out, nil
 }
 
-// DeleteBlob removes a blob. The caller must hold GCLock exclusively and must have checked that no
-// image references it. Deleting a missing blob is not an error.
+// DeleteBlob removes a blob and its remote-backed record. The caller must hold GCLock exclusively and
+// must have checked that no image references it. Deleting a missing blob is not an error.
 func (s *Store) DeleteBlob(h v1.Hash) error {
 	if err := validateDigest(h); err != nil {
 		return err
 	}
-	if err := os.Remove(s.BlobPath(h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	for _, p := range []string{s.BlobPath(h), s.remotePath(h)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

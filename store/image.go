@@ -20,9 +20,9 @@ func isImageManifest(mt types.MediaType) bool {
 }
 
 // WriteImage stores img's layers (their compressed bytes, verified against
-// the manifest digests; blobs already present are skipped), then its
-// config, then its manifest, so that a crash never leaves a stored manifest
-// pointing at missing blobs. It does not record the image in the index
+// the manifest digests; blobs already present or remote-backed are
+// skipped), then its config, then its manifest, so that a crash never
+// leaves a stored manifest pointing at missing blobs. It does not record the image in the index
 // (see AddImage). It returns the manifest digest. Idempotent.
 func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 	mt, err := img.MediaType()
@@ -65,12 +65,12 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 }
 
 // WriteLayer copies the compressed blob desc of img into the store, verified against desc's digest and
-// size; a blob already present is not read. Atomic and idempotent like WriteBlob.
+// size; a blob already present or remote-backed is not read. Atomic and idempotent like WriteBlob.
 func (s *Store) WriteLayer(ctx context.Context, img v1.Image, desc v1.Descriptor) error {
 	if err := validateDigest(desc.Digest); err != nil {
 		return err
 	}
-	if s.HasBlob(desc.Digest) {
+	if s.Available(desc.Digest) {
 		return nil
 	}
 	if !desc.MediaType.IsDistributable() {

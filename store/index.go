@@ -75,33 +75,10 @@ func (s *Store) saveIndex(idx *indexData) error {
 	if err != nil {
 		return fmt.Errorf("encoding image index: %w", err)
 	}
-	f, err := s.createTemp("index")
-	if err != nil {
+	if err := s.replaceFile("index", filepath.Join(s.root, indexFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("writing image index: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("writing image index: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing image index: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing image index: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.root, indexFile)); err != nil {
-		return fmt.Errorf("writing image index: %w", err)
-	}
-	ok = true
-	f.Close()
-	return syncDir(s.root)
+	return nil
 }
 
 // readIndex loads the index under a shared lock.

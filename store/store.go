@@ -6,10 +6,11 @@
 // entries; snapshots/, cache/, containers/ and anything else under root
 // belong to other packages and are never touched):
 //
-//	<root>/blobs/sha256/<hex>  immutable blobs, written by temp file + fsync + rename
-//	<root>/images.json         the image index (see index.go), replaced atomically
-//	<root>/store.lock          flock(2) target serialising index read-modify-write
-//	<root>/tmp/                temp files of in-flight writes
+//	<root>/blobs/sha256/<hex>       immutable blobs, written by temp file + fsync + rename
+//	<root>/lazy/sha256/<hex>.json   where a remote-backed blob can be fetched (see lazy.go)
+//	<root>/images.json              the image index (see index.go), replaced atomically
+//	<root>/store.lock, gc.lock      flock(2) targets: index read-modify-write, garbage collection
+//	<root>/tmp/                     temp files of in-flight writes
 //
 // Temp files: every temp file is created in <root>/tmp and exclusively
 // flock(2)ed by the writer for as long as it is open. A temp file whose lock
@@ -30,6 +31,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,14 +65,16 @@ const (
 // Store is a handle on an image store rooted at a directory. It holds no
 // open files or locks between calls; the zero value is not usable, use Open.
 type Store struct {
-	root string
+	root    string
+	fetcher Fetcher            // nil: remote-backed blobs cannot be read
+	fetches singleflight.Group // in-flight fetches by blob hex
 }
 
 // Open creates (if needed) the store directories under root and removes
 // stale temp files left in root/tmp by writers that no longer exist.
 // Opening the same root several times, from one or several processes, is
 // allowed.
-func Open(root string) (*Store, error) {
+func Open(root string, opts ...Option) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("opening store: empty root")
 	}
@@ -79,6 +83,9 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", root, err)
 	}
 	s := &Store{root: abs}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := os.MkdirAll(abs, 0o711); err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
@@ -184,6 +191,38 @@ func (s *Store) createTemp(prefix string) (*os.File, error) {
 		return f, nil
 	}
 	return nil, errors.New("creating temp file: too many collisions with temp cleanup")
+}
+
+// replaceFile atomically replaces dst (in a directory of the root) with data: a temp file in root/tmp
+// (prefix names it), fsync, rename, fsync of dst's directory. Readers see the old or the new content.
+func (s *Store) replaceFile(prefix, dst string, data []byte) error {
+	f, err := s.createTemp(prefix)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	ok = true
+	f.Close()
+	return syncDir(filepath.Dir(dst))
 }
 
 // lockIndex takes a flock on root/store.lock (exclusive or shared) and

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
 )
@@ -77,6 +83,155 @@ func TestCacheAcrossMachines(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLazyCacheImport: a build on an empty root whose steps all hit a registry cache downloads no layer
+// (they are remote-backed) and yields the image the first root built. Pushing it to another
+// repository on the same registry mounts the layers (the bytes never come to the root); running or
+// saving it fetches them, verified; when the registry has lost a layer, the fetch fails naming the
+// layer and the repository and leaves nothing half-written; prune keeps the records an image uses and
+// drops the rest.
+func TestLazyCacheImport(t *testing.T) {
+	reg := testutil.Registry(t)
+	cacheRepo := reg + "/cache/lazy"
+	files := map[string]string{
+		"Dockerfile":   "FROM busybox\nRUN head -c 3000000 /dev/urandom > /big && date +%s%N > /stamp\nCOPY app/ /app/\n",
+		"app/main.txt": "main\n",
+	}
+	build := func(root string, cacheFlag ...string) result {
+		t.Helper()
+		args := append([]string{"build", "-t", "app:1"}, cacheFlag...)
+		return mustOK(t, hoist(t, root, "", append(args, writeContext(t, files))...), "build in "+root)
+	}
+	rootA := newRoot(t)
+	build(rootA, "--cache-to", "type=registry,ref="+cacheRepo+":1,mode=max")
+	digest := imageDigests(t, rootA, "app")
+	big := largestLayer(t, rootA, digest)
+
+	rootB := newRoot(t)
+	if r := build(rootB, "--cache-from", "type=registry,ref="+cacheRepo+":1"); strings.Contains(r.stderr, "cache miss") || strings.Contains(r.stderr, "fetching") {
+		t.Errorf("build B ran a step or fetched a layer:\n%s", r.stderr)
+	}
+	if got := imageDigests(t, rootB, "app"); got != digest {
+		t.Fatalf("image digests differ: A %s, B %s", digest, got)
+	}
+	if hasBlob(rootB, big) || !fileExists(filepath.Join(rootB, "lazy", "sha256", big.Hex+".json")) {
+		t.Fatalf("layer %s: want remote-backed in B, not stored", big)
+	}
+	if df := mustOK(t, hoist(t, rootB, "", "system", "df"), "system df").stdout; !strings.Contains(df, "imported lazily") {
+		t.Errorf("system df does not mention the remote-backed layers:\n%s", df)
+	}
+
+	// Push to another repository of the registry: the layers are mounted, so B still lacks them.
+	pushed := reg + "/pushed/lazy:1"
+	if r := mustOK(t, hoist(t, rootB, "", "push", "app:1", pushed), "push"); strings.Contains(r.stderr, "fetching") || hasBlob(rootB, big) {
+		t.Errorf("push fetched the remote-backed layer instead of mounting it:\n%s", r.stderr)
+	}
+	rootC := newRoot(t)
+	mustOK(t, hoist(t, rootC, "", "pull", pushed), "pull pushed")
+	if got := imageDigests(t, rootC, reg+"/pushed/lazy"); got != digest {
+		t.Errorf("pushed image pulls back as %s, want %s", got, digest)
+	}
+
+	// Running or saving the image needs the bytes: they are fetched, verified, and stay.
+	mustOK(t, hoist(t, rootB, "", "run", "--rm", "--network", "none", "app:1", "test", "-s", "/big"), "run B")
+	rootE := newRoot(t)
+	build(rootE, "--cache-from", "type=registry,ref="+cacheRepo+":1")
+	mustOK(t, hoist(t, rootE, "", "save", "-o", filepath.Join(t.TempDir(), "app.tar"), "app:1"), "save E")
+	for _, root := range []string{rootB, rootE} {
+		if b, err := os.ReadFile(filepath.Join(root, "blobs", "sha256", big.Hex)); err != nil || sha256Hex(b) != big.Hex {
+			t.Errorf("layer not stored (or wrong) in %s after use: %v", root, err)
+		}
+	}
+
+	// The registry loses the layer: the on-demand fetch fails cleanly.
+	rootD := newRoot(t)
+	build(rootD, "--cache-from", "type=registry,ref="+cacheRepo+":1")
+	deleteBlob(t, cacheRepo, big)
+	r := hoist(t, rootD, "", "save", "-o", filepath.Join(t.TempDir(), "app.tar"), "app:1")
+	if r.code == 0 || !strings.Contains(r.stderr, "layer "+big.String()+" is not in the local store and fetching it from "+cacheRepo+" failed") {
+		t.Errorf("save with the layer gone from the registry: exit %d\n%s", r.code, r.stderr)
+	}
+	if hasBlob(rootD, big) || len(dirNames(t, filepath.Join(rootD, "tmp"))) != 0 {
+		t.Error("the failed fetch left a blob or temp files")
+	}
+
+	// Prune keeps what an image uses, remote-backed or not; once the image is gone, it drops the records.
+	mustOK(t, hoist(t, rootD, "", "prune", "--all"), "prune --all")
+	if !fileExists(filepath.Join(rootD, "lazy", "sha256", big.Hex+".json")) {
+		t.Error("prune dropped a remote-backed layer an image uses")
+	}
+	mustOK(t, hoist(t, rootD, "", "rmi", "app:1"), "rmi")
+	mustOK(t, hoist(t, rootD, "", "prune", "--all"), "prune --all")
+	if names := dirNames(t, filepath.Join(rootD, "lazy", "sha256")); len(names) != 0 {
+		t.Errorf("prune left remote-backed records no image uses: %v", names)
+	}
+}
+
+// largestLayer is the biggest layer of the manifest with digest d in root.
+func largestLayer(t *testing.T, root, d string) v1.Hash {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	var big v1.Descriptor
+	for _, l := range m.Layers {
+		if l.Size > big.Size {
+			big = l
+		}
+	}
+	return big.Digest
+}
+
+func hasBlob(root string, h v1.Hash) bool {
+	return fileExists(filepath.Join(root, "blobs", "sha256", h.Hex))
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// deleteBlob removes blob h from repo (host/path) through the registry API, as a registry's garbage
+// collection or an operator would.
+func deleteBlob(t *testing.T, repo string, h v1.Hash) {
+	t.Helper()
+	host, path, _ := strings.Cut(repo, "/")
+	req, err := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/"+path+"/blobs/"+h.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deleting %s from %s: %s", h, repo, resp.Status)
+	}
 }
 
 // imageDigests is the manifest digest of repo's latest image in root.

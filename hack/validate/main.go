@@ -11,13 +11,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/store"
 )
 
 func main() {
 	root := flag.String("root", "/var/lib/hoist", "hoist root")
 	flag.Parse()
-	st, err := store.Open(*root)
+	// Remote-backed layers are fetched (default registry settings) so that they are validated too.
+	st, err := store.Open(*root, store.WithFetcher(push.BlobFetcher(context.Background(), push.Options{})))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

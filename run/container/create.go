@@ -53,10 +53,18 @@ var ErrNoCommand = errors.New("no command specified")
 // ErrNoImage is returned when the image is not in the store.
 var ErrNoImage = errors.New("no such image")
 
-// Create makes a container (state "created") from the options.
+// Create makes a container (state "created") from the options. The image's remote-backed layers are
+// fetched now: the monitor that starts a detached container cannot fetch them.
 func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, error) {
 	cfg, err := r.configFor(ctx, o)
 	if err != nil {
+		return nil, err
+	}
+	h, err := v1.NewHash(cfg.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store.FetchImage(ctx, h); err != nil {
 		return nil, err
 	}
 	unlock, err := r.lockNames(ctx)

@@ -22,7 +22,7 @@ func newSaveCmd(g *globals) *cobra.Command {
 			if format != store.FormatDockerArchive && format != store.FormatOCIArchive {
 				return fmt.Errorf("--format: unknown format %q (docker-archive, oci-archive)", format)
 			}
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -99,7 +99,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			st, err := g.openStore()
+			// Layers the build needs from a registry cache are fetched with its own registry flags.
+			st, err := g.openStoreWith(cmd.Context(), func() (push.Options, error) { return opts.Registry, nil })
 			if err != nil {
 				return err
 			}

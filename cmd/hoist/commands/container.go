@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,9 +15,9 @@ import (
 	"github.com/hoistbuild/hoist/run/container"
 )
 
-// openRuntime opens the container runtime under the root.
-func (g *globals) openRuntime() (*container.Runtime, error) {
-	st, err := g.openStore()
+// openRuntime opens the container runtime under the root (its store as openStore does).
+func (g *globals) openRuntime(ctx context.Context) (*container.Runtime, error) {
+	st, err := g.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +283,7 @@ func newStartCmd(g *globals) *cobra.Command {
 		Short: "Start one or more stopped containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -329,7 +330,7 @@ func (f *createFlags) create(cmd *cobra.Command, g *globals, args []string) (*co
 	if err != nil {
 		return nil, nil, dockerExit(err)
 	}
-	rt, err := g.openRuntime()
+	rt, err := g.openRuntime(cmd.Context())
 	if err != nil {
 		return nil, nil, dockerExit(err)
 	}

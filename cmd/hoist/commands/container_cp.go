@@ -32,7 +32,7 @@ func newCpCmd(g *globals) *cobra.Command {
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
 				return err
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -146,7 +146,7 @@ func newCommitCmd(g *globals) *cobra.Command {
 					c.ExposedPorts[p] = struct{}{}
 				}
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				o.Env = append(o.Env, envValue(e)...)
 			}
 			o.Args = args[1:]
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return dockerExit(err)
 			}
@@ -73,7 +73,7 @@ func newAttachCmd(g *globals) *cobra.Command {
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func newPortCmd(g *globals) *cobra.Command {
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}

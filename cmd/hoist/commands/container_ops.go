@@ -28,7 +28,7 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func newKillCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func newRmCmd(g *globals) *cobra.Command {
 		Short:   "Remove one or more containers",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func newWaitCmd(g *globals) *cobra.Command {
 		Short: "Block until one or more containers stop, then print their exit codes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -119,7 +119,7 @@ func newRenameCmd(g *globals) *cobra.Command {
 		Short: "Rename a container",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -151,7 +151,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 				}
 				o.Since = t
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func newPsCmd(g *globals) *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}

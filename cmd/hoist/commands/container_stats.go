@@ -16,7 +16,7 @@ func newTopCmd(g *globals) *cobra.Command {
 		Short: "Display the running processes of a container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Remove one or more volumes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}

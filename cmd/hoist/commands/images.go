@@ -24,7 +24,7 @@ func newImagesCmd(g *globals) *cobra.Command {
 		Short:   "List images",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -173,7 +173,7 @@ func newTagCmd(g *globals) *cobra.Command {
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -189,7 +189,7 @@ func newRmiCmd(g *globals) *cobra.Command {
 		Short: "Remove one or more images",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Short: "Display detailed information on containers and images",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -303,7 +303,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "Show the history of an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -362,7 +362,7 @@ func checkNotInUse(ctx context.Context, g *globals, st *store.Store, ref string,
 			}
 		}
 	}
-	rt, err := g.openRuntime()
+	rt, err := g.openRuntime(ctx)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 				}
 				opts.Until = d
 			}
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func newSystemCmd(g *globals) *cobra.Command {
 		Short: "Show disk usage",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -99,7 +99,13 @@ func newSystemCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", u.Images, u.ActiveImages, humanSize(u.ImagesSize), percent(u.ImagesReclaimable, u.ImagesSize))
 			fmt.Fprintf(tw, "Build Cache\t%d\t0\t%s\t%s\n", u.CacheRecords, humanSize(u.CacheSize), humanSize(u.CacheSize))
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if u.ImagesRemote > 0 {
+				fmt.Fprintf(g.stdout, "\nImages also use %s of layers imported lazily from registry caches: not stored here, fetched when first needed.\n", humanSize(u.ImagesRemote))
+			}
+			return nil
 		},
 	})
 	return cmd
@@ -135,7 +141,7 @@ func parseSize(s string) (int64, error) {
 
 // containerImages are the manifests the existing containers were created from.
 func containerImages(ctx context.Context, g *globals) ([]v1.Hash, error) {
-	rt, err := g.openRuntime()
+	rt, err := g.openRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -27,14 +27,20 @@ type registryFlags struct {
 	quiet     bool
 }
 
+// defaultRegistryFlags are the values of the registry flags when none is given.
+func defaultRegistryFlags() registryFlags {
+	return registryFlags{tlsVerify: true, certDir: push.DefaultCertsDir, jobs: push.DefaultJobs}
+}
+
 func (rf *registryFlags) add(fs *pflag.FlagSet, platform bool) {
-	fs.BoolVar(&rf.tlsVerify, "tls-verify", true, "verify TLS certificates (false also allows plain HTTP)")
-	fs.StringVar(&rf.certDir, "cert-dir", push.DefaultCertsDir, "per-registry certificates: DIR/HOST:PORT/{ca.crt,client.cert,client.key}")
+	d := defaultRegistryFlags()
+	fs.BoolVar(&rf.tlsVerify, "tls-verify", d.tlsVerify, "verify TLS certificates (false also allows plain HTTP)")
+	fs.StringVar(&rf.certDir, "cert-dir", d.certDir, "per-registry certificates: DIR/HOST:PORT/{ca.crt,client.cert,client.key}")
 	fs.StringArrayVar(&rf.insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (host[:port] or CIDR)")
 	fs.StringArrayVar(&rf.mirrors, "registry-mirror", nil, "mirror of docker.io tried first, in order ([http[s]://]host[:port][/prefix])")
 	fs.StringVar(&rf.config, "registry-config", "", "registry config file (JSON, dockerd's daemon.json keys; default "+defaultRegistryConfig+" or $HOIST_REGISTRY_CONFIG)")
 	fs.StringVar(&rf.authfile, "authfile", "", "credentials file (default $REGISTRY_AUTH_FILE, then docker's config.json)")
-	fs.IntVar(&rf.jobs, "jobs", push.DefaultJobs, "layers transferred in parallel")
+	fs.IntVar(&rf.jobs, "jobs", d.jobs, "layers transferred in parallel")
 	if platform {
 		fs.StringVar(&rf.platform, "platform", "", "platform to pull from an index: os/arch[/variant] (default: this host's)")
 	}

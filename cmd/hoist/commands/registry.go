@@ -128,7 +128,7 @@ func newConvertCmd(g *globals) *cobra.Command {
 			if c == push.CompressionKeep {
 				return fmt.Errorf("give --estargz or --compression")
 			}
-			st, err := g.openStore()
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

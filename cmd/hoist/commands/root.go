@@ -11,10 +11,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/store"
 )
@@ -30,18 +33,39 @@ type globals struct {
 	stderr io.Writer
 }
 
-// openStore opens the image store under the root.
-func (g *globals) openStore() (*store.Store, error) {
+// openStore opens the image store under the root. A remote-backed layer (imported lazily from a
+// registry cache by a build) is fetched when first read, bound to ctx, with the registry settings of
+// a registry command given no flags: hoist login's credentials, the default registry config.
+func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
+	return g.openStoreWith(ctx, sync.OnceValues(func() (push.Options, error) {
+		rf := defaultRegistryFlags()
+		rf.quiet = true
+		o, _, err := rf.options(g)
+		return o, err
+	}))
+}
+
+// openStoreWith is openStore fetching with the registry options regOpts returns. regOpts is called
+// when a fetch starts, not before, so a broken registry config fails only the commands that fetch.
+func (g *globals) openStoreWith(ctx context.Context, regOpts func() (push.Options, error)) (*store.Store, error) {
 	if err := os.MkdirAll(g.root, 0o700); err != nil {
 		return nil, fmt.Errorf("--root %s: %w", g.root, err)
 	}
-	return store.Open(g.root)
+	fetch := func(src store.RemoteSource, d v1.Descriptor) (io.ReadCloser, error) {
+		o, err := regOpts()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(g.stderr, "fetching layer %s (%s) from %s\n", d.Digest, humanSize(d.Size), src.Repository)
+		return push.BlobFetcher(ctx, o)(src, d)
+	}
+	return store.Open(g.root, store.WithFetcher(fetch))
 }
 
 // openStoreWriting opens the store and holds off garbage collection until release is called: for
 // commands that write blobs before an image references them (pull, load, import).
 func (g *globals) openStoreWriting(ctx context.Context) (*store.Store, func(), error) {
-	st, err := g.openStore()
+	st, err := g.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -99,7 +99,7 @@ func newPushCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			st, err := g.openStore()
+			st, err := g.openStoreWith(cmd.Context(), func() (push.Options, error) { return o, nil })
 			if err != nil {
 				return err
 			}
