@@ -80,9 +80,14 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	if sr.linked {
 		lowers = nil
 	}
-	layer, err := b.runOnRootfs(ctx, sr.bd.scratch, lowers, next.docker, sr.bd.opts.SourceDateEpoch, fn)
+	prevBlob, closePrev := sr.previousMembers()
+	defer closePrev()
+	layer, reused, err := b.runOnRootfs(ctx, sr.bd.scratch, lowers, next.docker, sr.bd.opts.SourceDateEpoch, prevBlob, fn)
 	if err != nil {
 		return false, err
+	}
+	if reused > 0 {
+		sr.bd.progress.printf("%s: %d unchanged parts of the layer copied, compressed, from the previous build\n", sr.label(sr.stepN), reused)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	rec := cache.Record{Layer: layer, Created: now, Step: createdBy}
@@ -138,27 +143,27 @@ type stepFS struct {
 // runOnRootfs mounts layers (base first) with a fresh upper dir, calls fn on the mount, unmounts, and
 // commits the upper dir as a layer (nil when fn changed nothing).
 func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.Layer, docker bool,
-	epoch *time.Time, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, error) {
+	epoch *time.Time, prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, int, error) {
 	lowers, err := b.snaps.Ensure(ctx, layers)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	dir, err := sc.stepDir()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer os.RemoveAll(dir)
 	if !b.useOverlay() {
-		return b.runOnCopy(ctx, dir, lowers, docker, epoch, fn)
+		return b.runOnCopy(ctx, dir, lowers, docker, epoch, prev, fn)
 	}
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if err := b.snaps.MountOverlay(lowers, upper, work, merged); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sfs := &stepFS{root: merged, upper: upper}
 	ferr := fn(ctx, sfs)
@@ -169,18 +174,18 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 		ferr = sfs.finish()
 	}
 	if ferr != nil {
-		return nil, ferr
+		return nil, 0, ferr
 	}
-	l, err := b.commitUpper(ctx, upper, docker, epoch)
+	l, reused, err := b.commitUpper(ctx, upper, docker, epoch, prev)
 	if err != nil || l == nil {
-		return l, err
+		return l, 0, err
 	}
 	// The upper dir is already in lower-dir format: keep it as the new layer's snapshot instead of
 	// unpacking the blob again when a later step needs this rootfs.
 	if err := b.adoptUpper(ctx, upper, layers, l); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return l, nil
+	return l, reused, nil
 }
 
 func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Layer, l *cache.Layer) error {
@@ -207,68 +212,114 @@ func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Lay
 // runOnCopy is runOnRootfs without overlayfs: the rootfs is a full copy of the lowers, and the layer is
 // what differs between the copy and the lowers after fn ran.
 func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, docker bool, epoch *time.Time,
-	fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, error) {
+	prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, int, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := snapshot.Flatten(ctx, lowers, rootfs); err != nil {
-		return nil, fmt.Errorf("copying the rootfs: %w", err)
+		return nil, 0, fmt.Errorf("copying the rootfs: %w", err)
 	}
 	sfs := &stepFS{root: rootfs}
 	if err := fn(ctx, sfs); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if sfs.finish != nil {
 		if err := sfs.finish(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return b.commitTar(ctx, docker, func(w io.Writer) error {
-		return snapshot.WriteDiffCompare(ctx, lowers, rootfs, w, snapshot.DiffOptions{SourceDateEpoch: epoch})
-	})
+	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
+		func(w io.Writer, o snapshot.DiffOptions) error {
+			return snapshot.WriteDiffCompare(ctx, lowers, rootfs, w, o)
+		})
 }
 
 // useOverlay reports whether steps run on overlay mounts (else on copies).
 func (b *Builder) useOverlay() bool { return !b.noOverlay && b.snaps.OverlaySupported() }
 
 // commitUpper turns an overlay upper dir into a compressed layer blob in the store.
-func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time) (*cache.Layer, error) {
+func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time,
+	prev *snapshot.MemberSource) (*cache.Layer, int, error) {
 	entries, err := os.ReadDir(upper)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(entries) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	return b.commitTar(ctx, docker, func(w io.Writer) error {
-		return snapshot.WriteDiff(ctx, upper, w, snapshot.DiffOptions{SourceDateEpoch: epoch})
-	})
+	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
+		func(w io.Writer, o snapshot.DiffOptions) error { return snapshot.WriteDiff(ctx, upper, w, o) })
 }
 
-// commitTar streams the layer tar that writeTar produces into a compressed blob in the store, in one
-// pass (tar → diffID hash → parallel gzip → digest hash → blob temp file → rename). An empty tar (no
-// change) gives a nil layer.
-func (b *Builder) commitTar(ctx context.Context, docker bool, writeTar func(io.Writer) error) (*cache.Layer, error) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw)) }()
-	defer pr.Close()
+// commitTar writes the layer tar that diff produces (with the options it is given) into a compressed
+// blob in the store: a gzip member per tar entry (snapshot.MemberCompressor), compressed in parallel,
+// with the members of prev (this step's earlier blob, or nil) copied where the bytes are the same.
+// It returns the layer (nil when the tar is empty: the step changed nothing) and how many members it
+// copied. The member index is kept for the next commit.
+func (b *Builder) commitTar(ctx context.Context, docker bool, prev *snapshot.MemberSource, opts snapshot.DiffOptions,
+	diff func(w io.Writer, opts snapshot.DiffOptions) error) (*cache.Layer, int, error) {
 	bw, err := b.store.NewBlobWriter()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer bw.Abort()
-	c, err := snapshot.Compress(ctx, pr, bw, snapshot.CompressOptions{DockerMediaTypes: docker})
+	mc, err := snapshot.NewMemberCompressor(ctx, bw, snapshot.CompressOptions{DockerMediaTypes: docker}, prev)
 	if err != nil {
-		return nil, fmt.Errorf("committing layer: %w", err)
+		return nil, 0, err
+	}
+	derr := diff(mc, mc.Options(opts))
+	c, err := mc.Close()
+	if derr != nil {
+		return nil, 0, fmt.Errorf("committing layer: %w", derr)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("committing layer: %w", err)
 	}
 	if c.DiffID == emptyTarDiffID {
-		return nil, nil // the step changed nothing
+		return nil, 0, nil // the step changed nothing
 	}
 	if _, _, err := bw.Commit(c.Digest); err != nil {
-		return nil, fmt.Errorf("committing layer: %w", err)
+		return nil, 0, fmt.Errorf("committing layer: %w", err)
 	}
-	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}, nil
+	var idx bytes.Buffer
+	if err := snapshot.WriteMembers(&idx, mc.Members()); err == nil {
+		_ = b.cache.PutMembers(c.Digest, idx.Bytes()) // best effort: without it the next commit compresses everything
+	}
+	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}, mc.Reused(), nil
+}
+
+// previousMembers offers the blob this step produced in the nearest earlier build of the same
+// Dockerfile to the commit of this one (nil when there is none, or no index for it); the returned
+// function releases it.
+func (sr *stageRun) previousMembers() (*snapshot.MemberSource, func()) {
+	none := func() {}
+	b := sr.bd.b
+	prev := sr.bd.prev.Step(sr.step)
+	if prev == nil {
+		return nil, none
+	}
+	rec, err := b.cache.Get(prev.Key)
+	if err != nil || rec.Layer == nil {
+		return nil, none
+	}
+	d, err := v1.NewHash(rec.Layer.Digest)
+	if err != nil {
+		return nil, none
+	}
+	raw, err := b.cache.Members(d)
+	if err != nil {
+		return nil, none
+	}
+	index, err := snapshot.ReadMembers(bytes.NewReader(raw))
+	if err != nil {
+		return nil, none
+	}
+	f, err := os.Open(b.store.BlobPath(d))
+	if err != nil {
+		return nil, none
+	}
+	return snapshot.NewMemberSource(f, index), func() { f.Close() }
 }
 
 // emptyTarDiffID is the diffID of a tar with no entries (just archive/tar's two-block trailer): a step

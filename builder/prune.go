@@ -108,6 +108,7 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 			if err := b.store.DeleteBlob(bl.Digest); err != nil {
 				return nil, err
 			}
+			b.cache.DeleteMembers(bl.Digest)
 			if !bl.Remote {
 				rep.Blobs++
 				rep.Reclaimed += bl.Size

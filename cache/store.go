@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // ErrMiss is returned by Get when no result is recorded for a key.
@@ -91,6 +93,49 @@ func (s *Store) Put(k Key, r Record) error {
 		return fmt.Errorf("writing cache record: %w", err)
 	}
 	return nil
+}
+
+// The member index of a layer blob the builder wrote (see snapshot.MemberCompressor) is kept beside
+// the records, in members/<digest hex>, so that the next commit of the same step can copy the
+// members that did not change. Losing one only costs that reuse.
+
+func (s *Store) membersPath(digest v1.Hash) string {
+	return filepath.Join(s.dir, "members", digest.Hex)
+}
+
+// PutMembers keeps the member index of layer blob digest, atomically.
+func (s *Store) PutMembers(digest v1.Hash, index []byte) error {
+	dir := filepath.Dir(s.membersPath(digest))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(index); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), s.membersPath(digest))
+}
+
+// Members returns the member index of layer blob digest, or ErrMiss.
+func (s *Store) Members(digest v1.Hash) ([]byte, error) {
+	b, err := os.ReadFile(s.membersPath(digest))
+	if err != nil {
+		return nil, ErrMiss
+	}
+	return b, nil
+}
+
+// DeleteMembers drops the member index of a blob that is gone.
+func (s *Store) DeleteMembers(digest v1.Hash) {
+	_ = os.Remove(s.membersPath(digest))
 }
 
 // Entry is a stored record with the last time it was used (written or served by Get).

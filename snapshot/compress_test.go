@@ -3,6 +3,7 @@
 package snapshot
 
 import (
+	"strconv"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -167,6 +168,28 @@ func BenchmarkCompress(b *testing.B) {
 		}
 		b.ReportMetric(float64(n.n)/float64(len(data)), "ratio")
 	}
+	// members is how the builder commits layers: a gzip member per tar entry (here an entry every
+	// 8-64 KiB, like a tree of source files, and big entries cut at MemberChunk), in parallel.
+	memberRun := func(conc int) func(w io.Writer) error {
+		return func(w io.Writer) error {
+			mc, err := NewMemberCompressor(context.Background(), w, CompressOptions{Concurrency: conc}, nil)
+			if err != nil {
+				return err
+			}
+			for off, i := 0, 0; off < len(data); i++ {
+				n := min(8<<10+(i*7919)%(56<<10), len(data)-off)
+				mc.entryStart(strconv.Itoa(i))
+				if _, err := mc.Write(data[off : off+n]); err != nil {
+					return err
+				}
+				off += n
+			}
+			_, err = mc.Close()
+			return err
+		}
+	}
+	b.Run("members", func(b *testing.B) { run(b, memberRun(0)) })
+	b.Run("members-1-thread", func(b *testing.B) { run(b, memberRun(1)) })
 	b.Run("pgzip", func(b *testing.B) {
 		run(b, func(w io.Writer) error {
 			_, err := Compress(context.Background(), bytes.NewReader(data), w, CompressOptions{})

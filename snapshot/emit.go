@@ -26,6 +26,10 @@ type DiffOptions struct {
 	// returning true drops the path and, for a directory, everything below
 	// it. Deletions of excluded paths are dropped as well.
 	Exclude func(rel string) bool
+
+	// entryStart, when set, is called before each tar entry (and before the end-of-archive blocks,
+	// with ""), once the stream written so far ends on that boundary (see MemberCompressor).
+	entryStart func(name string)
 }
 
 // emitter writes layer tar entries; it owns hardlink bookkeeping.
@@ -106,6 +110,9 @@ func (e *emitter) writeFile(ctx context.Context, rel, abs string, st *unix.Stat_
 }
 
 func (e *emitter) writeHeader(hdr *tar.Header) error {
+	if err := e.boundary(hdr.Name); err != nil {
+		return err
+	}
 	if err := e.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("writing tar header %s: %w", hdr.Name, err)
 	}
@@ -122,8 +129,23 @@ func (e *emitter) writeOpaque(relDir string) error {
 	return e.writeHeader(markerHeader(joinRel(relDir, whiteoutOpaque)))
 }
 
+// boundary ends the previous entry (its padding) and reports the start of the next one.
+func (e *emitter) boundary(name string) error {
+	if e.opts.entryStart == nil {
+		return nil
+	}
+	if err := e.tw.Flush(); err != nil {
+		return fmt.Errorf("writing tar padding: %w", err)
+	}
+	e.opts.entryStart(name)
+	return nil
+}
+
 // close flushes the tar footer; it does not close the underlying writer.
 func (e *emitter) close() error {
+	if err := e.boundary(""); err != nil {
+		return err
+	}
 	if err := e.tw.Close(); err != nil {
 		return fmt.Errorf("finishing tar: %w", err)
 	}

@@ -1,0 +1,136 @@
+//go:build linux
+
+package snapshot
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// commitMembers writes the layer of upper through a MemberCompressor and returns the blob, its index
+// and how many members it copied from prev.
+func commitMembers(t *testing.T, upper string, conc int, prev *MemberSource) ([]byte, []Member, int, Committed) {
+	t.Helper()
+	var blob bytes.Buffer
+	mc, err := NewMemberCompressor(context.Background(), &blob, CompressOptions{Concurrency: conc}, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derr := WriteDiff(context.Background(), upper, mc, mc.Options(DiffOptions{}))
+	c, err := mc.Close()
+	if derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	return blob.Bytes(), mc.Members(), mc.Reused(), c
+}
+
+func writeTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mtime := time.Unix(1600000000, 0)
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "d")} {
+		if err := os.Chtimes(d, time.Unix(1600000000, 0), time.Unix(1600000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMemberCompressor: the blob is a gzip stream whose content is the layer tar (so DiffID and Digest
+// are the sums of the tar and of the blob), the same for any parallelism; and a commit that copies
+// an earlier blob's members gives byte for byte the blob a full compression gives, copying exactly
+// the members whose bytes did not change, and none from a damaged earlier blob.
+func TestMemberCompressor(t *testing.T) {
+	big := mixedData(MemberChunk*2 + 12345) // three members
+	base := map[string][]byte{"d/a": []byte("alpha\n"), "d/b": mixedData(100000), "d/c": []byte(strings.Repeat("c", 5000)), "big": big}
+	dir1 := t.TempDir()
+	writeTree(t, dir1, base)
+	var tarBuf bytes.Buffer
+	if err := WriteDiff(context.Background(), dir1, &tarBuf, DiffOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	blob1, index1, _, c1 := commitMembers(t, dir1, 2, nil)
+	zr, err := gzip.NewReader(bytes.NewReader(blob1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(got, tarBuf.Bytes()) {
+		t.Fatalf("the blob does not decompress to the layer tar (err %v)", err)
+	}
+	if c1.DiffID.Hex != hexSum(tarBuf.Bytes()) || c1.Digest.Hex != hexSum(blob1) || c1.Size != int64(len(blob1)) {
+		t.Errorf("committed %+v does not describe the blob", c1)
+	}
+	if len(index1) != 8 {
+		t.Errorf("%d members, want 8 (big in 3 chunks, d/, d/a, d/b, d/c, end of archive)", len(index1))
+	}
+	if blob, _, _, _ := commitMembers(t, dir1, 1, nil); !bytes.Equal(blob, blob1) {
+		t.Errorf("the blob depends on the parallelism")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		edit   func(t *testing.T, dir string)
+		reused int
+	}{
+		{"nothing changed", func(*testing.T, string) {}, 8},
+		{"a small file changed", func(t *testing.T, dir string) {
+			writeTree(t, dir, map[string][]byte{"d/a": []byte("ALPHA\n")})
+		}, 7},
+		{"one chunk of a big file changed", func(t *testing.T, dir string) {
+			b := bytes.Clone(big)
+			b[MemberChunk+10] ^= 0xff
+			writeTree(t, dir, map[string][]byte{"big": b})
+		}, 7},
+		{"a file added", func(t *testing.T, dir string) {
+			writeTree(t, dir, map[string][]byte{"d/aa": []byte("new\n")})
+		}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, base)
+			tc.edit(t, dir)
+			fresh, _, _, cf := commitMembers(t, dir, 2, nil)
+			prev := NewMemberSource(bytes.NewReader(blob1), index1)
+			reusing, _, reused, cr := commitMembers(t, dir, 2, prev)
+			if !bytes.Equal(fresh, reusing) || cf != cr {
+				t.Fatalf("copying members changed the blob")
+			}
+			if reused != tc.reused {
+				t.Errorf("copied %d members, want %d", reused, tc.reused)
+			}
+			damaged := bytes.Clone(blob1)
+			for i := range damaged {
+				damaged[i] ^= 0x55
+			}
+			again, _, reused, _ := commitMembers(t, dir, 2, NewMemberSource(bytes.NewReader(damaged), index1))
+			if !bytes.Equal(again, fresh) || reused != 0 {
+				t.Errorf("a damaged earlier blob: %d members copied, same blob %v", reused, bytes.Equal(again, fresh))
+			}
+		})
+	}
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
