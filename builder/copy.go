@@ -29,6 +29,14 @@ type copyItem struct {
 	info fs.FileInfo
 	data *string // heredoc content instead of a file
 	url  string  // ADD of a URL
+	// walked is what walkSelected found under a directory item when hashItems walked it, so that
+	// the copy does not walk the context a second time.
+	walked []walkedEntry
+}
+
+type walkedEntry struct {
+	rel, host string
+	fi        fs.FileInfo
 }
 
 // copySpec is a COPY/ADD after expansion.
@@ -345,10 +353,13 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 		if it.url != "" {
 			continue
 		}
+		var walked []walkedEntry
 		err := walkSelected(it, bd.ctx, func(rel, host string, fi fs.FileInfo) error {
 			entries = append(entries, entry{item: n, rel: rel, host: host, dpath: path.Join(it.rel, rel), fi: fi})
+			walked = append(walked, walkedEntry{rel, host, fi})
 			return nil
 		})
+		items[n].walked = walked
 		if err != nil {
 			return "", nil, err
 		}
@@ -451,6 +462,14 @@ func parallel(n int, fn func(int) error) error {
 func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.FileInfo) error) error {
 	if !it.info.IsDir() {
 		return fn("", it.host, it.info)
+	}
+	if it.walked != nil {
+		for _, e := range it.walked {
+			if err := fn(e.rel, e.host, e.fi); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return filepath.WalkDir(it.host, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
