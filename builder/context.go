@@ -66,6 +66,9 @@ func (c *buildContext) loadIgnore(dfName, dfPath string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
+		// The matcher compiles each pattern on first use; do it now, so that the concurrent walks
+		// (walkTree) only read it.
+		_, _ = pm.MatchesOrParentMatches("x")
 		c.ignore = pm
 		return nil
 	}

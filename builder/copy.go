@@ -471,30 +471,25 @@ func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.
 		}
 		return nil
 	}
-	return filepath.WalkDir(it.host, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	entries, err := walkTree(it.host, it.info, func(rel string, isDir bool) (skip, emit bool) {
+		if c == nil {
+			return false, true
 		}
-		rel, _ := filepath.Rel(it.host, p)
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			rel = ""
+		ctxRel := path.Join(it.rel, rel)
+		if isDir && c.skipDir(ctxRel) {
+			return true, false
 		}
-		if c != nil && rel != "" {
-			ctxRel := path.Join(it.rel, rel)
-			if d.IsDir() && c.skipDir(ctxRel) {
-				return filepath.SkipDir
-			}
-			if c.ignored(ctxRel) {
-				return nil
-			}
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return fn(rel, p, fi)
+		return false, !c.ignored(ctxRel)
 	})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := fn(e.rel, e.host, e.fi); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func isURL(s string) bool {
