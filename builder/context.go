@@ -84,11 +84,24 @@ func (c *buildContext) ignored(rel string) bool {
 	return err == nil && m
 }
 
+// ignoredIn is ignored for a walk: parent is the match state of rel's directory (the zero value for
+// the walk's first level), and the state of rel is returned for its own entries, so that no entry
+// has its parent directories matched again.
+func (c *buildContext) ignoredIn(rel string, parent patternmatcher.MatchInfo) (bool, patternmatcher.MatchInfo) {
+	if c == nil || c.ignore == nil || rel == "" || rel == "." {
+		return false, parent
+	}
+	m, info, err := c.ignore.MatchesUsingParentResults(rel, parent)
+	return err == nil && m, info
+}
+
 // skipDir reports whether a whole excluded directory can be skipped (no exception can match inside).
 func (c *buildContext) skipDir(rel string) bool {
-	if !c.ignored(rel) {
-		return false
-	}
+	return c.ignored(rel) && c.skippable(rel)
+}
+
+// skippable reports whether no exception can re-include anything under the excluded directory rel.
+func (c *buildContext) skippable(rel string) bool {
 	if !c.ignore.Exclusions() {
 		return true
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/moby/patternmatcher"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -383,7 +385,12 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	h := sha256.New()
 	files := make(map[string]string, len(entries))
 	byHost := make(map[string]sourceFile, len(entries))
-	kb := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	var scratch []byte
+	kb := func(s string) { // length-prefixed, like cache.KeyBuilder
+		scratch = append(strconv.AppendInt(scratch[:0], int64(len(s)), 10), ':')
+		h.Write(scratch)
+		io.WriteString(h, s)
+	}
 	k := 0
 	for n, it := range items {
 		if it.url != "" {
@@ -471,15 +478,16 @@ func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.
 		}
 		return nil
 	}
-	entries, err := walkTree(it.host, it.info, func(rel string, isDir bool) (skip, emit bool) {
+	entries, err := walkTree(it.host, it.info, func(rel string, isDir bool, parent patternmatcher.MatchInfo) (bool, bool, patternmatcher.MatchInfo) {
 		if c == nil {
-			return false, true
+			return false, true, parent
 		}
 		ctxRel := path.Join(it.rel, rel)
-		if isDir && c.skipDir(ctxRel) {
-			return true, false
+		ignored, state := c.ignoredIn(ctxRel, parent)
+		if ignored && isDir && c.skippable(ctxRel) {
+			return true, false, state
 		}
-		return false, !c.ignored(ctxRel)
+		return false, !ignored, state
 	})
 	if err != nil {
 		return err

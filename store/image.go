@@ -58,6 +58,9 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 			return v1.Hash{}, fmt.Errorf("writing image %s: config: %w", digest, err)
 		}
 	}
+	if s.HasBlob(digest) {
+		return digest, nil // the same image again (a fully cached rebuild)
+	}
 	if _, _, err := s.writeBlob(ctx, bytes.NewReader(raw), digest, int64(len(raw))); err != nil {
 		return v1.Hash{}, fmt.Errorf("writing image %s: manifest: %w", digest, err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,7 +66,7 @@ func (s *Store) loadIndex() (*indexData, error) {
 	return &idx, nil
 }
 
-func (s *Store) saveIndex(idx *indexData) error {
+func encodeIndex(idx *indexData) ([]byte, error) {
 	for _, r := range idx.Images {
 		if r.Names == nil {
 			r.Names = []string{}
@@ -73,12 +74,9 @@ func (s *Store) saveIndex(idx *indexData) error {
 	}
 	b, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encoding image index: %w", err)
+		return nil, fmt.Errorf("encoding image index: %w", err)
 	}
-	if err := s.replaceFile("index", filepath.Join(s.root, indexFile), append(b, '\n')); err != nil {
-		return fmt.Errorf("writing image index: %w", err)
-	}
-	return nil
+	return append(b, '\n'), nil
 }
 
 // readIndex loads the index under a shared lock.
@@ -103,10 +101,21 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*indexData) error) erro
 	if err != nil {
 		return err
 	}
+	before, err := encodeIndex(idx)
+	if err != nil {
+		return err
+	}
 	if err := fn(idx); err != nil {
 		return err
 	}
-	return s.saveIndex(idx)
+	after, err := encodeIndex(idx)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, after) {
+		return nil // nothing changed (a rebuild tagging the same image): no write, no fsync
+	}
+	return s.replaceFile("index", filepath.Join(s.root, indexFile), after)
 }
 
 // setName moves normalized name n to image key; the previous holder keeps
