@@ -105,23 +105,10 @@ func (s *Store) membersPath(digest v1.Hash) string {
 
 // PutMembers keeps the member index of layer blob digest, atomically.
 func (s *Store) PutMembers(digest v1.Hash, index []byte) error {
-	dir := filepath.Dir(s.membersPath(digest))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(s.membersPath(digest)), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(index); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), s.membersPath(digest))
+	return writeAtomic(s.membersPath(digest), index)
 }
 
 // Members returns the member index of layer blob digest, or ErrMiss.

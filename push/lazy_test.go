@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -42,16 +41,7 @@ func TestBlobSourceInsecure(t *testing.T) {
 // mounting them from their repository; the registry refusing the mount (ggcr's test registry always
 // does), the layers are fetched from there through BlobFetcher, verified, and uploaded.
 func TestPushRemoteBackedImage(t *testing.T) {
-	// ggcr's registry shares blobs between repositories; make other/ look empty, like distribution.
-	reg, log := newRegistry(t, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/other/") && strings.Contains(r.URL.Path, "/blobs/") {
-				http.Error(w, "", http.StatusNotFound)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	reg, log := newRegistry(t, hideOtherBlobs)
 	ctx := context.Background()
 	img := pushRandom(t, reg+"/cache/img:1", 2)
 	o := testOptions()

@@ -8,16 +8,7 @@ import (
 )
 
 func TestPushSkipsExistingAndMounts(t *testing.T) {
-	// ggcr's registry shares blobs between repositories; make other/ look empty, like distribution.
-	reg, log := newRegistry(t, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/other/") && strings.Contains(r.URL.Path, "/blobs/") {
-				http.Error(w, "", http.StatusNotFound)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	reg, log := newRegistry(t, hideOtherBlobs)
 	st := newStore(t)
 	_, h := storeRandom(t, st, 3, reg+"/base/img:1")
 	ctx := context.Background()
@@ -86,4 +77,16 @@ func TestPushMountsFromEarlierPushes(t *testing.T) {
 	if n := log.count("POST", "from=first"); n != 2 {
 		t.Errorf("%d mount attempts from first/img, want 2", n)
 	}
+}
+
+// hideOtherBlobs makes the blobs of repositories under other/ look absent: ggcr's test registry
+// shares blobs between repositories, which distribution does not.
+func hideOtherBlobs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/other/") && strings.Contains(r.URL.Path, "/blobs/") {
+			http.Error(w, "", http.StatusNotFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
