@@ -86,8 +86,9 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	if err != nil {
 		return false, err
 	}
-	if reused > 0 {
-		sr.bd.progress.printf("%s: %d unchanged parts of the layer copied, compressed, from the previous build\n", sr.label(sr.stepN), reused)
+	if reused.copied > 1 { // the end-of-archive part alone is always the same
+		sr.bd.progress.printf("%s: %d of the layer's %d compressed parts copied from the previous build\n",
+			sr.label(sr.stepN), reused.copied, reused.of)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	rec := cache.Record{Layer: layer, Created: now, Step: createdBy}
@@ -143,14 +144,14 @@ type stepFS struct {
 // runOnRootfs mounts layers (base first) with a fresh upper dir, calls fn on the mount, unmounts, and
 // commits the upper dir as a layer (nil when fn changed nothing).
 func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.Layer, docker bool,
-	epoch *time.Time, prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, int, error) {
+	epoch *time.Time, prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, memberReuse, error) {
 	lowers, err := b.snaps.Ensure(ctx, layers)
 	if err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	dir, err := sc.stepDir()
 	if err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	defer os.RemoveAll(dir)
 	if !b.useOverlay() {
@@ -159,11 +160,11 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, 0, err
+			return nil, memberReuse{}, err
 		}
 	}
 	if err := b.snaps.MountOverlay(lowers, upper, work, merged); err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	sfs := &stepFS{root: merged, upper: upper}
 	ferr := fn(ctx, sfs)
@@ -174,16 +175,16 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 		ferr = sfs.finish()
 	}
 	if ferr != nil {
-		return nil, 0, ferr
+		return nil, memberReuse{}, ferr
 	}
 	l, reused, err := b.commitUpper(ctx, upper, docker, epoch, prev)
 	if err != nil || l == nil {
-		return l, 0, err
+		return l, memberReuse{}, err
 	}
 	// The upper dir is already in lower-dir format: keep it as the new layer's snapshot instead of
 	// unpacking the blob again when a later step needs this rootfs.
 	if err := b.adoptUpper(ctx, upper, layers, l); err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	return l, reused, nil
 }
@@ -212,21 +213,21 @@ func (b *Builder) adoptUpper(ctx context.Context, upper string, parents []v1.Lay
 // runOnCopy is runOnRootfs without overlayfs: the rootfs is a full copy of the lowers, and the layer is
 // what differs between the copy and the lowers after fn ran.
 func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, docker bool, epoch *time.Time,
-	prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, int, error) {
+	prev *snapshot.MemberSource, fn func(ctx context.Context, sfs *stepFS) error) (*cache.Layer, memberReuse, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	if err := snapshot.Flatten(ctx, lowers, rootfs); err != nil {
-		return nil, 0, fmt.Errorf("copying the rootfs: %w", err)
+		return nil, memberReuse{}, fmt.Errorf("copying the rootfs: %w", err)
 	}
 	sfs := &stepFS{root: rootfs}
 	if err := fn(ctx, sfs); err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	if sfs.finish != nil {
 		if err := sfs.finish(); err != nil {
-			return nil, 0, err
+			return nil, memberReuse{}, err
 		}
 	}
 	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
@@ -240,17 +241,20 @@ func (b *Builder) useOverlay() bool { return !b.noOverlay && b.snaps.OverlaySupp
 
 // commitUpper turns an overlay upper dir into a compressed layer blob in the store.
 func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time,
-	prev *snapshot.MemberSource) (*cache.Layer, int, error) {
+	prev *snapshot.MemberSource) (*cache.Layer, memberReuse, error) {
 	entries, err := os.ReadDir(upper)
 	if err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	if len(entries) == 0 {
-		return nil, 0, nil
+		return nil, memberReuse{}, nil
 	}
 	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
 		func(w io.Writer, o snapshot.DiffOptions) error { return snapshot.WriteDiff(ctx, upper, w, o) })
 }
+
+// memberReuse is how many of a new layer blob's gzip members were copied from the previous blob.
+type memberReuse struct{ copied, of int }
 
 // commitTar writes the layer tar that diff produces (with the options it is given) into a compressed
 // blob in the store: a gzip member per tar entry (snapshot.MemberCompressor), compressed in parallel,
@@ -258,35 +262,36 @@ func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, ep
 // It returns the layer (nil when the tar is empty: the step changed nothing) and how many members it
 // copied. The member index is kept for the next commit.
 func (b *Builder) commitTar(ctx context.Context, docker bool, prev *snapshot.MemberSource, opts snapshot.DiffOptions,
-	diff func(w io.Writer, opts snapshot.DiffOptions) error) (*cache.Layer, int, error) {
+	diff func(w io.Writer, opts snapshot.DiffOptions) error) (*cache.Layer, memberReuse, error) {
 	bw, err := b.store.NewBlobWriter()
 	if err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	defer bw.Abort()
 	mc, err := snapshot.NewMemberCompressor(ctx, bw, snapshot.CompressOptions{DockerMediaTypes: docker}, prev)
 	if err != nil {
-		return nil, 0, err
+		return nil, memberReuse{}, err
 	}
 	derr := diff(mc, mc.Options(opts))
 	c, err := mc.Close()
 	if derr != nil {
-		return nil, 0, fmt.Errorf("committing layer: %w", derr)
+		return nil, memberReuse{}, fmt.Errorf("committing layer: %w", derr)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("committing layer: %w", err)
+		return nil, memberReuse{}, fmt.Errorf("committing layer: %w", err)
 	}
 	if c.DiffID == emptyTarDiffID {
-		return nil, 0, nil // the step changed nothing
+		return nil, memberReuse{}, nil // the step changed nothing
 	}
 	if _, _, err := bw.Commit(c.Digest); err != nil {
-		return nil, 0, fmt.Errorf("committing layer: %w", err)
+		return nil, memberReuse{}, fmt.Errorf("committing layer: %w", err)
 	}
 	var idx bytes.Buffer
 	if err := snapshot.WriteMembers(&idx, mc.Members()); err == nil {
 		_ = b.cache.PutMembers(c.Digest, idx.Bytes()) // best effort: without it the next commit compresses everything
 	}
-	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}, mc.Reused(), nil
+	return &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)},
+		memberReuse{copied: mc.Reused(), of: len(mc.Members())}, nil
 }
 
 // previousMembers offers the blob this step produced in the nearest earlier build of the same
