@@ -149,7 +149,8 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 }
 
 // sameAsBefore reports whether the earlier run of the same instruction on the same parent read src
-// with the same mode and content, so that the file it produced at the same place is src's copy.
+// with the same content, so that the file it produced at the same place holds src's bytes (claim
+// checks its metadata itself).
 func (r *layerReuse) sameAsBefore(src sourceFile) bool {
 	before, ok := r.prevFiles[src.path]
 	return ok && strings.HasSuffix(before, " "+src.digest)
