@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/moby/patternmatcher"
 	"io"
 	"io/fs"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"sync/atomic"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/patternmatcher"
 
 	"github.com/hoistbuild/hoist/cache"
 	"github.com/hoistbuild/hoist/parser"
@@ -106,7 +106,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		if err != nil {
 			return false, err
 		}
-		kb.String("content", digest).Files(cd.files)
+		kb.String(contentComponent, digest).Files(cd.files)
 		spec.ctxFiles = cd.byHost
 	default:
 		src, err := sr.sourceState(ctx, fromName)
@@ -419,6 +419,9 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), &contentDigests{files: files, byHost: byHost}, nil
 }
+
+// contentComponent names the key component of a COPY's source digest.
+const contentComponent = "content"
 
 // contentDigests is what hashItems learnt about the selected sources.
 type contentDigests struct {

@@ -61,15 +61,11 @@ func newLayerReuse(prev, upper, root string, sources map[string]sourceFile, prev
 // instruction on the same parent, its per-file detail.
 func (sr *stageRun) previousResult() (string, map[string]string) {
 	b := sr.bd.b
-	prev := sr.bd.prev.Step(sr.step)
-	if prev == nil {
+	prev, layer := sr.previousLayer()
+	if layer == nil {
 		return "", nil
 	}
-	rec, err := b.cache.Get(prev.Key)
-	if err != nil || rec.Layer == nil {
-		return "", nil
-	}
-	top, err := v1.NewHash(rec.Layer.DiffID)
+	top, err := v1.NewHash(layer.DiffID)
 	if err != nil {
 		return "", nil
 	}
@@ -98,10 +94,24 @@ func (sr *stageRun) previousResult() (string, map[string]string) {
 	return p, b.history.Files(prev)
 }
 
+// previousLayer is the step of the nearest earlier build of the same Dockerfile that corresponds to
+// this one, and the layer it produced (nil when there is none, or it changed nothing).
+func (sr *stageRun) previousLayer() (*cache.StepRecord, *cache.Layer) {
+	prev := sr.bd.prev.Step(sr.step)
+	if prev == nil {
+		return nil, nil
+	}
+	rec, err := sr.bd.b.cache.Get(prev.Key)
+	if err != nil {
+		return nil, nil
+	}
+	return prev, rec.Layer
+}
+
 // sameInstruction reports whether two COPY keys differ at most in the content of their sources.
 func sameInstruction(a, b []cache.Component) bool {
 	strip := func(cs []cache.Component) []cache.Component {
-		return slices.DeleteFunc(slices.Clone(cs), func(c cache.Component) bool { return c.Name == "content" })
+		return slices.DeleteFunc(slices.Clone(cs), func(c cache.Component) bool { return c.Name == contentComponent })
 	}
 	return slices.EqualFunc(strip(a), strip(b), func(x, y cache.Component) bool {
 		return x.Name == y.Name && slices.Equal(x.Values, y.Values)

@@ -221,14 +221,8 @@ func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, do
 	if err := snapshot.Flatten(ctx, lowers, rootfs); err != nil {
 		return nil, memberReuse{}, fmt.Errorf("copying the rootfs: %w", err)
 	}
-	sfs := &stepFS{root: rootfs}
-	if err := fn(ctx, sfs); err != nil {
+	if err := fn(ctx, &stepFS{root: rootfs}); err != nil { // no upper dir: nothing sets finish
 		return nil, memberReuse{}, err
-	}
-	if sfs.finish != nil {
-		if err := sfs.finish(); err != nil {
-			return nil, memberReuse{}, err
-		}
 	}
 	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
 		func(w io.Writer, o snapshot.DiffOptions) error {
@@ -300,15 +294,11 @@ func (b *Builder) commitTar(ctx context.Context, docker bool, prev *snapshot.Mem
 func (sr *stageRun) previousMembers() (*snapshot.MemberSource, func()) {
 	none := func() {}
 	b := sr.bd.b
-	prev := sr.bd.prev.Step(sr.step)
-	if prev == nil {
+	_, layer := sr.previousLayer()
+	if layer == nil {
 		return nil, none
 	}
-	rec, err := b.cache.Get(prev.Key)
-	if err != nil || rec.Layer == nil {
-		return nil, none
-	}
-	d, err := v1.NewHash(rec.Layer.Digest)
+	d, err := v1.NewHash(layer.Digest)
 	if err != nil {
 		return nil, none
 	}

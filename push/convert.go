@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 
+	"github.com/hoistbuild/hoist/internal/ctxio"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -182,7 +183,7 @@ func recompress(ctx context.Context, st *store.Store, d v1.Descriptor, mt types.
 		return d, v1.Hash{}, err
 	}
 	diff := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(cw, diff), ctxReader{ctx, plain}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(cw, diff), ctxio.Reader(ctx, plain)); err != nil {
 		cw.Close()
 		return d, v1.Hash{}, err
 	}

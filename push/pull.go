@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hoistbuild/hoist/internal/ctxio"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -240,7 +241,7 @@ func fetchOnce(ctx context.Context, st *store.Store, img v1.Image, d v1.Descript
 	if err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(w, io.TeeReader(ctxReader{ctx, rc}, bar)); err != nil {
+	if _, err := io.Copy(w, io.TeeReader(ctxio.Reader(ctx, rc), bar)); err != nil {
 		w.Abort()
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -248,19 +249,6 @@ func fetchOnce(ctx context.Context, st *store.Store, img v1.Image, d v1.Descript
 		return nil, err
 	}
 	return w, nil
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func shortDigest(h v1.Hash) string {

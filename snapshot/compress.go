@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // Compression selects the layer blob encoding produced by Compress.
@@ -111,7 +113,7 @@ func Compress(ctx context.Context, tarStream io.Reader, w io.Writer, opts Compre
 	}
 	diffHash := sha256.New()
 	buf := make([]byte, 1<<20)
-	_, copyErr := io.CopyBuffer(io.MultiWriter(diffHash, enc), ctxReader{ctx: ctx, r: tarStream}, buf)
+	_, copyErr := io.CopyBuffer(io.MultiWriter(diffHash, enc), ctxio.Reader(ctx, tarStream), buf)
 	closeErr := enc.Close()
 	if copyErr != nil {
 		return Committed{}, fmt.Errorf("compressing layer (%s): %w", opts.Compression, copyErr)
@@ -200,16 +202,3 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

@@ -3,7 +3,6 @@
 package snapshot
 
 import (
-	"strconv"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -12,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"

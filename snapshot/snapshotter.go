@@ -17,6 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/umoci/oci/layer"
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // Snapshotter manages unpacked layers under one root directory (see the
@@ -163,7 +165,7 @@ func (s *Snapshotter) unpack(ctx context.Context, l v1.Layer, chainID, diffID, p
 	}
 	// Hash the tar trailer and anything after it too: the DiffID covers
 	// the whole stream.
-	if _, err := io.Copy(io.Discard, ctxReader{ctx: ctx, r: tee}); err != nil {
+	if _, err := io.Copy(io.Discard, ctxio.Reader(ctx, tee)); err != nil {
 		return fmt.Errorf("reading layer stream: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {

@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // Archive formats accepted by Save.
@@ -102,23 +104,10 @@ func (s *Store) saveDocker(ctx context.Context, w io.Writer, sel []savedImage) e
 		}
 		refToImage[ref] = img
 	}
-	if err := tarball.MultiRefWrite(refToImage, ctxWriter{ctx: ctx, w: w}); err != nil {
+	if err := tarball.MultiRefWrite(refToImage, ctxio.Writer(ctx, w)); err != nil {
 		return fmt.Errorf("saving docker archive: %w", err)
 	}
 	return nil
-}
-
-// ctxWriter fails writes once ctx is done; it lives for one Save.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // Load reads a docker-archive or oci-archive tar (optionally gzip

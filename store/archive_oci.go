@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
@@ -58,7 +60,7 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 	if err != nil {
 		return fmt.Errorf("saving oci archive: %w", err)
 	}
-	tw := tar.NewWriter(ctxWriter{ctx: ctx, w: w})
+	tw := tar.NewWriter(ctxio.Writer(ctx, w))
 	if err := writeTarFile(tw, "oci-layout", bytes.NewReader([]byte(ociLayoutFile)), int64(len(ociLayoutFile))); err != nil {
 		return fmt.Errorf("saving oci archive: %w", err)
 	}

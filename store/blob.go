@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // maxJSONBlob bounds manifests and configs read into memory.
@@ -264,22 +266,8 @@ func (s *Store) writeBlob(ctx context.Context, r io.Reader, expected v1.Hash, si
 		return v1.Hash{}, 0, err
 	}
 	defer bw.Abort()
-	if _, err := io.Copy(bw, ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, err := io.Copy(bw, ctxio.Reader(ctx, r)); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("writing blob: %w", err)
 	}
 	return bw.commit(expected, size)
-}
-
-// ctxReader fails reads once ctx is done so long copies can be cancelled.
-// It lives only for the duration of one copy.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

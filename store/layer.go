@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // layerInfo describes a layer blob written by ingestLayer.
@@ -49,7 +51,7 @@ const (
 // committed when the whole stream was read without error and, if wantDiff
 // is not the zero Hash, its diff ID equals wantDiff (else ErrCorrupt).
 func (s *Store) ingestLayer(ctx context.Context, r io.Reader, wantDiff v1.Hash) (layerInfo, error) {
-	br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 1<<16)
+	br := bufio.NewReaderSize(ctxio.Reader(ctx, r), 1<<16)
 	peek, _ := br.Peek(6)
 	magic := string(peek)
 	comp := compNone

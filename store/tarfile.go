@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
 // tarArchive is a random-access view of an uncompressed tar archive: one
@@ -124,7 +126,7 @@ func (s *Store) spool(ctx context.Context, r io.Reader) (io.ReaderAt, int64, int
 			}
 		}
 	}
-	br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 1<<16)
+	br := bufio.NewReaderSize(ctxio.Reader(ctx, r), 1<<16)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
