@@ -18,12 +18,6 @@ import (
 // defaultPath is used to find the command when Env has no PATH (docker's).
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// defaultCaps is docker's default capability set (0xa80425fb).
-const defaultCaps uint64 = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FSETID |
-	1<<unix.CAP_FOWNER | 1<<unix.CAP_MKNOD | 1<<unix.CAP_NET_RAW | 1<<unix.CAP_SETGID |
-	1<<unix.CAP_SETUID | 1<<unix.CAP_SETFCAP | 1<<unix.CAP_SETPCAP | 1<<unix.CAP_NET_BIND_SERVICE |
-	1<<unix.CAP_SYS_CHROOT | 1<<unix.CAP_KILL | 1<<unix.CAP_AUDIT_WRITE
-
 // lookupUser resolves spec against the (new) root's /etc/passwd and
 // /etc/group. Missing files are fine for numeric ids and for "".
 func lookupUser(spec string) (*user.ExecUser, error) {
@@ -62,12 +56,12 @@ func setUser(u *user.ExecUser) error {
 	return nil
 }
 
-// dropBoundingSet removes every capability outside defaultCaps from the
-// bounding set. It needs CAP_SETPCAP, so it runs before setUser.
-func dropBoundingSet() error {
+// dropBoundingSet removes every capability outside caps from the calling
+// thread's bounding set. It needs CAP_SETPCAP, so it runs before setUser.
+func dropBoundingSet(caps uint64) error {
 	last := lastCap()
 	for c := 0; c <= last; c++ {
-		if c < 64 && defaultCaps&(1<<c) != 0 {
+		if c < 64 && caps&(1<<c) != 0 {
 			continue
 		}
 		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
@@ -90,13 +84,13 @@ func lastCap() int {
 }
 
 // setCapabilities sets this thread's capabilities for the exec: for root,
-// permitted and effective are defaultCaps; for other users they are empty
-// (as with docker, a non-root command gets no capabilities, only the bounding
-// set). Inheritable and ambient are always empty.
-func setCapabilities(root bool) error {
+// permitted and effective are set; for other users they are empty (as with
+// docker, a non-root command gets no capabilities, only the bounding set).
+// Inheritable and ambient are always empty.
+func setCapabilities(set uint64, root bool) error {
 	var caps uint64
 	if root {
-		caps = defaultCaps
+		caps = set
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	data := [2]unix.CapUserData{
@@ -145,6 +139,25 @@ func checkExecutable(path string) error {
 	}
 	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS); err != nil {
 		return &fs.PathError{Op: "faccessat", Path: path, Err: err}
+	}
+	return nil
+}
+
+// clearInheritable empties the calling thread's inheritable and ambient
+// capability sets and leaves its permitted and effective sets alone.
+func clearInheritable() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return &os.SyscallError{Syscall: "capget", Err: err}
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return &os.SyscallError{Syscall: "capset", Err: err}
+	}
+	err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+	if err != nil && !errors.Is(err, unix.EINVAL) {
+		return &os.SyscallError{Syscall: "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", Err: err}
 	}
 	return nil
 }

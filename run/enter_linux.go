@@ -29,23 +29,41 @@ type EnterSpec struct {
 	// Detach: the caller will not Wait; the command's stdio should not be
 	// the caller's pipes.
 	Detach bool
-	// Prestart, when not nil, is called with the command's host pid right
-	// after it started (to put it into the sandbox's cgroup).
-	Prestart func(pid int) error
+	// Security must be the sandbox's own (the Spec.Security it was started
+	// with): the command gets the same capabilities, seccomp filter and
+	// no_new_privs as the sandbox's PID 1.
+	Security Security
+	// JoinCgroup, when not nil, is called on the thread that will fork the
+	// command, with its thread id, before the fork: it moves that thread into
+	// the sandbox's cgroup (cgroup v1), or returns an open cgroup directory
+	// fd for the fork to start the command in (cgroup v2; -1 otherwise), so
+	// the command never runs outside the sandbox's cgroup. The fd is closed
+	// after the fork.
+	JoinCgroup func(tid int) (cgroupFD int, err error)
 }
 
 // Enter runs spec.Args inside the running sandbox whose PID 1 has host pid
-// pid: in its pid, uts, ipc and network namespaces, with its root directory
-// (/proc/<pid>/root, which shows the sandbox's own mounts), docker's
-// capability set for root and none for other users.
+// pid, as runc exec does: in all of its namespaces (mount, pid, uts, ipc,
+// network and cgroup), in its cgroup, with the capabilities, seccomp filter
+// and no_new_privs its PID 1 got from spec.Security, as spec.User, and with
+// no descriptor but its stdio. A process started by Enter is
+// indistinguishable from one started by the sandbox's init.
 //
-// Go cannot join a mount namespace (setns(CLONE_NEWNS) needs a
-// single-threaded process), so the command shares the caller's mount
-// namespace but sees only the sandbox's tree; it has no CAP_SYS_ADMIN to
-// change mounts anyway.
+// The namespaces are joined by a locked OS thread of the caller that first
+// unshares its filesystem attributes (so it may join a mount namespace); the
+// thread then forks the command and is discarded, so nothing else in the
+// caller ever runs in the sandbox.
 func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, error) {
 	if len(spec.Args) == 0 || spec.Args[0] == "" {
 		return nil, fmt.Errorf("%w: no command", ErrInvalidSpec)
+	}
+	sec, err := resolveSecurity(spec.Security)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := seccompFor(spec.Security)
+	if err != nil {
+		return nil, err
 	}
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	u, err := user.GetExecUserPath(spec.User, &user.ExecUser{Home: "/"},
@@ -78,6 +96,11 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 			groups = append(groups, uint32(g))
 		}
 	}
+	nsfds, err := openNamespaces(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nsfds)
 	cmd := &exec.Cmd{
 		Path:   argv0,
 		Args:   spec.Args,
@@ -87,7 +110,6 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 		Stdout: stdio.Stdout,
 		Stderr: stdio.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{
-			Chroot:     root,
 			Credential: &syscall.Credential{Uid: uint32(u.Uid), Gid: uint32(u.Gid), Groups: groups},
 			Setsid:     spec.Terminal,
 			Setctty:    spec.Terminal,
@@ -99,29 +121,13 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 	// Like docker exec's, the command outlives a killed client.
 	started := make(chan error, 1)
 	go func() {
-		// This thread joins the sandbox's namespaces and loses capabilities:
-		// it is never unlocked, so the runtime discards it when the
-		// goroutine ends.
+		// This thread joins the sandbox and loses its privileges: it is
+		// never unlocked, so the runtime discards it when the goroutine ends.
 		runtime.LockOSThread()
-		if err := joinNamespaces(pid); err != nil {
-			started <- err
-			return
-		}
-		if err := dropBoundingSet(); err != nil {
-			started <- err
-			return
-		}
-		started <- cmd.Start()
+		started <- enterAndStart(cmd, nsfds, spec, sec, filter)
 	}()
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("exec in container: %w", err)
-	}
-	if spec.Prestart != nil {
-		if err := spec.Prestart(cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return nil, err
-		}
 	}
 	// Cancelling ctx kills the command, unless it is detached: its caller returns (and its context
 	// ends) right after starting it.
@@ -132,25 +138,89 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, stop: stop, cleanup: func() error { return nil }}, nil
 }
 
-// joinNamespaces moves the calling thread into the pid (for its children),
-// uts, ipc and network namespaces of pid.
-func joinNamespaces(pid int) error {
-	for _, ns := range []struct {
-		name string
-		flag int
-	}{{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"net", unix.CLONE_NEWNET}, {"pid", unix.CLONE_NEWPID}} {
-		p := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name)
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// enterAndStart runs on a locked thread that is discarded afterwards: it
+// joins the namespaces and cgroup, takes on the sandbox's restrictions in
+// runc's order (bounding set, capabilities, no_new_privs, seccomp last) and
+// forks the command, which inherits all of it.
+func enterAndStart(cmd *exec.Cmd, nsfds []nsFd, spec EnterSpec, sec resolvedSecurity, filter *seccompFilter) error {
+	if spec.JoinCgroup != nil {
+		fd, err := spec.JoinCgroup(unix.Gettid())
 		if err != nil {
-			return fmt.Errorf("joining the container's %s namespace: %w", ns.name, &os.PathError{Op: "open", Path: p, Err: err})
+			return fmt.Errorf("joining the container's cgroup: %w", err)
 		}
-		err = unix.Setns(fd, ns.flag)
-		unix.Close(fd)
-		if err != nil {
+		if fd >= 0 {
+			defer unix.Close(fd)
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		}
+	}
+	// setns(CLONE_NEWNS) refuses a thread that shares its root and cwd
+	// with other threads.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return &os.SyscallError{Syscall: "unshare(CLONE_FS)", Err: err}
+	}
+	for _, ns := range nsfds {
+		if err := unix.Setns(ns.fd, ns.flag); err != nil {
 			return fmt.Errorf("joining the container's %s namespace: %w", ns.name, &os.SyscallError{Syscall: "setns", Err: err})
 		}
 	}
-	return nil
+	// The mount namespace's root and cwd are now the sandbox's "/".
+	if err := dropBoundingSet(sec.caps); err != nil {
+		return err
+	}
+	// Inheritable and ambient sets are emptied. The thread keeps its
+	// effective set: the fork's setgroups/setgid/setuid need it. A root
+	// command's exec then gets exactly the bounding set as permitted and
+	// effective, like the init's command; setuid to any other user clears
+	// them.
+	if err := clearInheritable(); err != nil {
+		return err
+	}
+	if spec.Security.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return &os.SyscallError{Syscall: "prctl(PR_SET_NO_NEW_PRIVS)", Err: err}
+		}
+	}
+	// Last, with CAP_SYS_ADMIN still held (no_new_privs may be unset).
+	if err := filter.install(); err != nil {
+		return err
+	}
+	return cmd.Start()
+}
+
+// nsFd is an open namespace file of the sandbox's PID 1.
+type nsFd struct {
+	name string
+	flag int
+	fd   int
+}
+
+// openNamespaces opens every namespace of pid that Enter joins, in the order
+// it joins them: the mount namespace last, since /proc/<pid>/ns can only be
+// opened from the host's view.
+func openNamespaces(pid int) ([]nsFd, error) {
+	var out []nsFd
+	for _, ns := range []struct {
+		name string
+		flag int
+	}{
+		{"cgroup", unix.CLONE_NEWCGROUP}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS},
+		{"net", unix.CLONE_NEWNET}, {"pid", unix.CLONE_NEWPID}, {"mnt", unix.CLONE_NEWNS},
+	} {
+		p := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name)
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("joining the container's %s namespace: %w", ns.name, &os.PathError{Op: "open", Path: p, Err: err})
+		}
+		out = append(out, nsFd{name: ns.name, flag: ns.flag, fd: fd})
+	}
+	return out, nil
+}
+
+func closeAll(fds []nsFd) {
+	for _, ns := range fds {
+		unix.Close(ns.fd)
+	}
 }
 
 // inRoot resolves p (absolute, inside root) with symlinks scoped to root.

@@ -16,6 +16,10 @@ import (
 // Otherwise it returns immediately and does nothing.
 func MaybeInit() {
 	if len(os.Args) < 2 || os.Args[1] != InitArg {
+		// A descriptor inherited from whoever started hoist (a shell's
+		// `7</dir`) must never reach a container or a RUN step: Go's exec
+		// passes on every descriptor that is not close-on-exec.
+		_ = closeExtraFds()
 		makeMountsPrivate()
 		return
 	}
@@ -43,8 +47,18 @@ func initChild() error {
 	if cfg.Terminal {
 		unix.CloseOnExec(consoleFd)
 	}
-	// 2. Filesystem: private propagation, mounts, pivot_root.
+	// The parent has put us in the sandbox's cgroup (Prestart) before it
+	// sent the spec: that cgroup becomes the root of our cgroup namespace.
+	// This thread alone enters it; it is the one that execs.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("creating cgroup namespace: %w", &os.SyscallError{Syscall: "unshare", Err: err})
+	}
+	// 2. Filesystem: private propagation, mounts, pivot_root, then the
+	// read-only and masked paths.
 	if err := setupRootfs(cfg); err != nil {
+		return err
+	}
+	if err := hardenPaths(cfg); err != nil {
 		return err
 	}
 	// 3. Namespaced identity.
@@ -87,14 +101,19 @@ func initChild() error {
 	if err := unix.Chdir(cfg.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config: %w", cfg.Cwd, err)
 	}
-	if err := dropBoundingSet(); err != nil {
+	if err := dropBoundingSet(cfg.Caps); err != nil {
 		return err
 	}
 	if err := setUser(u); err != nil {
 		return err
 	}
-	if err := setCapabilities(u.Uid == 0); err != nil {
+	if err := setCapabilities(cfg.Caps, u.Uid == 0); err != nil {
 		return err
+	}
+	if cfg.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return &os.SyscallError{Syscall: "prctl(PR_SET_NO_NEW_PRIVS)", Err: err}
+		}
 	}
 	// 5. The command.
 	pathEnv, ok := envValue(env, "PATH")

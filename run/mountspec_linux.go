@@ -45,9 +45,10 @@ func prepareMounts(cfg *initConfig, tmp string, st *stubs) error {
 		if err != nil {
 			return err
 		}
+		// --read-only covers them too, as with docker.
 		cfg.Mounts = append(cfg.Mounts, initMount{
 			Type: "bind", Source: src, Target: target, File: true,
-			Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC,
+			Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ReadOnly: cfg.ReadOnlyRootfs,
 		})
 	}
 	for _, m := range cfg.userMounts {
@@ -155,4 +156,15 @@ func parseMount(m Mount) (initMount, error) {
 	}
 	im.Data = strings.Join(data, ",")
 	return im, nil
+}
+
+// CheckMountOptions reports whether options are valid for a mount of type
+// typ ("bind" or "tmpfs"), as Run would parse them.
+func CheckMountOptions(typ string, options []string) error {
+	src := ""
+	if typ == "bind" {
+		src = "/"
+	}
+	_, err := parseMount(Mount{Type: typ, Source: src, Target: "/", Options: options})
+	return err
 }

@@ -76,6 +76,13 @@ type initConfig struct {
 	ConsoleSize    WindowSize `json:"consoleSize,omitempty"`
 	Interface      *Interface `json:"interface,omitempty"`
 	KeepResolv     bool       `json:"-"`
+	// Hardening (Spec.Security, resolved by the parent).
+	Privileged      bool     `json:"privileged,omitempty"`
+	Caps            uint64   `json:"caps"`
+	NoNewPrivileges bool     `json:"noNewPrivileges,omitempty"`
+	MaskedPaths     []string `json:"maskedPaths,omitempty"`
+	ReadonlyPaths   []string `json:"readonlyPaths,omitempty"`
+	Devices         []Device `json:"devices,omitempty"`
 
 	extraHosts []string    // Spec.ExtraHosts (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)

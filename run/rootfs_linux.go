@@ -46,10 +46,17 @@ func setupRootfs(cfg *initConfig) error {
 	if err := unix.Mount("proc", cfg.ProcDir, "proc", noSuidDevExec, ""); err != nil {
 		return fmt.Errorf("mount proc: %w", err)
 	}
-	if err := unix.Mount("sysfs", cfg.SysDir, "sysfs", noSuidDevExec|unix.MS_RDONLY, ""); err != nil {
+	sysFlags := uintptr(noSuidDevExec | unix.MS_RDONLY)
+	if cfg.Privileged {
+		sysFlags &^= unix.MS_RDONLY
+	}
+	if err := unix.Mount("sysfs", cfg.SysDir, "sysfs", sysFlags, ""); err != nil {
 		return fmt.Errorf("mount sysfs: %w", err)
 	}
-	if err := setupDev(cfg.DevDir); err != nil {
+	if err := mountCgroups(cfg.SysDir, cfg.Privileged); err != nil {
+		return err
+	}
+	if err := setupDev(cfg.DevDir, cfg.Devices); err != nil {
 		return err
 	}
 	for _, m := range cfg.Mounts {
@@ -94,8 +101,9 @@ type devNode struct {
 	major, minor uint32
 }
 
-// setupDev mounts a tmpfs on dev and populates it like docker does.
-func setupDev(dev string) error {
+// setupDev mounts a tmpfs on dev and populates it like docker does, then
+// adds devices (--device, or the host's for a privileged sandbox).
+func setupDev(dev string, devices []Device) error {
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return fmt.Errorf("mount tmpfs on /dev: %w", err)
 	}
@@ -131,10 +139,15 @@ func setupDev(dev string) error {
 	}
 	for _, l := range [][2]string{
 		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"/proc/kcore", "core"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
 	} {
 		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
 			return fmt.Errorf("populate /dev: %w", err)
+		}
+	}
+	for _, d := range devices {
+		if err := makeDevice(dev, d); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -349,21 +349,31 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown network mode %q", ErrInvalidSpec, spec.Network)
 	}
+	sec, err := resolveSecurity(spec.Security)
+	if err != nil {
+		return nil, err
+	}
 	return &initConfig{
-		Rootfs:         rootfs,
-		Args:           spec.Args,
-		Env:            spec.Env,
-		Cwd:            cwd,
-		User:           spec.User,
-		Hostname:       hostname,
-		NewNet:         newNet,
-		ReadOnlyRootfs: spec.ReadOnlyRootfs,
-		Overlay:        spec.Overlay,
-		Terminal:       spec.Terminal,
-		ConsoleSize:    spec.ConsoleSize,
-		Interface:      spec.Interface,
-		KeepResolv:     spec.Network == NetworkPrivate,
-		extraHosts:     spec.ExtraHosts,
-		userMounts:     mounts,
+		Privileged:      spec.Security.Privileged,
+		Caps:            sec.caps,
+		NoNewPrivileges: spec.Security.NoNewPrivileges,
+		MaskedPaths:     sec.masked,
+		ReadonlyPaths:   sec.readonly,
+		Devices:         sec.devices,
+		Rootfs:          rootfs,
+		Args:            spec.Args,
+		Env:             spec.Env,
+		Cwd:             cwd,
+		User:            spec.User,
+		Hostname:        hostname,
+		NewNet:          newNet,
+		ReadOnlyRootfs:  spec.ReadOnlyRootfs,
+		Overlay:         spec.Overlay,
+		Terminal:        spec.Terminal,
+		ConsoleSize:     spec.ConsoleSize,
+		Interface:       spec.Interface,
+		KeepResolv:      spec.Network == NetworkPrivate,
+		extraHosts:      spec.ExtraHosts,
+		userMounts:      mounts,
 	}, nil
 }

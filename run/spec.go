@@ -146,6 +146,9 @@ type Spec struct {
 	// Interface, when not nil, is configured in the sandbox's network
 	// namespace (Network must be NetworkPrivate).
 	Interface *Interface
+	// Security is what the command may do beyond its namespaces; the zero
+	// value is docker's default.
+	Security Security
 	// Prestart, when not nil, is called with the host pid of the sandbox's
 	// init once its namespaces exist and before it sets anything up or runs
 	// the command: the place to put it in a cgroup or move a network

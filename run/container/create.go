@@ -42,6 +42,10 @@ type CreateOptions struct {
 	StopTimeout *int
 	AutoRemove  bool
 	Labels      map[string]string
+	Security    SecurityOptions
+	// Notes receives messages about options that have no effect on this
+	// host (docker's warnings); nil discards them.
+	Notes func(string)
 }
 
 // ErrBadOption wraps every error about invalid create options.
@@ -181,6 +185,15 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		Tty: o.Tty, OpenStdin: o.OpenStdin, ReadOnly: o.ReadOnly,
 		Network: o.Network, Resources: o.Resources, StopSignal: ic.StopSignal, StopTimeout: -1,
 		AutoRemove: o.AutoRemove, Labels: map[string]string{},
+	}
+	var notes []string
+	if cfg.Security, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		if o.Notes != nil {
+			o.Notes(n)
+		}
 	}
 	for k, v := range ic.Labels {
 		cfg.Labels[k] = v

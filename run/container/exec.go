@@ -40,6 +40,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, o ExecOptions, stdio Std
 		User:     c.Config.User,
 		Terminal: o.Tty,
 		Detach:   o.Detach,
+		Security: c.Config.Security,
 	}
 	if o.User != "" {
 		spec.User = o.User
@@ -48,7 +49,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, o ExecOptions, stdio Std
 		spec.Cwd = o.WorkingDir
 	}
 	if cg := c.State.Cgroup; cg != nil {
-		spec.Prestart = cg.Add
+		spec.JoinCgroup = cg.JoinThread
 	}
 	var pio run.IO
 	var copies sync.WaitGroup

@@ -135,6 +135,10 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		ReadOnlyRootfs: c.Config.ReadOnly,
 		StateDir:       dir,
 		Terminal:       c.Config.Tty,
+		Security:       c.Config.Security,
+	}
+	for _, t := range c.Config.Tmpfs {
+		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})
 	}
 	for _, m := range c.Config.Mounts {
 		src := m.Source

@@ -12,6 +12,7 @@ package container
 import (
 	"time"
 
+	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
 )
 
@@ -45,12 +46,22 @@ type Config struct {
 	Ports      []Port   `json:"ports"`   // requested
 	Exposed    []string `json:"exposed"` // "80/tcp", from the image and --expose
 
+	// Security is --privileged, --cap-add/--cap-drop, --security-opt and
+	// --device: run and exec apply the same.
+	Security    run.Security      `json:"security"`
+	Tmpfs       []Tmpfs           `json:"tmpfs,omitempty"`
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`
 	StopTimeout int               `json:"stopTimeout"` // seconds; -1: default
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
+}
+
+// Tmpfs is one --tmpfs mount.
+type Tmpfs struct {
+	Destination string   `json:"destination"`
+	Options     []string `json:"options,omitempty"` // mount(8) options: size=64m, mode=1777, ro, noexec...
 }
 
 // Mount is a bind mount or a named volume.

@@ -28,7 +28,8 @@ func (g *globals) openRuntime(ctx context.Context) (*container.Runtime, error) {
 type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
-	tty, interactive, readOnly, publishAll, rm                                      bool
+	capAdd, capDrop, securityOpt, devices, tmpfs                                    []string
+	tty, interactive, readOnly, publishAll, rm, privileged                          bool
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
 	stopTimeout                                                                     int
@@ -60,6 +61,12 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fs.Float64Var(&f.cpus, "cpus", 0, "number of CPUs")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "tune container pids limit (-1 for unlimited)")
+	fs.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add Linux capabilities")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop Linux capabilities")
+	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options")
+	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container")
+	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory")
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
@@ -70,6 +77,16 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Hostname: f.hostname, Network: f.network, Restart: f.restart, StopSignal: f.stopSignal,
 		Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly, PublishAll: f.publishAll,
 		AutoRemove: f.rm, Volumes: f.volumes, Publish: f.publish, Expose: f.expose,
+		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
+			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs},
+		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) },
+	}
+	for _, d := range f.devices {
+		dev, err := container.ParseDevice(d)
+		if err != nil {
+			return o, err
+		}
+		o.Security.Devices = append(o.Security.Devices, dev)
 	}
 	if cmd.Flags().Changed("entrypoint") {
 		o.Entrypoint = &f.entrypoint
