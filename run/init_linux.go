@@ -28,13 +28,13 @@ func MaybeInit() {
 	runtime.GOMAXPROCS(1)
 	runtime.LockOSThread()
 	errPipe := os.NewFile(errFd, "errpipe")
-	err := initChild()
+	err := initChild(errPipe)
 	writeInitError(errPipe, err) // initChild returns only on failure
 	os.Exit(1)
 }
 
 // initChild is the child's whole sequence; it returns only on failure.
-func initChild() error {
+func initChild(errPipe *os.File) error {
 	// 1. Our pipes must not reach the command: fd 4 closing at exec is how
 	// the parent learns that the exec succeeded.
 	for _, fd := range []int{specFd, errFd} {
@@ -130,6 +130,9 @@ func initChild() error {
 	// until the exec.
 	if err := closeExtraFds(); err != nil {
 		return err
+	}
+	if cfg.Init {
+		return reap(path, cfg.Args, env, cfg.Terminal, errPipe)
 	}
 	if err := unix.Exec(path, cfg.Args, env); err != nil {
 		return fmt.Errorf("exec: %q: %w", cfg.Args[0], err)

@@ -83,6 +83,7 @@ type initConfig struct {
 	MaskedPaths     []string `json:"maskedPaths,omitempty"`
 	ReadonlyPaths   []string `json:"readonlyPaths,omitempty"`
 	Devices         []Device `json:"devices,omitempty"`
+	Init            bool     `json:"init,omitempty"`
 
 	extraHosts []string    // Spec.ExtraHosts (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)

@@ -354,6 +354,7 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		return nil, err
 	}
 	return &initConfig{
+		Init:            spec.Init,
 		Privileged:      spec.Security.Privileged,
 		Caps:            sec.caps,
 		NoNewPrivileges: spec.Security.NoNewPrivileges,

@@ -146,6 +146,9 @@ type Spec struct {
 	// Interface, when not nil, is configured in the sandbox's network
 	// namespace (Network must be NetworkPrivate).
 	Interface *Interface
+	// Init runs a minimal init as PID 1 that starts the command as its child,
+	// forwards signals to it and reaps orphans (docker's --init).
+	Init bool
 	// Security is what the command may do beyond its namespaces; the zero
 	// value is docker's default.
 	Security Security

@@ -43,6 +43,7 @@ type CreateOptions struct {
 	AutoRemove  bool
 	Labels      map[string]string
 	Security    SecurityOptions
+	Init        bool // --init
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -184,7 +185,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname,
 		Tty: o.Tty, OpenStdin: o.OpenStdin, ReadOnly: o.ReadOnly,
 		Network: o.Network, Resources: o.Resources, StopSignal: ic.StopSignal, StopTimeout: -1,
-		AutoRemove: o.AutoRemove, Labels: map[string]string{},
+		AutoRemove: o.AutoRemove, Labels: map[string]string{}, Init: o.Init,
 	}
 	var notes []string
 	if cfg.Security, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {

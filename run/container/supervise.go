@@ -136,6 +136,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		StateDir:       dir,
 		Terminal:       c.Config.Tty,
 		Security:       c.Config.Security,
+		Init:           c.Config.Init,
 	}
 	for _, t := range c.Config.Tmpfs {
 		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})

@@ -50,6 +50,7 @@ type Config struct {
 	// --device: run and exec apply the same.
 	Security    run.Security      `json:"security"`
 	Tmpfs       []Tmpfs           `json:"tmpfs,omitempty"`
+	Init        bool              `json:"init,omitempty"` // --init
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`

@@ -29,7 +29,7 @@ type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
 	capAdd, capDrop, securityOpt, devices, tmpfs                                    []string
-	tty, interactive, readOnly, publishAll, rm, privileged                          bool
+	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
 	stopTimeout                                                                     int
@@ -67,6 +67,7 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options")
 	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory")
+	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
@@ -79,7 +80,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		AutoRemove: f.rm, Volumes: f.volumes, Publish: f.publish, Expose: f.expose,
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs},
-		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) },
+		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
 	}
 	for _, d := range f.devices {
 		dev, err := container.ParseDevice(d)
