@@ -4,8 +4,11 @@
 // A container's cgroup is "hoist/<id>": on cgroup v2 under the root of the
 // unified hierarchy (the root is exempt from the no-internal-processes rule,
 // so controllers can be delegated); on cgroup v1 under the caller's own
-// cgroup in each hierarchy (memory, cpu, cpuacct, pids, blkio), so a hoist
-// running inside a limited cgroup keeps its containers inside it too.
+// cgroup in each hierarchy (memory, cpu, cpuacct, pids, blkio, devices), so a
+// hoist running inside a limited cgroup keeps its containers inside it too.
+//
+// Device access (Resources.Devices) is the devices controller on v1 and, on
+// v2, an eBPF program attached to the cgroup (devicefilter.go).
 package cgroups
 
 import (
@@ -24,6 +27,15 @@ type Resources struct {
 	Memory    int64 // bytes
 	NanoCPUs  int64 // 1e9 = one CPU
 	PidsLimit int64 // > 0
+	// Devices are the device rules: DefaultDeviceRules() plus an allow per
+	// --device for a container. They apply in order after "deny all", with
+	// the meaning the v1 devices.allow and devices.deny files give them, on
+	// v1 and v2 alike: an 'a' rule sets the default to its verdict and drops
+	// every earlier rule; a later rule takes access back only from an earlier
+	// one with exactly its type and numbers (see deviceSet). Nil means no
+	// device control (--privileged); an empty list denies every device (and
+	// stays empty, not nil, through JSON).
+	Devices []DeviceRule
 }
 
 // Stats are a cgroup's counters at one moment.
@@ -52,7 +64,7 @@ var ErrUnavailable = errors.New("no usable cgroup hierarchy")
 const mountRoot = "/sys/fs/cgroup"
 
 // v1Controllers are the hierarchies hoist uses on cgroup v1.
-var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "blkio"}
+var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "blkio", "devices"}
 
 // IsV2 reports whether the host uses the unified (v2) hierarchy only.
 func IsV2() bool {
@@ -205,6 +217,11 @@ func write(dir, file, value string) error {
 
 func (cg *Cgroup) apply(r Resources) error {
 	const period = 100000
+	if r.Devices != nil {
+		if err := cg.applyDevices(r.Devices); err != nil {
+			return err
+		}
+	}
 	if cg.V2 {
 		dir := cg.Paths[""]
 		if r.Memory > 0 {
