@@ -188,7 +188,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		AutoRemove: o.AutoRemove, Labels: map[string]string{}, Init: o.Init,
 	}
 	var notes []string
-	if cfg.Security, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {
+	if cfg.Security, cfg.Resources.Devices, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {
 		return nil, err
 	}
 	for _, n := range notes {

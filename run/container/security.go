@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/cgroups"
 )
 
 // SecurityOptions are docker's --privileged, --cap-add, --cap-drop,
@@ -16,7 +17,7 @@ type SecurityOptions struct {
 	CapAdd      []string
 	CapDrop     []string
 	SecurityOpt []string // seccomp=unconfined|FILE, no-new-privileges[=BOOL], apparmor=..., label=..., systempaths=unconfined
-	Devices     []run.Device
+	Devices     []string // --device HOST[:CONTAINER[:PERMS]]
 	Tmpfs       []string // PATH[:OPTIONS]
 }
 
@@ -36,14 +37,31 @@ var hostHasLSM = func(name string) bool {
 	return false
 }
 
-// securityFor validates o and turns it into the sandbox's Security and the
-// --tmpfs mounts. Every error wraps ErrBadOption and names the flag. Notes
+// securityFor validates o and turns it into the sandbox's Security, the
+// device cgroup rules (docker's default plus an allow for each --device; nil,
+// no device control, when privileged) and the --tmpfs mounts. Every error wraps ErrBadOption and names the flag. Notes
 // are messages for the user about options that have no effect on this host
 // (an AppArmor profile where the kernel has no AppArmor), as docker warns.
-func securityFor(o SecurityOptions) (sec run.Security, tmpfs []Tmpfs, notes []string, err error) {
-	sec = run.Security{Privileged: o.Privileged, CapAdd: o.CapAdd, CapDrop: o.CapDrop, Devices: o.Devices}
+func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRule, tmpfs []Tmpfs, notes []string, err error) {
+	sec = run.Security{Privileged: o.Privileged, CapAdd: o.CapAdd, CapDrop: o.CapDrop}
+	if !o.Privileged {
+		rules = cgroups.DefaultDeviceRules()
+	}
+	for _, spec := range o.Devices {
+		devs, err := cgroups.ParseDevice(spec)
+		if err != nil {
+			return sec, nil, nil, nil, fmt.Errorf("%w: --device %s: %w", ErrBadOption, spec, err)
+		}
+		for _, d := range devs {
+			sec.Devices = append(sec.Devices, run.Device{Path: d.Path, Type: d.Type, Major: uint32(d.Major),
+				Minor: uint32(d.Minor), Mode: uint32(d.FileMode.Perm()), UID: d.UID, GID: d.GID})
+			if rules != nil {
+				rules = append(rules, d.Rule())
+			}
+		}
+	}
 	if _, err := sec.Capabilities(); err != nil {
-		return sec, nil, nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		return sec, nil, nil, nil, fmt.Errorf("%w: %w", ErrBadOption, err)
 	}
 	for _, opt := range o.SecurityOpt {
 		k, v, hasValue := strings.Cut(opt, "=")
@@ -57,14 +75,14 @@ func securityFor(o SecurityOptions) (sec run.Security, tmpfs []Tmpfs, notes []st
 			case v == "unconfined":
 				sec.SeccompUnconfined, sec.SeccompProfile = true, nil
 			case v == "":
-				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: no seccomp profile", ErrBadOption, opt)
+				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: no seccomp profile", ErrBadOption, opt)
 			default:
 				data, err := os.ReadFile(v)
 				if err != nil {
-					return sec, nil, nil, fmt.Errorf("%w: opening seccomp profile (%s) failed: %w", ErrBadOption, v, err)
+					return sec, nil, nil, nil, fmt.Errorf("%w: opening seccomp profile (%s) failed: %w", ErrBadOption, v, err)
 				}
 				if err := run.CheckSeccompProfile(data); err != nil {
-					return sec, nil, nil, fmt.Errorf("%w: --security-opt seccomp=%s: %w", ErrBadOption, v, err)
+					return sec, nil, nil, nil, fmt.Errorf("%w: --security-opt seccomp=%s: %w", ErrBadOption, v, err)
 				}
 				sec.SeccompUnconfined, sec.SeccompProfile = false, data
 			}
@@ -75,33 +93,33 @@ func securityFor(o SecurityOptions) (sec run.Security, tmpfs []Tmpfs, notes []st
 			case "false":
 				sec.NoNewPrivileges = false
 			default:
-				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
+				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
 			}
 		case "apparmor", "label":
 			lsm := map[string]string{"apparmor": "apparmor", "label": "selinux"}[k]
 			if v == "" && k == "apparmor" {
-				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt: %q", ErrBadOption, opt)
+				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt: %q", ErrBadOption, opt)
 			}
 			if hostHasLSM(lsm) && v != "unconfined" && v != "disable" {
-				return sec, nil, nil, fmt.Errorf("%w: --security-opt %s: hoist does not apply %s profiles yet", ErrBadOption, opt, lsm)
+				return sec, nil, nil, nil, fmt.Errorf("%w: --security-opt %s: hoist does not apply %s profiles yet", ErrBadOption, opt, lsm)
 			}
 			notes = append(notes, fmt.Sprintf("WARNING: --security-opt %s has no effect: this host does not run %s", opt, lsm))
 		case "systempaths":
 			if v != "unconfined" {
-				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: systempaths takes only unconfined", ErrBadOption, opt)
+				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: systempaths takes only unconfined", ErrBadOption, opt)
 			}
 			sec.SystemPathsUnconfined = true
 		default:
 			if !hasValue {
-				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 1: %q", ErrBadOption, opt)
+				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 1: %q", ErrBadOption, opt)
 			}
-			return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
+			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
 		}
 	}
 	for _, t := range o.Tmpfs {
 		dst, opts, _ := strings.Cut(t, ":")
 		if !path.IsAbs(dst) {
-			return sec, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: the mount path must be absolute", ErrBadOption, t)
+			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: the mount path must be absolute", ErrBadOption, t)
 		}
 		// docker's defaults; the user's options come after and win.
 		m := Tmpfs{Destination: path.Clean(dst), Options: []string{"nosuid", "nodev", "noexec"}}
@@ -109,9 +127,9 @@ func securityFor(o SecurityOptions) (sec run.Security, tmpfs []Tmpfs, notes []st
 			m.Options = append(m.Options, strings.Split(opts, ",")...)
 		}
 		if err := run.CheckMountOptions("tmpfs", m.Options); err != nil {
-			return sec, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: %w", ErrBadOption, t, err)
+			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: %w", ErrBadOption, t, err)
 		}
 		tmpfs = append(tmpfs, m)
 	}
-	return sec, tmpfs, notes, nil
+	return sec, rules, tmpfs, notes, nil
 }

@@ -79,16 +79,10 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Tty: f.tty, OpenStdin: f.interactive, ReadOnly: f.readOnly, PublishAll: f.publishAll,
 		AutoRemove: f.rm, Volumes: f.volumes, Publish: f.publish, Expose: f.expose,
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
-			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs},
+			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
 	}
-	for _, d := range f.devices {
-		dev, err := container.ParseDevice(d)
-		if err != nil {
-			return o, err
-		}
-		o.Security.Devices = append(o.Security.Devices, dev)
-	}
+
 	if cmd.Flags().Changed("entrypoint") {
 		o.Entrypoint = &f.entrypoint
 	}
