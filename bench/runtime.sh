@@ -5,7 +5,10 @@
 #
 # Every scenario runs BENCH_RUNS times (default 5) per tool; the table shows the median wall time
 # in ms and hoist's ratio to each other tool. Networking is --network none everywhere: runc's bundle
-# has no network, and refenv's dockerd runs with --bridge=none. Results go to stdout.
+# has no network, and refenv's dockerd runs with --bridge=none. The tools take turns within each
+# round (hoist, docker, podman, runc, hoist, ...), so load from other work hits them alike.
+# Results go to stdout and to bench/results/runtime-<date>.md. A timed command that fails stops
+# the bench with exit status 2 and names it: a failed command is never a time.
 set -euo pipefail
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,25 +26,43 @@ $HOIST tag 127.0.0.1:5000/library/busybox:latest busybox:latest
 $HOIST run --rm --network none busybox true # unpack the layers once
 
 now() { echo "${EPOCHREALTIME/./}"; } # microseconds
-# time_ms CMD... : wall time of one run in ms (output discarded)
-time_ms() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); echo $(( (e - s) / 1000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-# bench NAME SETUP CMD CLEANUP: median of RUNS
-bench() {
-  local setup=$2 cmd=$3 cleanup=$4 i
-  for ((i = 0; i < RUNS; i++)); do
-    eval "$setup" >/dev/null 2>&1 || true
-    time_ms bash -c "$cmd"
-    eval "$cleanup" >/dev/null 2>&1 || true
-  done | median
+RESULT="$REPO/bench/results/runtime-$(date -u +%Y-%m-%d-%H%M%S).md"
+exec > >(tee "$RESULT")
+echo "# bench/runtime.sh $(date -u +%FT%TZ), hoist $(git -C "$REPO" describe --always --dirty), $(nproc) CPUs"
+echo
+
+# time_ms CMD : wall time of one run of the shell command CMD in ms (output discarded). A failing
+# command ends the bench (exit 2) with its output.
+time_ms() {
+  local s e
+  s=$(now)
+  if ! bash -c "$1" >"$WORK/out" 2>&1 </dev/null; then
+    echo "bench/runtime.sh: FAILED: $1" >&2
+    tail -5 "$WORK/out" >&2
+    exit 2
+  fi
+  e=$(now)
+  echo $(( (e - s) / 1000 ))
 }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+# interleave CMD...: RUNS rounds, each running every CMD once in turn; sets T[i] to the space-separated
+# times of CMD i.
+declare -a T
+interleave() {
+  local i r n=$#
+  local -a cmds=("$@")
+  for ((i = 0; i < n; i++)); do T[i]=""; done
+  for ((r = 0; r < RUNS; r++)); do
+    for ((i = 0; i < n; i++)); do T[i]+="$(time_ms "${cmds[i]}") "; done
+  done
+}
+
 echo "## run --rm busybox true (median of $RUNS, ms)"
-h=$(bench run "" "$HOIST run --rm --network none busybox true" "")
-d=$(bench run "" "$DOCKER run --rm --network none busybox true" "")
-p=$(bench run "" "podman run --rm --network none busybox true" "")
-r=$(bench run "" "runc run -b $BUNDLE hoistbench-\$RANDOM" "")
+interleave "$HOIST run --rm --network none busybox true" "$DOCKER run --rm --network none busybox true" \
+  "podman run --rm --network none busybox true" "runc run -b $BUNDLE hoistbench-\$RANDOM"
+h=$(median <<<"${T[0]}") d=$(median <<<"${T[1]}") p=$(median <<<"${T[2]}") r=$(median <<<"${T[3]}")
 echo "| tool | ms | hoist / tool |"
 echo "| --- | --- | --- |"
 echo "| hoist run --rm | $h | 1.00 |"
@@ -50,9 +71,10 @@ echo "| podman run --rm | $p | $(ratio "$h" "$p") |"
 echo "| docker run --rm | $d | $(ratio "$h" "$d") |"
 
 echo
-echo "## run -d busybox sleep 60: time until the command returns (median of $RUNS, ms)"
-hd=$(bench rund "" "$HOIST run -d --name hoistbench-d --network none busybox sleep 60" "$HOIST rm -f hoistbench-d")
-dd=$(bench rund "" "$DOCKER run -d --name hoistbench-d --network none busybox sleep 60" "$DOCKER rm -f hoistbench-d")
+echo "## run -d busybox sleep 60, then rm -f (median of $RUNS, ms)"
+interleave "$HOIST run -d --name hoistbench-d --network none busybox sleep 60 && $HOIST rm -f hoistbench-d" \
+  "$DOCKER run -d --name hoistbench-d --network none busybox sleep 60 && $DOCKER rm -f hoistbench-d"
+hd=$(median <<<"${T[0]}") dd=$(median <<<"${T[1]}")
 echo "| tool | ms | hoist / tool |"
 echo "| --- | --- | --- |"
 echo "| hoist run -d | $hd | 1.00 |"
@@ -62,8 +84,8 @@ echo
 echo "## exec CONTAINER true (median of $RUNS, ms)"
 $HOIST run -d --name hoistbench-x --network none busybox sleep 600 >/dev/null
 $DOCKER run -d --name hoistbench-x --network none busybox sleep 600 >/dev/null
-he=$(bench exec "" "$HOIST exec hoistbench-x true" "")
-de=$(bench exec "" "$DOCKER exec hoistbench-x true" "")
+interleave "$HOIST exec hoistbench-x true" "$DOCKER exec hoistbench-x true"
+he=$(median <<<"${T[0]}") de=$(median <<<"${T[1]}")
 echo "| tool | ms | hoist / tool |"
 echo "| --- | --- | --- |"
 echo "| hoist exec | $he | 1.00 |"
