@@ -6,7 +6,7 @@ GOFLAGS_B := CGO_ENABLED=0
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/hoistbuild/hoist/cmd/hoist/commands.Version=$(VERSION)
 
-.PHONY: build demo base test test-unit test-integration bench deps clean
+.PHONY: build demo base test test-unit test-integration fuzz bench deps clean
 
 build: ## build bin/hoist (static)
 	$(GOFLAGS_B) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hoist
@@ -27,8 +27,19 @@ demo: base ## build hoist, then build, inspect and run the examples
 	$(BIN) --root $(ROOT) history hello:latest
 	$(BIN) --root $(ROOT) run --rm --network none hello:latest
 
-test: deps ## the whole test suite (unit + integration; integration needs root)
+FUZZTIME  ?= 15s
+# package:target, each fuzzed for FUZZTIME (the seed corpora under testdata/fuzz/ run with the tests)
+FUZZ      := ./internal/rootpath:FuzzResolve ./snapshot:FuzzExtract
+
+test: deps ## the whole test suite (unit + integration; integration needs root), then the fuzz targets
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+fuzz: ## run every fuzz target for FUZZTIME (FuzzExtract needs root)
+	@set -e; for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
 
 test-unit:
 	$(GO) test -count=1 -short ./...

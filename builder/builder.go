@@ -125,7 +125,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dfName, data, err := readDockerfile(opts)
+	dfName, data, err := readDockerfile(opts, bctx)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func readDockerfile(opts Options) (string, []byte, error) {
+func readDockerfile(opts Options, bctx *buildContext) (string, []byte, error) {
 	if opts.DockerfileData != nil {
 		name := opts.Dockerfile
 		if name == "" || name == "-" {
@@ -210,9 +210,16 @@ func readDockerfile(opts Options) (string, []byte, error) {
 	}
 	path := opts.Dockerfile
 	if path == "" {
-		path = filepath.Join(opts.ContextDir, "Dockerfile")
+		path = filepath.Join(bctx.dir, "Dockerfile")
 	}
-	data, err := os.ReadFile(path)
+	// A Dockerfile in the context is resolved inside it, as BuildKit reads it from its copy of the
+	// context: a symlink cannot send the read outside.
+	f, err := bctx.openFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading Dockerfile: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return "", nil, fmt.Errorf("reading Dockerfile: %w", err)
 	}

@@ -3,18 +3,76 @@ package builder
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/hoistbuild/hoist/internal/rootpath"
 )
 
 // buildContext is the directory sent to COPY/ADD with its .dockerignore rules.
+//
+// The context is an untrusted tree: every path taken from it (COPY/ADD sources, RUN --mount=type=bind
+// sources, the Dockerfile and .dockerignore) is resolved inside it by tree (BuildKit's semantics:
+// symlinks are followed inside the context, ".." stops at its root), never by joining it to dir.
 type buildContext struct {
-	dir    string
+	dir    string // absolute, symlinks resolved
+	given  string // absolute as given (before resolving symlinks), to tell whether -f names a file in it
 	ignore *patternmatcher.PatternMatcher
+}
+
+// tree resolves paths inside the context; what .dockerignore excludes is absent from it, as it is
+// from BuildKit's copy of the context.
+func (c *buildContext) tree() rootpath.Tree {
+	return rootpath.New(c.dir, c.hidden)
+}
+
+// hidden reports whether the entry rel (whose lstat is fi) is absent from the context as BuildKit
+// receives it: excluded by .dockerignore, unless it is a directory that an exception may re-include
+// something in.
+func (c *buildContext) hidden(rel string, fi fs.FileInfo) bool {
+	if !c.ignored(rel) {
+		return false
+	}
+	return !fi.IsDir() || c.skippable(rel)
+}
+
+// within returns p's path relative to the context when p (a host path as the user gave it) names
+// something inside the context lexically.
+func (c *buildContext) within(p string) (string, bool) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", false
+	}
+	for _, root := range []string{c.dir, c.given} {
+		if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return filepath.ToSlash(rel), true
+		}
+	}
+	return "", false
+}
+
+// openFile opens p, a file the user named; a path inside the context is resolved inside it.
+func (c *buildContext) openFile(p string) (*os.File, error) {
+	rel, ok := c.within(p)
+	if !ok {
+		return os.Open(p)
+	}
+	e, err := rootpath.New(c.dir, nil).Resolve(rel, true)
+	if err != nil {
+		return nil, err
+	}
+	return openNoFollow(e.Host)
+}
+
+// openNoFollow opens a resolved path; its last component may not have become a symlink meanwhile.
+func openNoFollow(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 }
 
 func openContext(dir string) (*buildContext, error) {
@@ -25,6 +83,7 @@ func openContext(dir string) (*buildContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	given := abs
 	abs, err = filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, fmt.Errorf("build context: %w", err)
@@ -36,7 +95,7 @@ func openContext(dir string) (*buildContext, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("build context %s is not a directory", dir)
 	}
-	return &buildContext{dir: abs}, nil
+	return &buildContext{dir: abs, given: given}, nil
 }
 
 // loadIgnore reads <dockerfile>.dockerignore beside the Dockerfile if it exists, else
@@ -50,7 +109,7 @@ func (c *buildContext) loadIgnore(dfName, dfPath string) error {
 	}
 	candidates = append(candidates, filepath.Join(c.dir, ".dockerignore"))
 	for _, p := range candidates {
-		f, err := os.Open(p)
+		f, err := c.openFile(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

@@ -17,17 +17,18 @@ import (
 	"sync"
 	"sync/atomic"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/patternmatcher"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/parser"
 )
 
 // copyItem is one selected source of COPY/ADD.
 type copyItem struct {
-	host string // path on the host (inside the context or a mounted rootfs)
-	rel  string // path relative to the source root, slash-separated
+	host string // path on the host (inside the context or a mounted rootfs), resolved: no symlink in it
+	rel  string // the source as named (relative to the source root, slash-separated): keys, names
+	real string // where rel resolved to in the source root: .dockerignore matching
 	info fs.FileInfo
 	data *string // heredoc content instead of a file
 	url  string  // ADD of a URL
@@ -191,8 +192,9 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 	return spec, nil
 }
 
-// selectContext resolves the sources in the build context: paths are relative to the context root,
-// must not leave it, may contain wildcards, and honour .dockerignore.
+// selectContext resolves the sources in the build context, as BuildKit does: a source is a path in
+// the context ("../x" is "x"), resolved with symlinks followed inside it (a link to /etc/x means the
+// context's etc/x), may contain wildcards, and honours .dockerignore.
 func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 	var items []copyItem
 	for _, src := range spec.sources {
@@ -203,49 +205,56 @@ func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 			items = append(items, copyItem{url: src, rel: src})
 			continue
 		}
-		rel := path.Clean("/" + filepath.ToSlash(src))[1:]
-		if strings.HasPrefix(path.Clean(filepath.ToSlash(src)), "../") || path.Clean(filepath.ToSlash(src)) == ".." {
-			return nil, fmt.Errorf("forbidden path outside the build context: %s", src)
-		}
-		matches, err := globContext(sr.bd.ctx, rel)
+		found, err := selectTree(sr.bd.ctx.tree(), src)
 		if err != nil {
 			return nil, err
 		}
-		if len(matches) == 0 && strings.ContainsAny(rel, "*?[") {
+		if len(found) == 0 && rootpath.HasWildcard(src) {
 			continue // a wildcard may match nothing, as in BuildKit
 		}
-		if len(matches) == 0 {
+		if len(found) == 0 {
 			return nil, fmt.Errorf("%q not found: no such file or directory in the build context", src)
 		}
-		if len(matches) > 1 && !spec.destDir {
+		if len(found) > 1 && !spec.destDir {
 			return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", spec.step.Kind())
 		}
-		for _, m := range matches {
-			host := filepath.Join(sr.bd.ctx.dir, filepath.FromSlash(m))
-			fi, err := os.Lstat(host)
-			if err != nil {
-				return nil, err
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				// A symlink named as a source is followed, but never out of the context.
-				resolved, err := securejoin.SecureJoin(sr.bd.ctx.dir, m)
-				if err != nil {
-					return nil, err
-				}
-				real, err := filepath.EvalSymlinks(host)
-				if err != nil || (real != sr.bd.ctx.dir && !strings.HasPrefix(real, sr.bd.ctx.dir+"/")) {
-					return nil, fmt.Errorf("forbidden path outside the build context: %s", src)
-				}
-				host = resolved
-				if fi, err = os.Lstat(host); err != nil {
-					return nil, fmt.Errorf("%q not found: %w", src, err)
-				}
-			}
-			items = append(items, copyItem{host: host, rel: m, info: fi})
-		}
+		items = append(items, found...)
 	}
 	if len(items) == 0 {
 		return nil, fmt.Errorf("no source files were specified")
+	}
+	return items, nil
+}
+
+// selectTree resolves one COPY source in an untrusted tree (the context, or an image's rootfs for
+// --from) with BuildKit's semantics: a plain path is resolved with every symlink followed inside the
+// tree, its last component included (COPY link copies what link points to, named after the link);
+// a wildcard's matches are found without following links and each is then followed the same way.
+// Nothing found is an empty list.
+func selectTree(tree rootpath.Tree, src string) ([]copyItem, error) {
+	rel := path.Clean("/" + filepath.ToSlash(src))[1:]
+	var names []string
+	if rootpath.HasWildcard(rel) {
+		matches, err := tree.Glob(rel)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range matches {
+			names = append(names, m.Rel)
+		}
+	} else {
+		names = []string{rel}
+	}
+	var items []copyItem
+	for _, name := range names {
+		e, err := tree.Resolve(name, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", src, err)
+		}
+		items = append(items, copyItem{host: e.Host, rel: name, real: e.Rel, info: e.Info})
 	}
 	return items, nil
 }
@@ -265,74 +274,20 @@ func unixMode(m uint32) os.FileMode {
 	return mode
 }
 
-// globContext expands a context-relative pattern (a plain path matches itself).
-func globContext(c *buildContext, rel string) ([]string, error) {
-	if rel == "" {
-		return []string{""}, nil
-	}
-	if !strings.ContainsAny(rel, "*?[\\") {
-		if _, err := os.Lstat(filepath.Join(c.dir, filepath.FromSlash(rel))); err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-				return nil, nil
-			}
-			return nil, err
-		}
-		if c.ignored(rel) {
-			return nil, nil
-		}
-		return []string{rel}, nil
-	}
-	abs, err := filepath.Glob(filepath.Join(c.dir, filepath.FromSlash(rel)))
-	if err != nil {
-		return nil, fmt.Errorf("bad pattern %q: %w", rel, err)
-	}
-	var out []string
-	for _, a := range abs {
-		r, err := filepath.Rel(c.dir, a)
-		if err != nil || strings.HasPrefix(r, "..") {
-			continue
-		}
-		r = filepath.ToSlash(r)
-		if !c.ignored(r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// selectRootfs resolves sources inside a mounted image rootfs (COPY --from), following symlinks with
-// chroot semantics.
+// selectRootfs resolves sources inside a mounted image rootfs (COPY --from) with the same resolver
+// as the context (chroot semantics).
 func selectRootfs(root string, sources []string) ([]copyItem, error) {
+	tree := rootpath.New(root, nil)
 	var items []copyItem
 	for _, src := range sources {
-		rel := path.Clean("/" + src)[1:]
-		if strings.ContainsAny(rel, "*?[") {
-			abs, err := filepath.Glob(filepath.Join(root, rel))
-			if err != nil {
-				return nil, err
-			}
-			for _, a := range abs {
-				fi, err := os.Lstat(a)
-				if err != nil {
-					return nil, err
-				}
-				r, _ := filepath.Rel(root, a)
-				items = append(items, copyItem{host: a, rel: filepath.ToSlash(r), info: fi})
-			}
-			if len(abs) == 0 {
-				return nil, fmt.Errorf("%q not found", src)
-			}
-			continue
-		}
-		host, err := securejoin.SecureJoin(root, rel)
+		found, err := selectTree(tree, src)
 		if err != nil {
 			return nil, err
 		}
-		fi, err := os.Lstat(host)
-		if err != nil {
+		if len(found) == 0 {
 			return nil, fmt.Errorf("%q not found", src)
 		}
-		items = append(items, copyItem{host: host, rel: rel, info: fi})
+		items = append(items, found...)
 	}
 	return items, nil
 }
@@ -485,7 +440,7 @@ func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.
 		if c == nil {
 			return false, true, parent
 		}
-		ctxRel := path.Join(it.rel, rel)
+		ctxRel := path.Join(it.real, rel)
 		ignored, state := c.ignoredIn(ctxRel, parent)
 		if ignored && isDir && c.skippable(ctxRel) {
 			return true, false, state

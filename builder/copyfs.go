@@ -379,8 +379,10 @@ func setMeta(target string, uid, gid int, mode os.FileMode, mtime time.Time, sym
 
 // The bytes move inside the kernel with sendfile(2) (copy_file_range cannot cross from the context's
 // filesystem into an overlay file); io.Copy is the fallback where sendfile is refused.
+//
+// src is a resolved path (no symlink in it); one in its last component is refused, not followed.
 func copyFileData(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := openNoFollow(src)
 	if err != nil {
 		return err
 	}
@@ -451,7 +453,7 @@ func (c *copier) writeFile(p string, r io.Reader, mode os.FileMode, uid, gid int
 
 // tryExtract extracts a local tar archive (plain, gzip, bzip2 or xz) into dest if host is one.
 func (c *copier) tryExtract(ctx context.Context, host, dest string, uid, gid int) (bool, error) {
-	f, err := os.Open(host)
+	f, err := openNoFollow(host) // resolved in the context by selectContext
 	if err != nil {
 		return false, err
 	}

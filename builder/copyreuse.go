@@ -3,6 +3,7 @@ package builder
 import (
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/snapshot"
 )
 
@@ -41,6 +43,7 @@ type layerReuse struct {
 	mu      sync.Mutex
 	claimed map[uint64]bool // snapshot inodes already linked into this layer
 	touched map[string]bool // directories (in root) already touched
+	dirs    map[string]bool // directories (relative) of prev checked by plainDir
 	files   []reusedFile
 }
 
@@ -53,7 +56,7 @@ type reusedFile struct {
 
 func newLayerReuse(prev, upper, root string, sources map[string]sourceFile, prevFiles map[string]string) *layerReuse {
 	return &layerReuse{prev: prev, upper: upper, root: root, sources: sources, prevFiles: prevFiles,
-		claimed: map[uint64]bool{}, touched: map[string]bool{}}
+		claimed: map[uint64]bool{}, touched: map[string]bool{}, dirs: map[string]bool{}}
 }
 
 // previousResult is the snapshot of the layer this step produced in the nearest earlier build of the
@@ -126,6 +129,11 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 	if !ok || err != nil || rel == "." || strings.HasPrefix(rel, "..") {
 		return false
 	}
+	// The earlier result is a tree made from an earlier context: a symlink on the way (a directory
+	// that was a link then) must not lead the link or the hash out of it.
+	if !r.plainDir(filepath.Dir(rel)) {
+		return false
+	}
 	old := filepath.Join(r.prev, rel)
 	var st unix.Stat_t
 	if err := unix.Lstat(old, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
@@ -156,6 +164,23 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 		uid: uid, gid: gid, mode: mode, mtime: fi.ModTime()})
 	r.mu.Unlock()
 	return true
+}
+
+// plainDir reports whether dir (relative) is a directory of the earlier result reached without a
+// symlink, resolved once per directory.
+func (r *layerReuse) plainDir(dir string) bool {
+	r.mu.Lock()
+	ok, done := r.dirs[dir]
+	r.mu.Unlock()
+	if done {
+		return ok
+	}
+	e, err := rootpath.New(r.prev, nil).Resolve(dir, false)
+	ok = err == nil && e.Rel == strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(dir)), "/") && e.Info.IsDir()
+	r.mu.Lock()
+	r.dirs[dir] = ok
+	r.mu.Unlock()
+	return ok
 }
 
 // sameAsBefore reports whether the earlier run of the same instruction on the same parent read src

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/run"
 )
@@ -190,16 +191,17 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 		src = "/"
 	}
 	if m.From == "" {
-		host, err := securejoin.SecureJoin(sr.bd.ctx.dir, src)
-		if err != nil {
-			return err
+		// Resolved inside the context like a COPY source: a link to /etc is the context's etc.
+		e, err := sr.bd.ctx.tree().Resolve(src, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--mount=type=bind: %q not found in the build context", path.Clean("/"+src))
 		}
-		fi, err := os.Lstat(host)
 		if err != nil {
-			return fmt.Errorf("--mount=type=bind: %s not found in the build context", src)
+			return fmt.Errorf("--mount=type=bind: %w", err)
 		}
+		host := e.Host
 		rel := strings.TrimPrefix(path.Clean("/"+src), "/")
-		digest, _, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, info: fi}})
+		digest, _, err := sr.bd.hashItems([]copyItem{{host: host, rel: rel, real: e.Rel, info: e.Info}})
 		if err != nil {
 			return err
 		}
@@ -219,10 +221,8 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 		if err != nil {
 			return run.Mount{}, nil, err
 		}
-		host, err := securejoin.SecureJoin(root, src)
-		if err == nil {
-			_, err = os.Lstat(host)
-		}
+		e, err := rootpath.New(root, nil).Resolve(src, true)
+		host := e.Host
 		if err != nil {
 			done()
 			return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,from=%s: %s not found", m.From, src)

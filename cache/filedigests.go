@@ -177,9 +177,11 @@ func decodeEntries(data []byte) map[string]fileEntry {
 // os.File.WriteTo), which for a context of many small files is mostly garbage collection.
 var hashBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// HashFile is the hex sha256 of the content of the file at p.
+// HashFile is the hex sha256 of the content of the file at p. p is a resolved path (the caller lstat'ed
+// it as a regular file, see internal/rootpath): a symlink in its last component is refused, not
+// followed, so swapping the file for a link cannot make the digest read outside the context.
 func HashFile(p string) (string, error) {
-	fh, err := os.Open(p)
+	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return "", err
 	}

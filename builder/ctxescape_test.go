@@ -1,0 +1,355 @@
+package builder_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/store"
+)
+
+// escapeContext is a build context full of symlinks that point out of it, next to a directory outside
+// it holding a file with a unique marker.
+type escapeContext struct {
+	dir     string // the context
+	outside string // outside the context: secret (the marker), Dockerfile, ignore
+	marker  string
+}
+
+func newEscapeContext(t *testing.T) escapeContext {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	ec := escapeContext{dir: t.TempDir(), outside: t.TempDir(), marker: "hoist-leak-" + hex.EncodeToString(b[:])}
+	write := func(p, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(ec.outside, "secret"), ec.marker+"\n")
+	write(filepath.Join(ec.outside, "Dockerfile"), "FROM busybox\nLABEL leak="+ec.marker+"\n")
+	write(filepath.Join(ec.outside, "ignore"), "keep\n")
+	write(filepath.Join(ec.dir, "d", "x"), "dfile\n")
+	write(filepath.Join(ec.dir, "keep"), "kept\n")
+	relOut, err := filepath.Rel(ec.dir, ec.outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"etclink": "/etc",
+		"up":      "../../..",
+		"abs":     "/",
+		"hlink":   "/etc/hostname",
+		"mlink":   ec.outside,
+		"mrel":    relOut,
+		"mfile":   filepath.Join(ec.outside, "secret"),
+		"dl1":     "d",
+		"dl2":     "dl1",
+		"chain1":  "chain2/../mlink", // a chain through a relative hop to an absolute link
+		"chain2":  "d",
+		"loop1":   "loop2",
+		"loop2":   "loop1",
+		// The Dockerfile and .dockerignore themselves may be links.
+		"Dockerfile.link": filepath.Join(ec.outside, "Dockerfile"),
+	} {
+		if err := os.Symlink(target, filepath.Join(ec.dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ec
+}
+
+// hostHostname is the host's /etc/hostname, which must never reach an image.
+func hostHostname(t *testing.T) string {
+	data, err := os.ReadFile("/etc/hostname")
+	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+		return ""
+	}
+	return string(data)
+}
+
+// escapeProbes are Dockerfile bodies (after "FROM busybox\n") that try to read outside the context
+// through its links. Each must fail: the paths resolve inside the context, where nothing is.
+var escapeProbes = []struct{ name, body string }{
+	{"etclink", "COPY etclink/hostname /x"},
+	{"abs", "COPY abs/etc/passwd /x"},
+	{"up", "COPY up/etc/passwd /x"},
+	{"wildcard", "COPY etclink/host* /x/"},
+	{"wildcard through a linked dir", "COPY */secret /x/"},
+	{"add", "ADD etclink/hostname /x"},
+	{"link as source", "COPY hlink /x"},
+	{"absolute link to a dir", "COPY mlink/secret /x"},
+	{"relative link to a dir", "COPY mrel/secret /x"},
+	{"link to a file", "COPY mfile /x"},
+	{"dir of a link", "COPY mlink /x/"},
+	{"chain", "COPY chain1/secret /x"},
+	{"loop", "COPY loop1 /x"},
+	{"bind mount", "RUN --mount=type=bind,source=etclink,target=/m cat /m/hostname > /out"},
+	{"bind mount of a linked dir", "RUN --mount=type=bind,source=mlink,target=/m cat /m/secret > /out"},
+}
+
+// TestContextSymlinksStayInside: every probe fails with a not-found error naming its line, and
+// whatever built never holds the marker or the host's hostname.
+func TestContextSymlinksStayInside(t *testing.T) {
+	b, st := newBuilder(t)
+	ec := newEscapeContext(t)
+	for _, p := range escapeProbes {
+		t.Run(p.name, func(t *testing.T) {
+			var log bytes.Buffer
+			res, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir, Progress: &log,
+				DockerfileData: []byte("FROM busybox\n" + p.body + "\n")})
+			if err == nil {
+				checkNoLeak(t, st, res, ec.marker)
+				t.Fatalf("%s: built, want a not-found error", p.body)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "Dockerfile:2") ||
+				!(strings.Contains(msg, "not found") || strings.Contains(msg, "no source files") || strings.Contains(msg, "too many")) {
+				t.Errorf("%s: error %q, want a not-found error naming Dockerfile:2", p.body, msg)
+			}
+			if strings.Contains(msg+log.String(), ec.marker) {
+				t.Errorf("the marker reached the build output: %s", msg)
+			}
+		})
+	}
+
+	// The Dockerfile named with -f inside the context is resolved inside it too.
+	for _, df := range []string{filepath.Join(ec.dir, "mlink", "Dockerfile"), filepath.Join(ec.dir, "Dockerfile.link"),
+		filepath.Join(ec.dir, "etclink", "hostname")} {
+		_, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir, Dockerfile: df})
+		if err == nil || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("-f %s: %v, want not found", df, err)
+		}
+	}
+	// The default Dockerfile as a link out of the context.
+	if err := os.Symlink(filepath.Join(ec.outside, "Dockerfile"), filepath.Join(ec.dir, "Dockerfile")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir}); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("CONTEXT/Dockerfile -> outside: %v, want not found", err)
+	}
+	// A .dockerignore that is a link out of the context is not read (it would exclude "keep").
+	if err := os.Symlink(filepath.Join(ec.outside, "ignore"), filepath.Join(ec.dir, ".dockerignore")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir,
+		DockerfileData: []byte("FROM busybox\nCOPY keep /keep\n")})
+	if err != nil {
+		t.Errorf(".dockerignore -> outside was read: %v", err)
+	} else {
+		checkNoLeak(t, st, res, ec.marker)
+	}
+}
+
+// TestContextSymlinksResolveInside: where the link's target exists inside the context, the context's
+// file is what is copied (BuildKit's semantics), never the host's; "../" is clamped at the root.
+func TestContextSymlinksResolveInside(t *testing.T) {
+	b, st := newBuilder(t)
+	ec := newEscapeContext(t)
+	for p, body := range map[string]string{"etc/hostname": "ctx-hostname\n", "etc/passwd": "ctx-passwd\n",
+		ec.outside[1:] + "/secret": "ctx-secret\n", "ign/hostname": "ignored\n"} {
+		p = filepath.Join(ec.dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("ign", filepath.Join(ec.dir, "ignlink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ec.dir, ".dockerignore"), []byte("ign/hostname\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		body  string
+		files map[string]string // image path → content; "" = must not exist
+	}{
+		{"COPY etclink/hostname /x", map[string]string{"/x": "ctx-hostname\n"}},
+		// docker 20.10's BuildKit answers "not found" for these two; current BuildKit (v0.32,
+		// contenthash's getFollowLinks) resolves them to the context's etc/passwd, as here.
+		{"COPY abs/etc/passwd /x", map[string]string{"/x": "ctx-passwd\n"}},
+		{"COPY up/etc/passwd /x", map[string]string{"/x": "ctx-passwd\n"}},
+		{"COPY etclink/host* /x/", map[string]string{"/x/hostname": "ctx-hostname\n"}},
+		{"ADD etclink/hostname /x", map[string]string{"/x": "ctx-hostname\n"}},
+		{"COPY hlink /x", map[string]string{"/x": "ctx-hostname\n"}},
+		{"COPY hlink /d/", map[string]string{"/d/hlink": "ctx-hostname\n"}}, // named after the link
+		{"COPY mlink/secret /x", map[string]string{"/x": "ctx-secret\n"}},
+		{"COPY mfile /x", map[string]string{"/x": "ctx-secret\n"}},
+		{"COPY chain1/secret /x", map[string]string{"/x": "ctx-secret\n"}},
+		{"COPY dl2/x /x", map[string]string{"/x": "dfile\n"}},
+		{"COPY dl2 /dd/", map[string]string{"/dd/x": "dfile\n"}}, // a linked dir's contents
+		{"COPY ../d/x /y", map[string]string{"/y": "dfile\n"}},
+		{"COPY ../../../../etc/hostname /y", map[string]string{"/y": "ctx-hostname\n"}},
+		{"RUN --mount=type=bind,source=etclink,target=/m cat /m/hostname > /out", map[string]string{"/out": "ctx-hostname\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.body, func(t *testing.T) {
+			var log bytes.Buffer
+			res, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir, Progress: &log,
+				DockerfileData: []byte("FROM busybox\n" + tc.body + "\n")})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			files := checkNoLeak(t, st, res, ec.marker)
+			for p, want := range tc.files {
+				if got := files[strings.TrimPrefix(p, "/")]; got != want {
+					t.Errorf("%s = %q, want %q", p, got, want)
+				}
+			}
+		})
+	}
+	// .dockerignore applies to where a path resolves to: ign/hostname is excluded, so is it through
+	// a link (BuildKit's context holds no ign/hostname to find).
+	for _, body := range []string{"COPY ignlink/hostname /x", "COPY ign/hostname /x", "COPY ignlink/h* /x/"} {
+		if _, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir,
+			DockerfileData: []byte("FROM busybox\n" + body + "\n")}); err == nil {
+			t.Errorf("%s: built, but ign/hostname is excluded by .dockerignore", body)
+		}
+	}
+}
+
+// checkNoLeak reads every layer the build added and fails if a file holds the marker or is the host's
+// /etc/hostname; it returns the added files' contents by path.
+func checkNoLeak(t *testing.T, st *store.Store, res *builder.Result, marker string) map[string]string {
+	t.Helper()
+	img, err := st.Image(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := testutil.BusyboxImage("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseLayers, _ := base.Layers()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := hostHostname(t)
+	files := map[string]string{}
+	for _, l := range layers[len(baseLayers):] {
+		for name, body := range layerFiles(t, l) {
+			files[name] = body
+			if strings.Contains(body, marker) {
+				t.Errorf("the marker outside the context reached the image: %s", name)
+			}
+			if host != "" && body == host {
+				t.Errorf("the host's /etc/hostname reached the image: %s", name)
+			}
+		}
+	}
+	return files
+}
+
+func layerFiles(t *testing.T, l v1.Layer) map[string]string {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			body, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[strings.TrimPrefix(hdr.Name, "./")] = string(body)
+		}
+	}
+}
+
+// TestDockerContextSymlinksStayInside runs the same probes under docker's BuildKit (the reference
+// environment's dockerd 20.10), to show they are real: docker refuses every one of them too.
+func TestDockerContextSymlinksStayInside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no docker builds")
+	}
+	const docker = "/usr/bin/docker"
+	if _, err := os.Stat(docker); err != nil {
+		t.Skip("docker is absent (/usr/bin/docker): the reference probe needs shared/refenv's dockerd 20.10 with BuildKit")
+	}
+	if err := exec.Command(docker, "info").Run(); err != nil {
+		t.Skip("docker is absent (no dockerd answers): the reference probe needs shared/refenv's dockerd 20.10 with BuildKit")
+	}
+	ec := newEscapeContext(t)
+	host := hostHostname(t)
+	run := func(t *testing.T, dockerfile string, extra ...string) (string, error) {
+		t.Helper()
+		df := filepath.Join(t.TempDir(), "Dockerfile")
+		if err := os.WriteFile(df, []byte(dockerfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"build", "--network", "host", "--progress", "plain", "--no-cache", "-f", df}, extra...)
+		cmd := exec.Command(docker, append(args, ec.dir)...)
+		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, p := range escapeProbes {
+		t.Run(p.name, func(t *testing.T) {
+			// A RUN after the probe prints what the image holds, had the copy worked.
+			out, err := run(t, "FROM busybox:latest\n"+p.body+"\nRUN cat /x /x/* /out 2>/dev/null; true\n")
+			if strings.Contains(out, ec.marker) || (host != "" && strings.Contains(out, " "+strings.TrimSpace(host)+"\n")) {
+				t.Errorf("docker leaked the host file through %q", p.body)
+			}
+			if err == nil && strings.Contains(p.body, "*") {
+				return // BuildKit lets a wildcard match nothing (hoist refuses a COPY left with no source)
+			}
+			if err == nil {
+				t.Errorf("docker built %q; want a failure\n%s", p.body, out)
+			}
+			if !strings.Contains(out, "not found") && !strings.Contains(out, "no such file") &&
+				!strings.Contains(out, "no matches") && !strings.Contains(out, "too many") {
+				t.Errorf("docker failed %q without a not-found error:\n%s", p.body, lastLines(out, 5))
+			}
+		})
+	}
+	// The default Dockerfile as a link out of the context: docker reads it from its copy of the
+	// context, where the link's target is missing.
+	if err := os.Symlink(filepath.Join(ec.outside, "Dockerfile"), filepath.Join(ec.dir, "Dockerfile")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(docker, "build", "--network", "host", "--progress", "plain", "--no-cache", ec.dir)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no such file") {
+		t.Errorf("docker read CONTEXT/Dockerfile -> outside: %v\n%s", err, lastLines(string(out), 5))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
