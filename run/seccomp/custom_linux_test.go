@@ -22,7 +22,8 @@ func mustCompile(t *testing.T, profile string) *Program {
 	return p
 }
 
-// An allow list: the probe needs only write and exit_group after Install.
+// An allow list: the probe needs only write and exit_group after Install
+// (and rt_sigreturn if a signal comes).
 func TestCustomAllowList(t *testing.T) {
 	requireAmd64Root(t)
 	p := mustCompile(t, `{
@@ -30,7 +31,7 @@ func TestCustomAllowList(t *testing.T) {
 		"defaultErrnoRet": 13,
 		"architectures": ["SCMP_ARCH_X86_64"],
 		"syscalls": [
-			{"names": ["write", "exit_group", "getpid", "no_such_syscall"], "action": "SCMP_ACT_ALLOW"},
+			{"names": ["write", "exit_group", "rt_sigreturn", "getpid", "no_such_syscall"], "action": "SCMP_ACT_ALLOW"},
 			{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95},
 			{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"},
 			{"names": ["getuid"], "action": "SCMP_ACT_LOG"},
@@ -60,7 +61,7 @@ func TestCustomConditions(t *testing.T) {
 	p := mustCompile(t, `{
 		"defaultAction": "SCMP_ACT_ERRNO",
 		"syscalls": [
-			{"names": ["write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+			{"names": ["write", "exit_group", "rt_sigreturn"], "action": "SCMP_ACT_ALLOW"},
 			{"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "args": [
 				{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
 				{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]},
