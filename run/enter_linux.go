@@ -181,7 +181,7 @@ func enterAndStart(cmd *exec.Cmd, nsfds []nsFd, spec EnterSpec, sec resolvedSecu
 		}
 	}
 	// Last, with CAP_SYS_ADMIN still held (no_new_privs may be unset).
-	if err := filter.install(); err != nil {
+	if err := installSeccomp(filter); err != nil {
 		return err
 	}
 	return cmd.Start()

@@ -104,6 +104,15 @@ func initChild(errPipe *os.File) error {
 	if err := dropBoundingSet(cfg.Caps); err != nil {
 		return err
 	}
+	// seccomp goes last (runc's order), but without no_new_privs loading a
+	// filter needs CAP_SYS_ADMIN, which the user switch may take away: then
+	// it goes in just before it. Everything after it (setgroups, setuid,
+	// capset, prctl, close_range, execve) is allowed by docker's profile.
+	if !cfg.NoNewPrivileges {
+		if err := installSeccomp(cfg.Seccomp); err != nil {
+			return err
+		}
+	}
 	if err := setUser(u); err != nil {
 		return err
 	}
@@ -113,6 +122,9 @@ func initChild(errPipe *os.File) error {
 	if cfg.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return &os.SyscallError{Syscall: "prctl(PR_SET_NO_NEW_PRIVS)", Err: err}
+		}
+		if err := installSeccomp(cfg.Seccomp); err != nil {
+			return err
 		}
 	}
 	// 5. The command.

@@ -84,6 +84,9 @@ type initConfig struct {
 	ReadonlyPaths   []string `json:"readonlyPaths,omitempty"`
 	Devices         []Device `json:"devices,omitempty"`
 	Init            bool     `json:"init,omitempty"`
+	// Seccomp is the compiled filter (nil: none), compiled by the parent
+	// once per process, installed by the init last.
+	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 
 	extraHosts []string    // Spec.ExtraHosts (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)

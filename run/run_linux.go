@@ -353,8 +353,13 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	filter, err := seccompFor(spec.Security)
+	if err != nil {
+		return nil, err
+	}
 	return &initConfig{
 		Init:            spec.Init,
+		Seccomp:         filter,
 		Privileged:      spec.Security.Privileged,
 		Caps:            sec.caps,
 		NoNewPrivileges: spec.Security.NoNewPrivileges,

@@ -24,7 +24,34 @@ type runtimeLeftovers struct {
 	containers, mounts, cgroups, veths, monitors, inits int
 }
 
-func countRuntime(t *testing.T, root string) runtimeLeftovers {
+// containerCgroups lists the cgroup directories of containers (named by a 64-hex container ID; build
+// steps' cgroups have other names) in every hierarchy.
+func containerCgroups() []string {
+	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/hoist/*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/hoist/*")
+	var out []string
+	for _, cg := range append(cgs, more...) {
+		if fi, err := os.Stat(cg); err == nil && fi.IsDir() && len(filepath.Base(cg)) == 64 {
+			out = append(out, cg)
+		}
+	}
+	return out
+}
+
+func veths() []string {
+	var out []string
+	links, _ := os.ReadDir("/sys/class/net")
+	for _, e := range links {
+		if strings.HasPrefix(e.Name(), "veth") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// countRuntime counts what root's containers left behind. Cgroups and veths are host-wide: those in
+// preexisting (present before the test started) are not counted.
+func countRuntime(t *testing.T, root string, preexisting map[string]bool) runtimeLeftovers {
 	t.Helper()
 	var l runtimeLeftovers
 	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
@@ -38,16 +65,13 @@ func countRuntime(t *testing.T, root string) runtimeLeftovers {
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		l.mounts = strings.Count(string(data), root)
 	}
-	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/hoist/*")
-	more, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/hoist/*")
-	for _, cg := range append(cgs, more...) {
-		if fi, err := os.Stat(cg); err == nil && fi.IsDir() {
+	for _, cg := range containerCgroups() {
+		if !preexisting[cg] {
 			l.cgroups++
 		}
 	}
-	links, _ := os.ReadDir("/sys/class/net")
-	for _, e := range links {
-		if strings.HasPrefix(e.Name(), "veth") {
+	for _, v := range veths() {
+		if !preexisting[v] {
 			l.veths++
 		}
 	}
@@ -68,15 +92,17 @@ func countRuntime(t *testing.T, root string) runtimeLeftovers {
 func containerRoot(t *testing.T) string {
 	t.Helper()
 	root := newRoot(t)
-	before := countRuntime(t, "/nonexistent-root")
+	before := map[string]bool{}
+	for _, n := range append(containerCgroups(), veths()...) {
+		before[n] = true
+	}
 	t.Cleanup(func() {
 		ids := strings.Fields(hoist(t, root, "", "ps", "-aq", "--no-trunc").stdout)
 		if len(ids) > 0 {
 			hoist(t, root, "", append([]string{"rm", "-f"}, ids...)...)
 		}
-		after := countRuntime(t, root)
-		want := runtimeLeftovers{cgroups: before.cgroups, veths: before.veths}
-		if after != want {
+		after := countRuntime(t, root, before)
+		if want := (runtimeLeftovers{}); after != want {
 			t.Errorf("leftovers after removing every container: %+v, want %+v", after, want)
 		}
 	})
