@@ -51,8 +51,9 @@ type Options struct {
 	// Explain computes every step's cache key and reports which steps would run and why, without
 	// running anything or writing an image.
 	Explain bool
-	// Network is the default network mode of RUN steps: "host" (default) or "none".
-	Network string
+	// Run is how RUN steps are sandboxed (docker build's --network, --add-host, --shm-size,
+	// --ulimit, --allow).
+	Run RunOptions
 	// Progress receives the human-readable progress ("plain"); nil discards it.
 	Progress io.Writer
 	// Quiet suppresses progress entirely (-q).

@@ -110,7 +110,7 @@ func TestRebuildIsIdentical(t *testing.T) {
 	}
 }
 
-// TestRunNetworkNone: RUN --network=none sees only a loopback interface; the default (host) sees more.
+// TestRunNetworkNone: RUN --network=none sees only a loopback interface; the default (its own eth0) sees more.
 func TestRunNetworkNone(t *testing.T) {
 	b, _ := newBuilder(t)
 	df := "FROM busybox\nRUN --network=none test \"$(ls /sys/class/net)\" = lo\nRUN test \"$(ls /sys/class/net | wc -l)\" -gt 1\n"

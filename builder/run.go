@@ -34,15 +34,17 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 			sr.bd.markArgUsed(k)
 		}
 	}
-	network := s.Network
-	if network == "" || network == "default" {
-		network = sr.bd.opts.Network
+	ro := sr.bd.opts.Run
+	network, err := stepNetwork(s.Network, ro.Network)
+	if err != nil {
+		return false, err
 	}
-	if network == "" {
-		network = "host"
-	}
-	if network != "host" && network != "none" {
-		return false, fmt.Errorf("unsupported RUN --network=%s (host or none)", network)
+	insecure := s.Security == "insecure"
+	if insecure {
+		// As BuildKit: checked before the cache, so a cached result does not bypass it either.
+		if err := ro.checkEntitled(EntitlementSecurityInsecure); err != nil {
+			return false, err
+		}
 	}
 	cfg := sr.st.cfg.Config
 	workdir := cfg.WorkingDir
@@ -56,6 +58,7 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	kb := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
 		String("user", cfg.User).String("workdir", workdir).String("network", network).
 		Strings("mounts", rm.key).String("script", script)
+	runKey(kb, ro, insecure)
 	createdBy := "RUN " + strings.Join(args, " ")
 	next := sr.st.clone()
 	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
@@ -82,9 +85,11 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 		tail := newTail(12)
 		out := sr.bd.progress.stepWriter()
 		w := &teeWriter{a: out, b: tail}
-		code, err := run.Run(ctx, run.Spec{Rootfs: rootfs, Args: args, Env: env, Cwd: workdir, User: cfg.User,
-			Hostname: sandboxHostname, Network: run.NetworkMode(network), Mounts: mounts,
-			StateDir: sr.bd.scratch.path}, run.IO{Stdout: w, Stderr: w})
+		spec := run.Spec{Rootfs: rootfs, Args: args, Env: env, Cwd: workdir, User: cfg.User,
+			Hostname: sandboxHostname, Mounts: mounts, StateDir: sr.bd.scratch.path,
+			ExtraHosts: hostLines(ro.ExtraHosts), ShmSize: ro.ShmSize, Rlimits: ro.Ulimits,
+			Security: run.Security{Privileged: insecure}}
+		code, err := runSandbox(ctx, spec, network, run.IO{Stdout: w, Stderr: w})
 		if err != nil {
 			return err
 		}

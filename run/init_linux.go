@@ -101,6 +101,11 @@ func initChild(errPipe *os.File) error {
 	if err := unix.Chdir(cfg.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config: %w", cfg.Cwd, err)
 	}
+	// Limits while the init still holds its capabilities (CAP_SYS_RESOURCE,
+	// when hoist has it, may raise a hard limit).
+	if err := setRlimits(cfg.Rlimits); err != nil {
+		return err
+	}
 	if err := dropBoundingSet(cfg.Caps); err != nil {
 		return err
 	}

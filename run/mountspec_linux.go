@@ -78,6 +78,9 @@ func etcFiles(cfg *initConfig) ([]etcFile, error) {
 			return nil, fmt.Errorf("reading host resolv.conf: %w", err)
 		}
 		resolv = b
+		if cfg.NewNet {
+			resolv = privateResolvConf(b, func() ([]byte, error) { return os.ReadFile(systemdResolvConf) })
+		}
 	}
 	return []etcFile{
 		{"/etc/hosts", []byte(hosts)},

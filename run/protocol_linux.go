@@ -71,11 +71,13 @@ type initConfig struct {
 	Overlay        *Overlay    `json:"overlay,omitempty"`
 	// ResolveInChild: the targets of Mounts and the proc/sys/dev dirs are
 	// paths inside the rootfs that the child resolves after mounting Overlay.
-	ResolveInChild bool       `json:"resolveInChild,omitempty"`
-	Terminal       bool       `json:"terminal,omitempty"`
-	ConsoleSize    WindowSize `json:"consoleSize,omitempty"`
-	Interface      *Interface `json:"interface,omitempty"`
-	KeepResolv     bool       `json:"-"`
+	ResolveInChild bool         `json:"resolveInChild,omitempty"`
+	Terminal       bool         `json:"terminal,omitempty"`
+	ConsoleSize    WindowSize   `json:"consoleSize,omitempty"`
+	Interface      *Interface   `json:"interface,omitempty"`
+	ShmSize        int64        `json:"shmSize,omitempty"`
+	Rlimits        []initRlimit `json:"rlimits,omitempty"`
+	KeepResolv     bool         `json:"-"`
 	// Hardening (Spec.Security, resolved by the parent).
 	Privileged      bool     `json:"privileged,omitempty"`
 	Caps            uint64   `json:"caps"`

@@ -56,7 +56,7 @@ func setupRootfs(cfg *initConfig) error {
 	if err := mountCgroups(cfg.SysDir, cfg.Privileged); err != nil {
 		return err
 	}
-	if err := setupDev(cfg.DevDir, cfg.Devices); err != nil {
+	if err := setupDev(cfg.DevDir, cfg.Devices, cfg.ShmSize); err != nil {
 		return err
 	}
 	for _, m := range cfg.Mounts {
@@ -102,8 +102,9 @@ type devNode struct {
 }
 
 // setupDev mounts a tmpfs on dev and populates it like docker does, then
-// adds devices (--device, or the host's for a privileged sandbox).
-func setupDev(dev string, devices []Device) error {
+// adds devices (--device, or the host's for a privileged sandbox). shmSize
+// is the size of /dev/shm in bytes (0: docker's 64 MiB).
+func setupDev(dev string, devices []Device, shmSize int64) error {
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return fmt.Errorf("mount tmpfs on /dev: %w", err)
 	}
@@ -123,7 +124,11 @@ func setupDev(dev string, devices []Device) error {
 	if err := os.Mkdir(shm, 0o755); err != nil {
 		return fmt.Errorf("mount /dev/shm: %w", err)
 	}
-	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+	shmData := "mode=1777,size=65536k"
+	if shmSize > 0 {
+		shmData = fmt.Sprintf("mode=1777,size=%d", shmSize)
+	}
+	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, shmData); err != nil {
 		return fmt.Errorf("mount /dev/shm: %w", err)
 	}
 	mq := filepath.Join(dev, "mqueue")

@@ -357,6 +357,13 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.ShmSize < 0 {
+		return nil, fmt.Errorf("%w: negative shm size", ErrInvalidSpec)
+	}
+	rlimits, err := resolveRlimits(spec.Rlimits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
 	return &initConfig{
 		Init:            spec.Init,
 		Seccomp:         filter,
@@ -378,6 +385,8 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		Terminal:        spec.Terminal,
 		ConsoleSize:     spec.ConsoleSize,
 		Interface:       spec.Interface,
+		ShmSize:         spec.ShmSize,
+		Rlimits:         rlimits,
 		KeepResolv:      spec.Network == NetworkPrivate,
 		extraHosts:      spec.ExtraHosts,
 		userMounts:      mounts,

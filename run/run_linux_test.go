@@ -107,6 +107,12 @@ func TestRun(t *testing.T) {
 			wantStdout: "builder\nbuilder\n127.0.0.1\tlocalhost builder\n",
 		},
 		{name: "default hostname", spec: run.Spec{Args: []string{"hostname"}}, wantStdout: run.DefaultHostname + "\n"},
+		{name: "shm size", spec: run.Spec{Args: sh("grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9a-z]*'"), ShmSize: 3 << 20}, wantStdout: "size=3072k\n"},
+		{
+			name:       "rlimits",
+			spec:       run.Spec{Args: sh("ulimit -Sn; ulimit -Hn; ulimit -c"), Rlimits: []run.Rlimit{{Name: "nofile", Soft: 300, Hard: 400}, {Name: "core", Soft: 0, Hard: 0}}},
+			wantStdout: "300\n400\n0\n",
+		},
 		{name: "pid 1", spec: run.Spec{Args: sh("echo $$")}, wantStdout: "1\n"},
 		{
 			name:       "own pid namespace",
@@ -216,6 +222,9 @@ func TestRunInvalidSpec(t *testing.T) {
 		{"unknown network", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Network: "bridge"}},
 		{"unknown mount type", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Mounts: []run.Mount{{Type: "nfs", Target: "/x"}}}},
 		{"relative mount target", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Mounts: []run.Mount{{Type: "tmpfs", Target: "x"}}}},
+		{"unknown rlimit", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Rlimits: []run.Rlimit{{Name: "as", Soft: 1, Hard: 1}}}},
+		{"rlimit soft above hard", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Rlimits: []run.Rlimit{{Name: "nofile", Soft: 2, Hard: 1}}}},
+		{"negative shm size", run.Spec{Rootfs: rootfs, Args: []string{"true"}, ShmSize: -1}},
 		{"bad bind option", run.Spec{Rootfs: rootfs, Args: []string{"true"}, Mounts: []run.Mount{{Type: "bind", Source: rootfs, Target: "/x", Options: []string{"size=1m"}}}}},
 	}
 	for _, tt := range tests {

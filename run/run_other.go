@@ -20,3 +20,11 @@ func InPrivateMounts() bool { return false }
 
 // ReexecPrivateMounts is not supported on this system.
 func ReexecPrivateMounts(ctx context.Context) (int, error) { return 125, errors.ErrUnsupported }
+
+// CheckRlimits is not supported on this system.
+func CheckRlimits(rl []Rlimit) error {
+	if len(rl) == 0 {
+		return nil
+	}
+	return errors.ErrUnsupported
+}

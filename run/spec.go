@@ -27,7 +27,7 @@ const DefaultHostname = "hoist"
 type NetworkMode string
 
 const (
-	// NetworkHost shares the caller's network namespace (the default for builds).
+	// NetworkHost shares the caller's network namespace.
 	NetworkHost NetworkMode = "host"
 	// NetworkNone gives the sandbox its own empty network namespace in which
 	// only the loopback interface exists (and is up).
@@ -143,6 +143,11 @@ type Spec struct {
 	ConsoleSize WindowSize
 	// ExtraHosts are lines added to the generated /etc/hosts ("10.0.0.2\tweb").
 	ExtraHosts []string
+	// ShmSize is the size of /dev/shm in bytes; 0 means docker's default, 64 MiB.
+	ShmSize int64
+	// Rlimits are set on the sandbox's init before the command runs (docker's
+	// --ulimit); the command inherits them. See [CheckRlimits].
+	Rlimits []Rlimit
 	// Interface, when not nil, is configured in the sandbox's network
 	// namespace (Network must be NetworkPrivate).
 	Interface *Interface

@@ -20,10 +20,11 @@ func newBuildCmd(g *globals) *cobra.Command {
 	var (
 		tags, buildArgs, labels []string
 		file, target, progress  string
-		iidfile, network, sde   string
+		iidfile, sde            string
 		noCache, quiet          bool
 		explain, pull           bool
 		noCacheFilter, secrets  []string
+		runf                    runFlags
 		cacheFrom, cacheTo      []string
 		compression             string
 		rf                      registryFlags
@@ -38,38 +39,38 @@ func newBuildCmd(g *globals) *cobra.Command {
 				return err
 			}
 			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
-				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Network: network, Quiet: quiet || progress == "quiet", Progress: g.stderr}
+				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Quiet: quiet || progress == "quiet", Progress: g.stderr}
 			var err error
 			if opts.BuildArgs, err = parseKeyValues("--build-arg", buildArgs, true); err != nil {
-				return err
+				return flagError(err)
 			}
 			if opts.Labels, err = parseKeyValues("--label", labels, false); err != nil {
-				return err
+				return flagError(err)
 			}
 			if opts.Secrets, err = parseSecrets(secrets); err != nil {
-				return err
+				return flagError(err)
 			}
 			for _, c := range cacheFrom {
 				src, err := parseCacheSource(c)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				opts.CacheFrom = append(opts.CacheFrom, src)
 			}
 			for _, c := range cacheTo {
 				dst, err := parseCacheTarget(c)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				opts.CacheTo = append(opts.CacheTo, dst)
 			}
 			switch progress {
 			case "plain", "tty", "auto", "quiet":
 			default:
-				return fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", progress)
+				return flagError(fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", progress))
 			}
-			if network != "" && network != "host" && network != "none" && network != "default" {
-				return fmt.Errorf("--network: unsupported mode %q (host, none)", network)
+			if opts.Run, err = runf.options(); err != nil {
+				return flagError(err)
 			}
 			if sde == "" {
 				sde = os.Getenv("SOURCE_DATE_EPOCH")
@@ -77,7 +78,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 			if sde != "" {
 				n, err := strconv.ParseInt(sde, 10, 64)
 				if err != nil {
-					return fmt.Errorf("--source-date-epoch: %q is not a number of seconds", sde)
+					return flagError(fmt.Errorf("--source-date-epoch: %q is not a number of seconds", sde))
 				}
 				t := time.Unix(n, 0).UTC()
 				opts.SourceDateEpoch = &t
@@ -91,7 +92,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 			}
 			comp, err := push.ParseCompression(compression)
 			if err != nil {
-				return fmt.Errorf("--compression: %w", err)
+				return flagError(fmt.Errorf("--compression: %w", err))
 			}
 			rf.quiet = opts.Quiet
 			var done func()
@@ -147,12 +148,16 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
 	f.StringVar(&progress, "progress", "plain", "progress output: plain, tty or quiet")
 	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
-	f.StringVar(&network, "network", "", "network mode of RUN steps: host (default) or none")
+	runf.add(f)
 	f.StringVar(&compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
 	rf.add(f, false)
 	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError(err) })
 	return cmd
 }
+
+// flagError makes a bad flag value exit 125, as docker's flag errors do.
+func flagError(err error) error { return &exitError{code: 125, err: err} }
 
 // recompress converts a built image's layers (--compression) and moves its tags to the result.
 func recompress(ctx context.Context, st *store.Store, res *builder.Result, c push.Compression, tags []string) (*builder.Result, error) {

@@ -1,0 +1,380 @@
+package builder_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/network"
+)
+
+// probe is a RUN step that prints REACHED or BLOCKED for a TCP connection to addr.
+func probe(flags, addr string) string {
+	return fmt.Sprintf("RUN %s if nc -w 3 %s </dev/null; then echo REACHED-$((1+1)); else echo BLOCKED-$((1+1)); fi\n",
+		flags, strings.Replace(addr, ":", " ", 1))
+}
+
+// listen opens a TCP listener on host:0 that accepts and closes connections until the test ends.
+func listen(t *testing.T, host string) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// buildLog builds df with opts and returns the progress output.
+func buildLog(t *testing.T, b *builder.Builder, df string, opts builder.Options) (string, error) {
+	t.Helper()
+	var log bytes.Buffer
+	opts.ContextDir, opts.Progress, opts.NoCache = contextDir(t, df), &log, true
+	_, err := b.Build(context.Background(), opts)
+	return log.String(), err
+}
+
+// reached says whether the build's one probe reached its listener ("$((1+1))" keeps the echoed
+// command line from matching).
+func reached(t *testing.T, log string) bool {
+	t.Helper()
+	switch {
+	case strings.Contains(log, "REACHED-2"):
+		return true
+	case strings.Contains(log, "BLOCKED-2"):
+		return false
+	}
+	t.Fatalf("probe printed nothing:\n%s", log)
+	return false
+}
+
+// TestRunNetworkIsolation: a RUN step on the default network or --network none cannot reach a
+// listener on the host's loopback; with --network host it can; RUN --network=none wins over the
+// build's --network host, and RUN --network=host over the build's default.
+func TestRunNetworkIsolation(t *testing.T) {
+	b, _ := newBuilder(t)
+	addr := listen(t, "127.0.0.1")
+	tests := []struct {
+		name, build, step string
+		want              bool
+	}{
+		{"default", "", "", false},
+		{"build default", "default", "", false},
+		{"build none", "none", "", false},
+		{"build host", "host", "", true},
+		{"RUN none over build host", "host", "--network=none", false},
+		{"RUN default defers to build host", "host", "--network=default", true},
+		{"RUN host over build default", "", "--network=host", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log, err := buildLog(t, b, "FROM busybox\n"+probe(tc.step, addr), builder.Options{Run: builder.RunOptions{Network: tc.build}})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log)
+			}
+			if got := reached(t, log); got != tc.want {
+				t.Errorf("reached host loopback %s: %v, want %v\n%s", addr, got, tc.want, log)
+			}
+		})
+	}
+}
+
+// hostAddr is the IPv4 address of the interface with the default route.
+func hostAddr(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/net/route")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 2 || fl[1] != "00000000" {
+			continue
+		}
+		ifc, err := net.InterfaceByName(fl[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	t.Skip("no default route with an IPv4 address")
+	return ""
+}
+
+// TestRunDefaultNetwork: a default RUN has its own interfaces (lo and an eth0 on hoist's 10.89/16,
+// none of the host's) and reaches the host's default-route address through its gateway; with
+// --network none it does not.
+func TestRunDefaultNetwork(t *testing.T) {
+	b, _ := newBuilder(t)
+	df := "FROM busybox\nRUN echo IFACES $(sed 1,2d /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort) && ip -4 addr show eth0 && ip route\n"
+	log, err := buildLog(t, b, df, builder.Options{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if !strings.Contains(log, "IFACES eth0 lo\n") {
+		t.Errorf("RUN's /proc/net/dev should list exactly eth0 and lo:\n%s", log)
+	}
+	if !regexp.MustCompile(`inet 10\.89\.\d+\.\d+/16`).MatchString(log) || !strings.Contains(log, "default via "+network.Gateway) {
+		t.Errorf("RUN's eth0 has no 10.89.x.x/16 address or no default route via %s:\n%s", network.Gateway, log)
+	}
+	ifcs, _ := net.Interfaces()
+	for _, ifc := range ifcs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && ifc.Name != network.BridgeName &&
+				strings.Contains(log, "inet "+ipn.IP.String()+"/") {
+				t.Errorf("RUN sees the host's %s address %s:\n%s", ifc.Name, ipn.IP, log)
+			}
+		}
+	}
+	addr := listen(t, hostAddr(t))
+	for _, mode := range []string{"default", "none"} {
+		log, err := buildLog(t, b, "FROM busybox\n"+probe("", addr), builder.Options{Run: builder.RunOptions{Network: mode}})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, log)
+		}
+		if got := reached(t, log); got != (mode == "default") {
+			t.Errorf("--network %s: reached the host's %s: %v\n%s", mode, addr, got, log)
+		}
+	}
+}
+
+// buildCgroups lists the RUN cgroups (hoist/build-*) in every hierarchy this process is in.
+func buildCgroups(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/hoist/build-*") // v2
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[1] == "" {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", c, parts[2], "hoist", "build-*"))
+			dirs = append(dirs, m...)
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
+}
+
+// ourLeases lists the bridge addresses leased by this process.
+func ourLeases(t *testing.T) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(network.StateDir)
+	var out []string
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(network.StateDir, e.Name()))
+		if err == nil && strings.HasPrefix(string(data), strconv.Itoa(os.Getpid())+" ") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func bridgePorts() []string {
+	entries, _ := os.ReadDir("/sys/class/net/" + network.BridgeName + "/brif")
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestRunCgroup: while a RUN runs, its processes are in a cgroup of its own (hoist/build-<id>, seen
+// from the host), not in the builder's; after the build, and after a cancelled build, no such
+// cgroup, no lease of ours and no new veth on the bridge is left.
+func TestRunCgroup(t *testing.T) {
+	b, _ := newBuilder(t)
+	if d := buildCgroups(t); len(d) > 0 {
+		t.Logf("RUN cgroups of another build exist before the test: %v", d)
+	}
+	before := bridgePorts()
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen []string // the RUN's /proc/<pid>/cgroup, read from the host
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			for _, d := range buildCgroups(t) {
+				procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+				for _, p := range strings.Fields(string(procs)) {
+					if cg, err := os.ReadFile("/proc/" + p + "/cgroup"); err == nil {
+						mu.Lock()
+						seen = append(seen, string(cg))
+						mu.Unlock()
+					}
+				}
+			}
+		}
+	}()
+	log, err := buildLog(t, b, "FROM busybox\nRUN sleep 1 & sleep 1.5; cat /proc/self/cgroup\n", builder.Options{})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if len(seen) == 0 {
+		t.Fatalf("no process was ever seen in a hoist/build-* cgroup")
+	}
+	for _, cg := range seen {
+		if cg == string(own) || !strings.Contains(cg, "/hoist/build-") {
+			t.Errorf("a RUN process's cgroups (host view):\n%s\nthe builder's:\n%s", cg, own)
+			break
+		}
+	}
+	leftovers := func(when string) {
+		t.Helper()
+		if d := buildCgroups(t); len(d) > 0 {
+			t.Errorf("%s: RUN cgroups left: %v", when, d)
+		}
+		if l := ourLeases(t); len(l) > 0 {
+			t.Errorf("%s: leases left: %v", when, l)
+		}
+		for _, p := range bridgePorts() {
+			if !slices.Contains(before, p) {
+				t.Errorf("%s: veth %s left on %s", when, p, network.BridgeName)
+			}
+		}
+	}
+	leftovers("after the build")
+
+	// Cancelled while a background process of the RUN is still alive.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	_, err = b.Build(ctx, builder.Options{ContextDir: contextDir(t, "FROM busybox\nRUN (trap '' TERM; sleep 60) & sleep 60\n"), NoCache: true})
+	if !errors.Is(err, context.Canceled) && (err == nil || !strings.Contains(err.Error(), "cancel")) {
+		t.Errorf("cancelled build: %v", err)
+	}
+	leftovers("after a cancelled build")
+}
+
+// TestRunSandboxOptions: --add-host, --shm-size and --ulimit reach the RUN step.
+func TestRunSandboxOptions(t *testing.T) {
+	b, _ := newBuilder(t)
+	df := "FROM busybox\nRUN grep -E 'db|gw' /etc/hosts && df -k /dev/shm | tail -1 && echo NOFILE $(ulimit -Sn):$(ulimit -Hn)\n"
+	log, err := buildLog(t, b, df, builder.Options{Run: builder.RunOptions{
+		ExtraHosts: []builder.Host{{Name: "db", IP: "10.1.2.3"}, {Name: "gw", IP: builder.HostGateway}},
+		ShmSize:    96 << 20,
+		Ulimits:    []run.Rlimit{{Name: "nofile", Soft: 512, Hard: 512}},
+	}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	for _, want := range []string{"10.1.2.3\tdb\n", network.Gateway + "\tgw\n", " 98304 ", "NOFILE 512:512\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("RUN output lacks %q:\n%s", want, log)
+		}
+	}
+	// The defaults: 64 MiB /dev/shm.
+	log, err = buildLog(t, b, "FROM busybox\nRUN df -k /dev/shm | tail -1\n", builder.Options{})
+	if err != nil || !strings.Contains(log, " 65536 ") {
+		t.Errorf("default /dev/shm is not 64 MiB (%v):\n%s", err, log)
+	}
+}
+
+// TestRunSecurityInsecure: RUN --security=insecure fails without the security.insecure entitlement
+// (also when its result is cached), naming the line; with it the step has every capability the
+// builder has, where a default step has docker's 14.
+func TestRunSecurityInsecure(t *testing.T) {
+	b, _ := newBuilder(t)
+	df := "FROM busybox\nRUN --security=insecure grep CapEff /proc/self/status\nRUN grep CapEff /proc/self/status\n"
+	log, err := buildLog(t, b, df, builder.Options{})
+	if err == nil || !strings.Contains(err.Error(), "security.insecure is not allowed") || !strings.Contains(err.Error(), "Dockerfile:2") {
+		t.Fatalf("without --allow: %v\n%s", err, log)
+	}
+	opts := builder.Options{Run: builder.RunOptions{Allow: []string{builder.EntitlementSecurityInsecure}}}
+	log, err = buildLog(t, b, df, opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	own := regexp.MustCompile(`CapEff:\s*(\S+)`).FindStringSubmatch(string(status))[1]
+	got := regexp.MustCompile(`CapEff:\s*(\S+)`).FindAllStringSubmatch(log, -1)
+	if len(got) != 2 || got[0][1] != own || got[1][1] != "00000000a80425fb" {
+		t.Errorf("CapEff of the insecure and the default step: %v, want %s and docker's 00000000a80425fb\n%s", got, own, log)
+	}
+	// Cached now: still refused without the entitlement.
+	var l bytes.Buffer
+	_, err = b.Build(context.Background(), builder.Options{ContextDir: contextDir(t, df), Progress: &l})
+	if err == nil || !strings.Contains(err.Error(), "security.insecure is not allowed") {
+		t.Errorf("cached insecure step without --allow: %v\n%s", err, l.String())
+	}
+}
+
+// TestRunSandboxKey: what a RUN step's sandbox settings do to its cache key, as BuildKit keys them:
+// the network mode, extra host names, /dev/shm size and ulimits are keyed; an extra host's address
+// is not; a setting left at its default adds nothing.
+func TestRunSandboxKey(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := contextDir(t, "FROM busybox\nRUN echo hi\n")
+	steps := []struct {
+		name   string
+		ro     builder.RunOptions
+		cached bool
+	}{
+		{"first", builder.RunOptions{}, false},
+		{"same", builder.RunOptions{Network: "default"}, true},
+		{"host network", builder.RunOptions{Network: "host"}, false},
+		{"extra host", builder.RunOptions{ExtraHosts: []builder.Host{{Name: "db", IP: "10.0.0.1"}}}, false},
+		{"extra host's address", builder.RunOptions{ExtraHosts: []builder.Host{{Name: "db", IP: "10.0.0.2"}}}, true},
+		{"shm size", builder.RunOptions{ShmSize: 1 << 27}, false},
+		{"ulimit", builder.RunOptions{Ulimits: []run.Rlimit{{Name: "nofile", Soft: 100, Hard: 100}}}, false},
+		{"back to the default", builder.RunOptions{}, true},
+	}
+	for _, s := range steps {
+		var log bytes.Buffer
+		if _, err := b.Build(context.Background(), builder.Options{ContextDir: dir, Progress: &log, Run: s.ro}); err != nil {
+			t.Fatalf("%s: %v\n%s", s.name, err, log.String())
+		}
+		if got := strings.Contains(log.String(), "CACHED"); got != s.cached {
+			t.Errorf("%s: cached %v, want %v\n%s", s.name, got, s.cached, log.String())
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package commands
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	units "github.com/docker/go-units"
+	"github.com/spf13/pflag"
+
+	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/run"
+)
+
+// runFlags are docker build's flags for the RUN sandbox.
+type runFlags struct {
+	network           string
+	addHosts, ulimits []string
+	allow             []string
+	shmSize           string
+	rm, forceRm       bool // docker's; no-ops: RUN sandboxes never outlive their step
+}
+
+func (r *runFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&r.network, "network", "default", "network mode of RUN steps: default (own namespace, outbound NAT), host or none")
+	f.StringArrayVar(&r.addHosts, "add-host", nil, "add a host:ip line to /etc/hosts of RUN steps (ip may be host-gateway)")
+	f.StringVar(&r.shmSize, "shm-size", "", "size of /dev/shm in RUN steps (default 64m)")
+	f.StringArrayVar(&r.ulimits, "ulimit", nil, "resource limit of RUN steps: name=soft[:hard], e.g. nofile=1024:2048")
+	f.StringArrayVar(&r.allow, "allow", nil, "grant an entitlement: security.insecure (RUN --security=insecure) or network.host")
+	f.BoolVar(&r.rm, "rm", true, "no-op, for docker compatibility: nothing is left after a RUN")
+	f.BoolVar(&r.forceRm, "force-rm", false, "no-op, for docker compatibility: nothing is left after a RUN, even a failed one")
+}
+
+// options checks the flags and turns them into the builder's.
+func (r *runFlags) options() (builder.RunOptions, error) {
+	o := builder.RunOptions{Network: r.network}
+	switch r.network {
+	case "default", "host", "none":
+	default:
+		return o, fmt.Errorf("--network: unsupported mode %q (default, host or none)", r.network)
+	}
+	for _, h := range r.addHosts {
+		host, err := parseExtraHost(h)
+		if err != nil {
+			return o, err
+		}
+		o.ExtraHosts = append(o.ExtraHosts, host)
+	}
+	if r.shmSize != "" {
+		n, err := parseBytes(r.shmSize)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("--shm-size: invalid size %q", r.shmSize)
+		}
+		o.ShmSize = n
+	}
+	seen := map[string]int{}
+	for _, u := range r.ulimits {
+		ul, err := units.ParseUlimit(u)
+		if err != nil {
+			return o, fmt.Errorf("--ulimit %q: %w", u, err)
+		}
+		if ul.Soft < -1 || ul.Hard < -1 {
+			return o, fmt.Errorf("--ulimit %q: a limit is a number or -1 (unlimited)", u)
+		}
+		rl := run.Rlimit{Name: ul.Name, Soft: uint64(ul.Soft), Hard: uint64(ul.Hard)} // -1: RlimInfinity
+		if i, ok := seen[ul.Name]; ok {
+			o.Ulimits[i] = rl // the last one wins, as with docker
+			continue
+		}
+		seen[ul.Name] = len(o.Ulimits)
+		o.Ulimits = append(o.Ulimits, rl)
+	}
+	if err := run.CheckRlimits(o.Ulimits); err != nil {
+		return o, fmt.Errorf("--ulimit: %w", err)
+	}
+	for _, a := range r.allow {
+		switch a {
+		case builder.EntitlementSecurityInsecure, builder.EntitlementNetworkHost:
+			o.Allow = append(o.Allow, a)
+		default:
+			return o, fmt.Errorf("--allow: invalid entitlement %q (security.insecure, network.host)", a)
+		}
+	}
+	return o, nil
+}
+
+// parseExtraHost parses docker's --add-host: host:ip or host=ip, the ip possibly in brackets, or
+// host-gateway.
+func parseExtraHost(s string) (builder.Host, error) {
+	name, ip, ok := strings.Cut(s, "=")
+	if !ok {
+		name, ip, ok = strings.Cut(s, ":")
+	}
+	if !ok || name == "" || ip == "" || strings.ContainsAny(name, " \t") {
+		return builder.Host{}, fmt.Errorf("--add-host: bad format %q (host:ip)", s)
+	}
+	if ip != builder.HostGateway {
+		addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
+		if err != nil {
+			return builder.Host{}, fmt.Errorf("--add-host %q: invalid IP address %q", s, ip)
+		}
+		ip = addr.String()
+	}
+	return builder.Host{Name: name, IP: ip}, nil
+}
