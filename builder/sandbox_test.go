@@ -170,21 +170,23 @@ func TestRunDefaultNetwork(t *testing.T) {
 	}
 }
 
-// buildCgroups lists the RUN cgroups (hoist/build-*) in every hierarchy this process is in.
+// buildCgroups lists the cgroups of this process's RUN steps (hoist/build-<pid>-*) in every hierarchy
+// this process is in.
 func buildCgroups(t *testing.T) []string {
 	t.Helper()
 	data, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/hoist/build-*") // v2
+	pattern := "build-" + strconv.Itoa(os.Getpid()) + "-*"
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/hoist", pattern)) // v2
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 || parts[1] == "" {
 			continue
 		}
 		for _, c := range strings.Split(parts[1], ",") {
-			m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", c, parts[2], "hoist", "build-*"))
+			m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", c, parts[2], "hoist", pattern))
 			dirs = append(dirs, m...)
 		}
 	}
@@ -192,25 +194,17 @@ func buildCgroups(t *testing.T) []string {
 	return slices.Compact(dirs)
 }
 
-// ourLeases lists the bridge addresses leased by this process.
-func ourLeases(t *testing.T) []string {
+// ourLeases lists the bridge leases held by this process: address → veth name on the host.
+func ourLeases(t *testing.T) map[string]string {
 	t.Helper()
 	entries, _ := os.ReadDir(network.StateDir)
-	var out []string
+	out := map[string]string{}
 	for _, e := range entries {
 		data, err := os.ReadFile(filepath.Join(network.StateDir, e.Name()))
-		if err == nil && strings.HasPrefix(string(data), strconv.Itoa(os.Getpid())+" ") {
-			out = append(out, e.Name())
+		f := strings.Fields(string(data))
+		if err == nil && len(f) == 3 && f[0] == strconv.Itoa(os.Getpid()) && len(f[2]) >= 8 {
+			out[e.Name()] = "veth" + f[2][:8]
 		}
-	}
-	return out
-}
-
-func bridgePorts() []string {
-	entries, _ := os.ReadDir("/sys/class/net/" + network.BridgeName + "/brif")
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
 	}
 	return out
 }
@@ -223,14 +217,10 @@ func TestRunCgroup(t *testing.T) {
 	if d := buildCgroups(t); len(d) > 0 {
 		t.Logf("RUN cgroups of another build exist before the test: %v", d)
 	}
-	before := bridgePorts()
-	own, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
-		mu   sync.Mutex
-		seen []string // the RUN's /proc/<pid>/cgroup, read from the host
+		mu    sync.Mutex
+		seen  []string            // command lines of the processes in this process's RUN cgroups
+		veths = map[string]bool{} // the host ends of the RUNs' veths
 	)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -242,31 +232,43 @@ func TestRunCgroup(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
+			for _, v := range ourLeases(t) {
+				mu.Lock()
+				veths[v] = true
+				mu.Unlock()
+			}
 			for _, d := range buildCgroups(t) {
 				procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 				for _, p := range strings.Fields(string(procs)) {
-					if cg, err := os.ReadFile("/proc/" + p + "/cgroup"); err == nil {
+					if cmd, err := os.ReadFile("/proc/" + p + "/cmdline"); err == nil {
 						mu.Lock()
-						seen = append(seen, string(cg))
+						seen = append(seen, strings.ReplaceAll(string(cmd), "\x00", " "))
 						mu.Unlock()
 					}
 				}
 			}
 		}
 	}()
+	defer func() { close(stop); <-done }()
 	log, err := buildLog(t, b, "FROM busybox\nRUN sleep 1 & sleep 1.5; cat /proc/self/cgroup\n", builder.Options{})
-	close(stop)
-	<-done
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
-	if len(seen) == 0 {
-		t.Fatalf("no process was ever seen in a hoist/build-* cgroup")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(veths) == 0 {
+		t.Errorf("no lease of this process was ever seen while the RUN ran")
 	}
-	for _, cg := range seen {
-		if cg == string(own) || !strings.Contains(cg, "/hoist/build-") {
-			t.Errorf("a RUN process's cgroups (host view):\n%s\nthe builder's:\n%s", cg, own)
-			break
+	// cgroup.procs is the kernel's membership list (a process is in one cgroup per hierarchy, so
+	// these are not in the builder's). /proc/<pid>/cgroup is not used: on cgroup v1 an exiting task
+	// still listed in cgroup.procs shows "/" there (proc_cgroup_show), which made this flaky.
+	if !slices.ContainsFunc(seen, func(c string) bool { return strings.HasPrefix(c, "sleep 1 ") || c == "sleep 1" }) ||
+		!slices.ContainsFunc(seen, func(c string) bool { return strings.HasPrefix(c, "sleep 1.5") }) {
+		t.Errorf("the RUN's processes (PID 1's sleep 1.5 and its background sleep 1) were not both seen in a hoist/build-<pid>-* cgroup; seen: %q", slices.Compact(seen))
+	}
+	for _, c := range seen {
+		if strings.Contains(c, os.Args[0]) && !strings.Contains(c, run.InitArg) {
+			t.Errorf("the builder itself is in a RUN cgroup: %q", c)
 		}
 	}
 	leftovers := func(when string) {
@@ -277,13 +279,14 @@ func TestRunCgroup(t *testing.T) {
 		if l := ourLeases(t); len(l) > 0 {
 			t.Errorf("%s: leases left: %v", when, l)
 		}
-		for _, p := range bridgePorts() {
-			if !slices.Contains(before, p) {
-				t.Errorf("%s: veth %s left on %s", when, p, network.BridgeName)
+		for v := range veths {
+			if _, err := os.Stat("/sys/class/net/" + v); err == nil {
+				t.Errorf("%s: veth %s left", when, v)
 			}
 		}
 	}
 	leftovers("after the build")
+	mu.Unlock()
 
 	// Cancelled while a background process of the RUN is still alive.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -292,6 +295,7 @@ func TestRunCgroup(t *testing.T) {
 	if !errors.Is(err, context.Canceled) && (err == nil || !strings.Contains(err.Error(), "cancel")) {
 		t.Errorf("cancelled build: %v", err)
 	}
+	mu.Lock()
 	leftovers("after a cancelled build")
 }
 
