@@ -130,7 +130,9 @@ func runSandbox(ctx context.Context, spec run.Spec, mode string, stdio run.IO) (
 	case networkNone:
 		spec.Network = run.NetworkNone
 	default:
-		lease, err = network.Allocate(ctx, id, strings.Replace(holder, "-", " ", 1))
+		// "rn": a RUN step's host veth (veth + the first 8 characters) never looks like a
+		// container's (veth + 8 hex digits of its ID).
+		lease, err = network.Allocate(ctx, "rn"+id, strings.Replace(holder, "-", " ", 1))
 		if err != nil {
 			return -1, fmt.Errorf("RUN network: %w", err)
 		}

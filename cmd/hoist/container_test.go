@@ -38,11 +38,14 @@ func containerCgroups() []string {
 	return out
 }
 
+// veths lists the host ends of containers' veth pairs: "veth" and 8 hex digits of the container ID
+// (a build's RUN steps use "vethrn...", and builds of other tests may run at the same time).
 func veths() []string {
 	var out []string
 	links, _ := os.ReadDir("/sys/class/net")
 	for _, e := range links {
-		if strings.HasPrefix(e.Name(), "veth") {
+		if hex := strings.TrimPrefix(e.Name(), "veth"); len(hex) == 8 && hex != e.Name() &&
+			strings.Trim(hex, "0123456789abcdef") == "" {
 			out = append(out, e.Name())
 		}
 	}
