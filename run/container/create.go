@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
 )
 
@@ -43,7 +44,9 @@ type CreateOptions struct {
 	AutoRemove  bool
 	Labels      map[string]string
 	Security    SecurityOptions
-	Init        bool // --init
+	Init        bool         // --init
+	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
+	Ulimits     []run.Rlimit // --ulimit
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -186,6 +189,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		Tty: o.Tty, OpenStdin: o.OpenStdin, ReadOnly: o.ReadOnly,
 		Network: o.Network, Resources: o.Resources, StopSignal: ic.StopSignal, StopTimeout: -1,
 		AutoRemove: o.AutoRemove, Labels: map[string]string{}, Init: o.Init,
+		ShmSize: o.ShmSize, Ulimits: o.Ulimits,
 	}
 	var notes []string
 	if cfg.Security, cfg.Resources.Devices, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {

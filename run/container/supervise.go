@@ -137,6 +137,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		Terminal:       c.Config.Tty,
 		Security:       c.Config.Security,
 		Init:           c.Config.Init,
+		ShmSize:        c.Config.ShmSize,
+		Rlimits:        c.Config.Ulimits,
 	}
 	for _, t := range c.Config.Tmpfs {
 		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})

@@ -51,6 +51,8 @@ type Config struct {
 	Security    run.Security      `json:"security"`
 	Tmpfs       []Tmpfs           `json:"tmpfs,omitempty"`
 	Init        bool              `json:"init,omitempty"` // --init
+	ShmSize     int64             `json:"shmSize,omitempty"`
+	Ulimits     []run.Rlimit      `json:"ulimits,omitempty"`
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 
-	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -53,23 +52,11 @@ func (r *runFlags) options() (builder.RunOptions, error) {
 		}
 		o.ShmSize = n
 	}
-	seen := map[string]int{}
-	for _, u := range r.ulimits {
-		ul, err := units.ParseUlimit(u)
-		if err != nil {
-			return o, fmt.Errorf("--ulimit %q: %w", u, err)
-		}
-		if ul.Soft < -1 || ul.Hard < -1 {
-			return o, fmt.Errorf("--ulimit %q: a limit is a number or -1 (unlimited)", u)
-		}
-		rl := run.Rlimit{Name: ul.Name, Soft: uint64(ul.Soft), Hard: uint64(ul.Hard)} // -1: RlimInfinity
-		if i, ok := seen[ul.Name]; ok {
-			o.Ulimits[i] = rl // the last one wins, as with docker
-			continue
-		}
-		seen[ul.Name] = len(o.Ulimits)
-		o.Ulimits = append(o.Ulimits, rl)
+	ul, err := run.ParseUlimits(r.ulimits)
+	if err != nil {
+		return o, err
 	}
+	o.Ulimits = ul
 	if err := run.CheckRlimits(o.Ulimits); err != nil {
 		return o, fmt.Errorf("--ulimit: %w", err)
 	}

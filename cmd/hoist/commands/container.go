@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
 )
 
@@ -28,7 +29,8 @@ func (g *globals) openRuntime(ctx context.Context) (*container.Runtime, error) {
 type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
-	capAdd, capDrop, securityOpt, devices, tmpfs                                    []string
+	capAdd, capDrop, securityOpt, devices, tmpfs, ulimits                           []string
+	shmSize                                                                         string
 	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
@@ -67,6 +69,8 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options")
 	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory")
+	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options")
+	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
@@ -116,6 +120,21 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		}
 		o.Resources.Memory = n
 	}
+	if f.shmSize != "" {
+		n, err := parseBytes(f.shmSize)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("invalid argument %q for \"--shm-size\" flag: invalid size", f.shmSize)
+		}
+		o.ShmSize = n
+	}
+	ul, err := run.ParseUlimits(f.ulimits)
+	if err != nil {
+		return o, err
+	}
+	if err := run.CheckRlimits(ul); err != nil {
+		return o, fmt.Errorf("--ulimit: %w", err)
+	}
+	o.Ulimits = ul
 	if f.cpus < 0 {
 		return o, fmt.Errorf("invalid argument %v for \"--cpus\" flag", f.cpus)
 	}
