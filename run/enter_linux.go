@@ -40,6 +40,11 @@ type EnterSpec struct {
 	// the command never runs outside the sandbox's cgroup. The fd is closed
 	// after the fork.
 	JoinCgroup func(tid int) (cgroupFD int, err error)
+	// Alive, when not nil, tells whether pid is still the sandbox's PID 1
+	// (not a process that reused its pid). Enter asks it after it opened
+	// the namespaces: if pid is still the sandbox then, the namespaces
+	// opened are the sandbox's, never another process's (the host's).
+	Alive func() bool
 }
 
 // Enter runs spec.Args inside the running sandbox whose PID 1 has host pid
@@ -101,6 +106,9 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 		return nil, err
 	}
 	defer closeAll(nsfds)
+	if spec.Alive != nil && !spec.Alive() {
+		return nil, fmt.Errorf("exec in container: its process %d is gone", pid)
+	}
 	cmd := &exec.Cmd{
 		Path:   argv0,
 		Args:   spec.Args,

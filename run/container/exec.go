@@ -41,6 +41,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, o ExecOptions, stdio Std
 		Terminal: o.Tty,
 		Detach:   o.Detach,
 		Security: c.Config.Security,
+		Alive:    func() bool { return alive(c.State.Container) },
 	}
 	if o.User != "" {
 		spec.User = o.User
