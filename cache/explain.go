@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // StepRecord is what a build remembers of one filesystem step, to explain the next build's misses.
@@ -156,19 +158,7 @@ func (h *History) Explain(prev, cur *StepRecord, args map[string]bool) string {
 }
 
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // Step finds the step of the record that corresponds to cur: the same instruction text in the same

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // FileDigests remembers the content digest of the files of one build context by their stat data
@@ -103,19 +105,7 @@ func (f *FileDigests) Save() error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil { // pruned since Open
 		return fmt.Errorf("saving context digests: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("saving context digests: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving context digests: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving context digests: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
+	if err := atomicfile.WriteFile(f.path, data, 0o600); err != nil {
 		return fmt.Errorf("saving context digests: %w", err)
 	}
 	f.dirty = false

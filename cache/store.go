@@ -9,6 +9,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // ErrMiss is returned by Get when no result is recorded for a key.
@@ -73,23 +75,7 @@ func (s *Store) Put(k Key, r Record) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("writing cache record: %w", err)
 	}
-	f, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing cache record: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing cache record: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing cache record: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing cache record: %w", err)
-	}
-	if err := os.Rename(f.Name(), s.path(k)); err != nil {
+	if err := atomicfile.WriteFile(s.path(k), data, 0o644); err != nil {
 		return fmt.Errorf("writing cache record: %w", err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // blobCacheFile records, per blob digest, the repositories hoist last pushed it to or pulled it from
@@ -49,14 +51,8 @@ func recordBlobs(root string, repo name.Repository, ds []v1.Hash) {
 	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".blobs-*.json")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(b)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
-		os.Remove(tmp.Name())
-	}
+	// Only a hint for cross-repository mounts: a failed write loses hints, never data.
+	_ = atomicfile.WriteFile(p, b, 0o600)
 }
 
 // sourcesFromCache adds to out, for digests not in it yet, a repository on dst's registry other

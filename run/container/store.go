@@ -17,6 +17,8 @@ import (
 
 	"github.com/hoistbuild/hoist/snapshot"
 	"github.com/hoistbuild/hoist/store"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // Errors callers test with errors.Is.
@@ -126,23 +128,7 @@ func (r *Runtime) write(c *Container) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(r.Dir(c.ID), ".container-*.json")
-	if err != nil {
-		return fmt.Errorf("writing container state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing container state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing container state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), r.file(c.ID)); err != nil {
+	if err := atomicfile.WriteFile(r.file(c.ID), data, 0o600); err != nil {
 		return fmt.Errorf("writing container state: %w", err)
 	}
 	return nil

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/store"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 func newSaveCmd(g *globals) *cobra.Command {
@@ -42,21 +43,10 @@ func newSaveCmd(g *globals) *cobra.Command {
 				}
 				return f.Close()
 			}
-			// A regular file is written next to the destination and renamed into place, so a failed
-			// save leaves no partial file.
-			tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".tmp-*")
-			if err != nil {
-				return fmt.Errorf("--output: %w", err)
-			}
-			defer os.Remove(tmp.Name())
-			if err := st.Save(cmd.Context(), tmp, args, format); err != nil {
-				tmp.Close()
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			return os.Rename(tmp.Name(), output)
+			// A regular file is replaced whole: a failed save leaves no partial file.
+			return atomicfile.Write(output, 0o644, func(w io.Writer) error {
+				return st.Save(cmd.Context(), w, args, format)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file instead of stdout")
