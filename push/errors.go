@@ -39,17 +39,17 @@ func describe(err error) error {
 			if msg == "" {
 				msg = "not found"
 			}
-			return fmt.Errorf("%s: %w", strings.ToLower(msg), ErrNotFound)
+			return &described{msg: strings.ToLower(msg), errs: []error{ErrNotFound, te}}
 		case http.StatusUnauthorized, http.StatusForbidden:
 			if msg == "" {
 				msg = "authentication required"
 			}
-			return fmt.Errorf("%s (try hoist login): %w", strings.ToLower(msg), ErrUnauthorized)
+			return &described{msg: strings.ToLower(msg) + " (try hoist login)", errs: []error{ErrUnauthorized, te}}
 		}
 		if msg != "" {
-			return fmt.Errorf("registry answered %d: %s", te.StatusCode, msg)
+			return &described{msg: fmt.Sprintf("registry answered %d: %s", te.StatusCode, msg), errs: []error{te}}
 		}
-		return fmt.Errorf("registry answered %d", te.StatusCode)
+		return &described{msg: fmt.Sprintf("registry answered %d", te.StatusCode), errs: []error{te}}
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -85,3 +85,16 @@ func transient(ctx context.Context, err error) bool {
 	}
 	return false
 }
+
+// described is an error with a message of its own that keeps the errors it
+// describes in its chain (errors.Is(err, ErrNotFound), errors.As(err,
+// **transport.Error) both work), without repeating their text.
+type described struct {
+	msg  string
+	errs []error
+}
+
+func (e *described) Error() string   { return e.msg }
+func (e *described) Unwrap() []error { return e.errs }
+
+var _ error = (*described)(nil)

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hoistbuild/hoist/run/network"
 )
 
 // reconcile loads container id and, when its state says running but the
@@ -235,8 +234,6 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 	return nil
 }
 
-// ProcessAlive reports whether pid runs (for callers that only have a pid).
-func ProcessAlive(pid int) bool { return network.ProcessStart(pid) != 0 }
 
 // RemoveVolume deletes a named volume unless a container uses it.
 func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
