@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // reconcile loads container id and, when its state says running but the
@@ -233,7 +232,6 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 	}
 	return nil
 }
-
 
 // RemoveVolume deletes a named volume unless a container uses it.
 func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
