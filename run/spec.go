@@ -8,8 +8,8 @@
 // the sandbox and execs the user's command, which becomes PID 1 of the new
 // pid namespace.
 //
-// The package is Linux-only; on other systems [Run] returns
-// errors.ErrUnsupported and [MaybeInit] does nothing.
+// The package is Linux-only, like the rest of hoist (the tree builds for
+// Linux only).
 package run
 
 import (
