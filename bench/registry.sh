@@ -2,7 +2,8 @@
 # bench/registry.sh - time hoist push/pull against `skopeo copy` and `docker push`/`docker pull` on
 # the refenv registry (127.0.0.1:5000), with the bigcontext sample image (~150 MiB COPY layer).
 #
-#   sudo bench/registry.sh          # BENCH_RUNS=5 by default; prints a markdown table
+#   sudo bench/registry.sh          # BENCH_RUNS=5 by default; prints a markdown table and writes it to
+#                                   # bench/results/registry-<date>.md; a failed command stops it (exit 1)
 #
 # Scenarios (each tool in turn per run, so machine load hits all alike; medians of BENCH_RUNS):
 #   cold push   : the image to a new repository of a fresh, empty docker-registry (one per run)
@@ -98,6 +99,9 @@ $DOCKER rmi -f bench/big:1 >/dev/null 2>&1 || true
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
+RESULT="$REPO/bench/results/registry-$(date -u +%Y-%m-%d-%H%M%S).md"
+exec > >(tee "$RESULT")
+echo "# bench/registry.sh, hoist $(git -C "$REPO" describe --always --dirty), $(nproc) CPUs"
 echo
 echo "bigcontext image ($SIZE compressed), $RUNS runs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo
