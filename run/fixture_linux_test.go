@@ -230,11 +230,12 @@ func processesWith(t testing.TB, args ...string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Join(args, "\x00")
+	// Whole arguments: "sleep 100" must not match another test's "sleep 1000".
+	want := "\x00" + strings.Join(args, "\x00") + "\x00"
 	var found []string
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(want)) {
+		if err != nil || !bytes.Contains(append([]byte{0}, b...), []byte(want)) {
 			continue
 		}
 		found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
