@@ -35,11 +35,11 @@ type EnterSpec struct {
 	Security Security
 	// JoinCgroup, when not nil, is called on the thread that will fork the
 	// command, with its thread id, before the fork: it moves that thread into
-	// the sandbox's cgroup (cgroup v1), or returns an open cgroup directory
-	// fd for the fork to start the command in (cgroup v2; -1 otherwise), so
-	// the command never runs outside the sandbox's cgroup. The fd is closed
-	// after the fork.
-	JoinCgroup func(tid int) (cgroupFD int, err error)
+	// the sandbox's cgroup where it can (cgroup v1: the command is then born
+	// there) and says whether it did. When it did not (cgroup v2), Enter
+	// calls AddToCgroup with the command's pid right after the fork.
+	JoinCgroup  func(tid int) (joined bool, err error)
+	AddToCgroup func(pid int) error
 	// Alive, when not nil, tells whether pid is still the sandbox's PID 1
 	// (not a process that reused its pid). Enter asks it after it opened
 	// the namespaces: if pid is still the sandbox then, the namespaces
@@ -151,14 +151,11 @@ func Enter(ctx context.Context, pid int, spec EnterSpec, stdio IO) (*Process, er
 // runc's order (bounding set, capabilities, no_new_privs, seccomp last) and
 // forks the command, which inherits all of it.
 func enterAndStart(cmd *exec.Cmd, nsfds []nsFd, spec EnterSpec, sec resolvedSecurity, filter *seccompFilter) error {
+	joined := false
 	if spec.JoinCgroup != nil {
-		fd, err := spec.JoinCgroup(unix.Gettid())
-		if err != nil {
+		var err error
+		if joined, err = spec.JoinCgroup(unix.Gettid()); err != nil {
 			return fmt.Errorf("joining the container's cgroup: %w", err)
-		}
-		if fd >= 0 {
-			defer unix.Close(fd)
-			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		}
 	}
 	// setns(CLONE_NEWNS) refuses a thread that shares its root and cwd
@@ -192,7 +189,17 @@ func enterAndStart(cmd *exec.Cmd, nsfds []nsFd, spec EnterSpec, sec resolvedSecu
 	if err := installSeccomp(filter); err != nil {
 		return err
 	}
-	return cmd.Start()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if !joined && spec.AddToCgroup != nil {
+		if err := spec.AddToCgroup(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return fmt.Errorf("adding the command to the container's cgroup: %w", err)
+		}
+	}
+	return nil
 }
 
 // nsFd is an open namespace file of the sandbox's PID 1.

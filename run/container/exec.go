@@ -50,7 +50,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, o ExecOptions, stdio Std
 		spec.Cwd = o.WorkingDir
 	}
 	if cg := c.State.Cgroup; cg != nil {
-		spec.JoinCgroup = cg.JoinThread
+		spec.JoinCgroup, spec.AddToCgroup = cg.JoinThread, cg.Add
 	}
 	var pio run.IO
 	var copies sync.WaitGroup
