@@ -88,6 +88,9 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return v1.Hash{}, err
 	}
+	if img, err = store.WithComment(img, o.Message); err != nil { // docker's .Comment
+		return v1.Hash{}, err
+	}
 	mh, err := r.store.WriteImage(ctx, img)
 	if err != nil {
 		return v1.Hash{}, err

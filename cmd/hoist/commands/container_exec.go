@@ -63,7 +63,7 @@ func newExecCmd(g *globals) *cobra.Command {
 	fs.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
 	fs.StringVarP(&o.User, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
-	return flagErrors125(cmd)
+	return stopAtArgs(cmd)
 }
 
 func newAttachCmd(g *globals) *cobra.Command {
