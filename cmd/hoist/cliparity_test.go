@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -203,5 +205,39 @@ func TestCommitMessage(t *testing.T) {
 	}
 	if res := hoist(t, root, "", "history", "--format", "{{.Comment}}", "committed:1"); !strings.HasPrefix(res.stdout, "my message\n") {
 		t.Errorf("history of the committed image: %+v", res)
+	}
+}
+
+// import --change and commit -c use the Dockerfile parser: `ENV A=1 B=2` is two variables, `LABEL
+// a=1 b=2` two labels, as docker gives; an instruction docker refuses there is refused.
+func TestChangesUseDockerfileParser(t *testing.T) {
+	root := containerRoot(t)
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "fs.tar")
+	hoist(t, root, "", "create", "--name", "src", "busybox")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o644, Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte("hi\n")); err != nil || tw.Close() != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tarPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, hoist(t, root, "", "import", "--change", "ENV A=1 B=2", "--change", "LABEL a=1 b=2", tarPath, "imp:1"), "import")
+	res := hoist(t, root, "", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Labels}}", "imp:1")
+	if res.stdout != `["A=1","B=2"] {"a":"1","b":"2"}`+"\n" {
+		t.Errorf("import --change: %+v", res)
+	}
+	res = hoist(t, root, "", "import", "--change", "RUN true", tarPath, "imp:2")
+	if res.code != 1 || !strings.Contains(res.stderr, "run is not a valid change command") {
+		t.Errorf("import --change 'RUN true': %+v", res)
+	}
+	mustOK(t, hoist(t, root, "", "commit", "-c", "ENV X=1 Y=$X", "-c", `LABEL "k k"="v v" z=9`, "-c", "CMD echo hi", "src", "com:1"), "commit")
+	res = hoist(t, root, "", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Labels}} {{json .Config.Cmd}}", "com:1")
+	if !strings.HasSuffix(res.stdout, `"X=1","Y="] {"k k":"v v","z":"9"} ["/bin/sh","-c","echo hi"]`+"\n") {
+		t.Errorf("commit -c: %+v", res)
 	}
 }

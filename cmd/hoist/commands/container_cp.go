@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/run/container"
@@ -109,43 +108,7 @@ func newCommitCmd(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				o.Ref = args[1]
 			}
-			ch, err := parseChanges(changes)
-			if err != nil {
-				return err
-			}
-			o.Change = func(c *v1.Config) {
-				if ch.Cmd != nil {
-					c.Cmd = ch.Cmd
-				}
-				if ch.Entrypoint != nil {
-					c.Entrypoint = ch.Entrypoint
-				}
-				c.Env = append(c.Env, ch.Env...)
-				if ch.WorkingDir != "" {
-					c.WorkingDir = ch.WorkingDir
-				}
-				if ch.User != "" {
-					c.User = ch.User
-				}
-				if ch.StopSignal != "" {
-					c.StopSignal = ch.StopSignal
-				}
-				for k, v := range ch.Labels {
-					if c.Labels == nil {
-						c.Labels = map[string]string{}
-					}
-					c.Labels[k] = v
-				}
-				for _, p := range ch.ExposedPorts {
-					if !strings.Contains(p, "/") {
-						p += "/tcp"
-					}
-					if c.ExposedPorts == nil {
-						c.ExposedPorts = map[string]struct{}{}
-					}
-					c.ExposedPorts[p] = struct{}{}
-				}
-			}
+			o.Changes = changes
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
