@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Issue 11: what a docker user types works the same, with docker's output and exit status.
@@ -239,5 +240,46 @@ func TestChangesUseDockerfileParser(t *testing.T) {
 	res = hoist(t, root, "", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Labels}} {{json .Config.Cmd}}", "com:1")
 	if !strings.HasSuffix(res.stdout, `"X=1","Y="] {"k k":"v v","z":"9"} ["/bin/sh","-c","echo hi"]`+"\n") {
 		t.Errorf("commit -c: %+v", res)
+	}
+}
+
+// cp C:/dir/. DEST copies the directory's contents (into DEST, created when missing), as docker
+// does; errors name container paths, never the host path of the container's root.
+func TestCpDirContents(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "cpbox", "busybox", "sh", "-c",
+		"mkdir -p /dir/sub && echo a > /dir/a && echo b > /dir/sub/b && sleep 60"), "run")
+	waitFor(t, 10*time.Second, "/dir/sub/b", func() bool {
+		return hoist(t, root, "", "exec", "cpbox", "cat", "/dir/sub/b").stdout == "b\n"
+	})
+	dest := t.TempDir()
+	for _, d := range []string{filepath.Join(dest, "new"), dest} {
+		if res := hoist(t, root, "", "cp", "cpbox:/dir/.", d); res.code != 0 {
+			t.Fatalf("cp cpbox:/dir/. %s: %+v", d, res)
+		}
+		a, _ := os.ReadFile(filepath.Join(d, "a"))
+		b, _ := os.ReadFile(filepath.Join(d, "sub", "b"))
+		if string(a) != "a\n" || string(b) != "b\n" {
+			t.Errorf("cp cpbox:/dir/. %s: a=%q sub/b=%q", d, a, b)
+		}
+		if _, err := os.Stat(filepath.Join(d, "dir")); err == nil {
+			t.Errorf("cp cpbox:/dir/. %s made %s/dir", d, d)
+		}
+	}
+	res := hoist(t, root, "", "cp", "cpbox:/nosuch", dest)
+	if res.code != 1 || res.stderr != "Error: Could not find the file /nosuch in container cpbox\n" {
+		t.Errorf("cp of a missing path: %+v", res)
+	}
+	res = hoist(t, root, "", "cp", filepath.Join(dest, "a"), "cpbox:/nosuchdir/x")
+	if res.code != 1 || strings.Contains(res.stderr, "/proc/") || !strings.Contains(res.stderr, "/nosuchdir") {
+		t.Errorf("cp into a missing directory: %+v", res)
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "q"), []byte("q\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, hoist(t, root, "", "cp", src+"/.", "cpbox:/newdir"), "cp SRC/. into the container")
+	if res := hoist(t, root, "", "exec", "cpbox", "cat", "/newdir/q"); res.stdout != "q\n" {
+		t.Errorf("cp SRC/. cpbox:/newdir: %+v", res)
 	}
 }
