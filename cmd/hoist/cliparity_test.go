@@ -283,3 +283,18 @@ func TestCpDirContents(t *testing.T) {
 		t.Errorf("cp SRC/. cpbox:/newdir: %+v", res)
 	}
 }
+
+// top CONTAINER [ps OPTIONS] runs the host's ps with the options and shows the container's rows:
+// docker's default -ef columns with user names, or the columns the options ask for.
+func TestTopPsOptions(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--name", "topbox", "busybox", "sleep", "60"), "run")
+	res := mustOK(t, hoist(t, root, "", "top", "topbox"), "top")
+	if !regexp.MustCompile(`^UID +PID +PPID +C +STIME +TTY +TIME +CMD\nroot +\d+ +\d+ .* sleep 60\n$`).MatchString(res.stdout) {
+		t.Errorf("top:\n%s", res.stdout)
+	}
+	res = mustOK(t, hoist(t, root, "", "top", "topbox", "-o", "pid,comm"), "top -o pid,comm")
+	if !regexp.MustCompile(`^PID                 COMMAND\n\d+ +sleep\n$`).MatchString(res.stdout) {
+		t.Errorf("top -o pid,comm:\n%q", res.stdout)
+	}
+}

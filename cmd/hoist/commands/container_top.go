@@ -2,14 +2,15 @@ package commands
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
 
 func newTopCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "top CONTAINER",
+	cmd := &cobra.Command{
+		Use:   "top CONTAINER [ps OPTIONS]",
 		Short: "Display the running processes of a container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -17,16 +18,18 @@ func newTopCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			procs, err := rt.Top(cmd.Context(), args[0])
+			res, err := rt.TopPs(cmd.Context(), args[0], args[1:])
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-			fmt.Fprintln(tw, "UID\tPID\tPPID\tCMD")
-			for _, p := range procs {
-				fmt.Fprintf(tw, "%d\t%d\t%d\t%s\n", p.UID, p.PID, p.PPID, p.Cmd)
+			tw := tabwriter.NewWriter(g.stdout, 20, 1, 3, ' ', 0) // docker's top table
+			fmt.Fprintln(tw, strings.Join(res.Titles, "\t"))
+			for _, p := range res.Processes {
+				fmt.Fprintln(tw, strings.Join(p, "\t"))
 			}
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().SetInterspersed(false) // what follows the container is ps's
+	return cmd
 }
