@@ -125,3 +125,44 @@ func TestLoginPrompts(t *testing.T) {
 		t.Errorf("login without a terminal: %+v", res)
 	}
 }
+
+// attach to a -it container is a terminal: raw mode (input not echoed twice, no \r\r\n), the
+// terminal's size, Ctrl-C reaches the container, Ctrl-P Ctrl-Q (or --detach-keys) detaches with
+// docker's message and exit status 1, leaving the container running.
+func TestAttachTty(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "-dit", "--network", "none", "--name", "tty1", "busybox", "sh"), "run -dit")
+	s := startOnPty(t, root, "attach", "tty1")
+	time.Sleep(300 * time.Millisecond) // attach positions itself at the log's end
+	s.send("stty size; echo mark-$((6*7))\r")
+	s.expect("30 90\r\nmark-42\r\n")
+	if out := s.output(); strings.Count(out, "stty size") != 1 || strings.Contains(out, "\r\r\n") {
+		t.Errorf("terminal output %q: input echoed twice or cooked newlines", out)
+	}
+	s.send("sleep 30; echo after-$((2+3))\r")
+	time.Sleep(300 * time.Millisecond)
+	s.send("\x03") // Ctrl-C: the container's shell interrupts sleep
+	s.send("echo interrupted-$((1+1))\r")
+	s.expect("interrupted-2\r\n")
+	if strings.Contains(s.output(), "after-5") {
+		t.Errorf("Ctrl-C did not reach the container: %q", s.output())
+	}
+	s.send("\x10\x11")
+	if code := s.wait(); code != 1 || !strings.HasSuffix(s.output(), "read escape sequence\r\n") {
+		t.Errorf("Ctrl-P Ctrl-Q: exit %d, terminal %q", code, s.output())
+	}
+	if res := hoist(t, root, "", "inspect", "-f", "{{.State.Running}}", "tty1"); res.stdout != "true\n" {
+		t.Errorf("after detaching: %+v, want the container running", res)
+	}
+	s = startOnPty(t, root, "attach", "--detach-keys", "ctrl-x", "tty1")
+	time.Sleep(300 * time.Millisecond)
+	s.send("echo again\r")
+	s.expect("again\r\n")
+	s.send("\x18")
+	if code := s.wait(); code != 1 {
+		t.Errorf("--detach-keys ctrl-x: exit %d, terminal %q", code, s.output())
+	}
+	if res := hoist(t, root, "", "attach", "--detach-keys", "ctrl-1", "tty1"); res.code != 1 || !strings.Contains(res.stderr, "invalid detach keys") {
+		t.Errorf("attach --detach-keys ctrl-1: %+v", res)
+	}
+}

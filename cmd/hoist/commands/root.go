@@ -101,6 +101,7 @@ func inPrivateMounts(cmd *cobra.Command) (bool, error) {
 type exitError struct {
 	code int
 	err  error
+	bare bool // print err without the "Error: " prefix
 }
 
 func (e *exitError) Error() string {
@@ -128,8 +129,8 @@ func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		var ue *usageErr
 		switch {
-		case errors.As(ee.err, &ue):
-			fmt.Fprintln(stderr, ue.Error())
+		case errors.As(ee.err, &ue) || ee.bare && ee.err != nil:
+			fmt.Fprintln(stderr, ee.err.Error())
 		case ee.err != nil:
 			fmt.Fprintf(stderr, "Error: %v\n", ee.err)
 		}
