@@ -100,11 +100,12 @@ func execLine(w io.Writer, tmpl *template.Template, v any) error {
 }
 
 // Objects writes each item (inspect results) with a template as docker's inspect -f does: the
-// template sees the item's JSON form, numbers kept exact (104857600, not 1.048576e+08).
+// template sees the item's JSON form, numbers kept exact (104857600, not 1.048576e+08). Unlike a
+// listing's, the template is taken as is (a `\n` inside {{"\n"}} stays an escape).
 func Objects(w io.Writer, format string, items []any) error {
-	tmpl, err := Parse(format)
+	tmpl, err := template.New("").Funcs(Funcs).Parse(format)
 	if err != nil {
-		return err
+		return fmt.Errorf("template parsing error: %w", err)
 	}
 	for _, it := range items {
 		generic, err := JSONValue(it)

@@ -33,10 +33,10 @@ func TestList(t *testing.T) {
 func TestObjectsKeepsIntegers(t *testing.T) {
 	var buf bytes.Buffer
 	item := map[string]any{"HostConfig": map[string]int64{"Memory": 104857600}, "F": 0.5}
-	if err := Objects(&buf, "{{.HostConfig.Memory}} {{.F}} {{json .HostConfig}}", []any{item}); err != nil {
+	if err := Objects(&buf, `{{.HostConfig.Memory}} {{.F}} {{json .HostConfig}}{{"\n"}}`, []any{item}); err != nil {
 		t.Fatal(err)
 	}
-	if want := "104857600 0.5 {\"Memory\":104857600}\n"; buf.String() != want {
+	if want := "104857600 0.5 {\"Memory\":104857600}\n\n"; buf.String() != want {
 		t.Errorf("got %q, want %q", buf.String(), want)
 	}
 }
