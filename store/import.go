@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/parser"
 )
 
 // ImportOptions are the image settings of Import (docker import --change
@@ -25,6 +27,8 @@ type ImportOptions struct {
 	ExposedPorts []string // "80/tcp"; a bare "80" means tcp
 	Volumes      []string
 	StopSignal   string
+	// Changes are docker's --change instructions, applied after the fields above (ApplyChanges).
+	Changes []string
 	// Comment is the history and image comment; default "Imported from -".
 	Comment string
 	// Created is the creation time; the zero value means now.
@@ -47,6 +51,9 @@ func (s *Store) Import(ctx context.Context, rootfsTar io.Reader, ref string, opt
 			return v1.Hash{}, fmt.Errorf("importing: %w", err)
 		}
 		names = []string{NormalizedName(t)}
+	}
+	if _, _, err := parser.ParseChanges(opts.Changes); err != nil { // before any work
+		return v1.Hash{}, fmt.Errorf("importing: %w", err)
 	}
 	layer, err := s.ingestLayer(ctx, rootfsTar, v1.Hash{})
 	if err != nil {
@@ -121,6 +128,9 @@ func importConfig(diffID v1.Hash, o ImportOptions) ([]byte, error) {
 			cfg.Config.Volumes = map[string]struct{}{}
 		}
 		cfg.Config.Volumes[v] = struct{}{}
+	}
+	if err := ApplyChanges(&cfg.Config, o.Changes); err != nil {
+		return nil, err
 	}
 	return json.Marshal(cfg)
 }

@@ -215,6 +215,8 @@ type ImageSummary struct {
 	// from the manifest. Docker shows the unpacked size, which the store
 	// does not know without decompressing every layer.
 	Size int64
+	// Labels are the config's labels.
+	Labels map[string]string
 }
 
 // List returns every recorded image, newest (by Created) first. A recorded
@@ -262,6 +264,7 @@ func (s *Store) summary(h v1.Hash, r *imageRecord) (ImageSummary, error) {
 		Created:  cfg.Created.Time,
 		Added:    r.Added,
 		Size:     manifestSize(img.manifest),
+		Labels:   cfg.Config.Labels,
 	}, nil
 }
 

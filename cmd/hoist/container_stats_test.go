@@ -63,11 +63,11 @@ func TestStatsNoStream(t *testing.T) {
 	if m[7] != "4" {
 		t.Errorf("PIDS = %s, want 4 (sh and three sleeps)", m[7])
 	}
-	// A stopped container is listed with -a, with zeros (as docker does).
+	// A stopped container is listed with -a, with zeros, in docker's columns (minimum width 10).
 	hoist(t, root, "", "stop", "-t", "0", "busy")
 	out = hoist(t, root, "", "stats", "--no-stream", "-a")
 	if !strings.Contains(out.stdout, " busy ") || !strings.HasSuffix(out.stdout, "   0\n") ||
-		!strings.Contains(out.stdout, "0.00%   0B / ") {
+		!strings.Contains(out.stdout, "0.00%     0B / 0B             0.00%") { // docker's columns
 		t.Errorf("stats -a of a stopped container: %+v", out)
 	}
 }

@@ -22,8 +22,8 @@ type CommitOptions struct {
 	Ref     string // repository[:tag] to name the image; "" for none
 	Message string
 	Author  string
-	// Change edits the new image's config (the -c instructions).
-	Change func(*v1.Config)
+	// Changes are the -c Dockerfile instructions applied to the new image's config.
+	Changes []string
 }
 
 // Commit makes an image of the container's changes on top of its image and
@@ -82,10 +82,13 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 	cf.Created = v1.Time{Time: now}
 	cf.Author = o.Author
 	cf.Config.Env = c.Config.Env
-	if o.Change != nil {
-		o.Change(&cf.Config)
+	if err := store.ApplyChanges(&cf.Config, o.Changes); err != nil {
+		return v1.Hash{}, err
 	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return v1.Hash{}, err
+	}
+	if img, err = store.WithComment(img, o.Message); err != nil { // docker's .Comment
 		return v1.Hash{}, err
 	}
 	mh, err := r.store.WriteImage(ctx, img)

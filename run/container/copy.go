@@ -29,7 +29,8 @@ func (r *Runtime) withRootfs(ctx context.Context, ref string, fn func(root strin
 		return err
 	}
 	if c.State.Status == StatusRunning && alive(c.State.Container) {
-		return fn(fmt.Sprintf("/proc/%d/root", c.State.Container.Pid))
+		root := fmt.Sprintf("/proc/%d/root", c.State.Container.Pid)
+		return inContainerTerms(fn(root), root)
 	}
 	lowers, err := r.lowers(ctx, c)
 	if err != nil {
@@ -41,15 +42,53 @@ func (r *Runtime) withRootfs(ctx context.Context, ref string, fn func(root strin
 		return err
 	}
 	defer snapshot.Unmount(target)
-	return fn(target)
+	return inContainerTerms(fn(target), target)
 }
+
+// inContainerTerms shows err's paths as the container sees them: without the host path of its root.
+func inContainerTerms(err error, root string) error {
+	if err == nil || !strings.Contains(err.Error(), root) {
+		return err
+	}
+	return &rootedError{err: err, root: root}
+}
+
+type rootedError struct {
+	err  error
+	root string
+}
+
+func (e *rootedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.root, "") }
+func (e *rootedError) Unwrap() error { return e.err }
 
 // CopyFrom writes a tar of path inside the container to w (top entry named
 // like path's last element). Symlinks in path resolve inside the container.
 func (r *Runtime) CopyFrom(ctx context.Context, ref, p string, w io.Writer) error {
 	return r.withRootfs(ctx, ref, func(root string) error {
+		if !exists(root, p) {
+			return &NoSuchPathError{Path: p, Container: ref}
+		}
 		return WriteTar(root, p, w)
 	})
+}
+
+// NoSuchPathError is a cp path missing in the container, with docker's message. It is
+// fs.ErrNotExist.
+type NoSuchPathError struct{ Path, Container string }
+
+func (e *NoSuchPathError) Error() string {
+	return fmt.Sprintf("Could not find the file %s in container %s", e.Path, e.Container)
+}
+func (e *NoSuchPathError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// exists reports whether p exists under root (resolved with chroot semantics).
+func exists(root, p string) bool {
+	t, err := securejoin.SecureJoin(root, p)
+	if err != nil {
+		return false
+	}
+	_, err = os.Lstat(t)
+	return err == nil
 }
 
 // CopyTo extracts the tar stream into dir inside the container; rename, when
@@ -57,6 +96,9 @@ func (r *Runtime) CopyFrom(ctx context.Context, ref, p string, w io.Writer) erro
 // outside the container's root, whatever symlinks the container holds.
 func (r *Runtime) CopyTo(ctx context.Context, ref, dir, rename string, tr io.Reader) error {
 	return r.withRootfs(ctx, ref, func(root string) error {
+		if !exists(root, dir) {
+			return &NoSuchPathError{Path: dir, Container: ref}
+		}
 		return ExtractTar(root, dir, rename, tr)
 	})
 }
@@ -64,19 +106,19 @@ func (r *Runtime) CopyTo(ctx context.Context, ref, dir, rename string, tr io.Rea
 // WriteTar writes a tar of p (resolved under root with chroot semantics).
 func WriteTar(root, p string, w io.Writer) error {
 	clean := path.Clean("/" + p)
-	parent, err := securejoin.SecureJoin(root, path.Dir(clean))
+	dir, base := path.Dir(clean), path.Base(clean)
+	if strings.HasSuffix(p, "/.") || base == "/" {
+		dir, base = clean, "." // SRC/. : the directory's contents, under a "." top entry
+	}
+	parent, err := securejoin.SecureJoin(root, dir)
 	if err != nil {
 		return err
 	}
 	rt, err := os.OpenRoot(parent)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", path.Dir(clean), err)
+		return fmt.Errorf("opening %s: %w", dir, err)
 	}
 	defer rt.Close()
-	base := path.Base(clean)
-	if strings.HasSuffix(p, "/.") || base == "/" {
-		base = "."
-	}
 	tw := tar.NewWriter(w)
 	err = fs.WalkDir(rt.FS(), base, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -143,6 +185,7 @@ func ExtractTar(root, dir, rename string, tr io.Reader) error {
 	}
 	var dirs []dirTime
 	rd := tar.NewReader(tr)
+	first, topIsDot := true, false
 	for {
 		h, err := rd.Next()
 		if err == io.EOF {
@@ -155,13 +198,15 @@ func ExtractTar(root, dir, rename string, tr io.Reader) error {
 		if name == ".." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
 			return fmt.Errorf("refusing tar entry %q outside the destination", h.Name)
 		}
-		if rename != "" {
-			first, rest, _ := strings.Cut(name, "/")
-			if first == "." {
-				first = ""
-			}
+		if first {
+			first, topIsDot = false, name == "."
+		}
+		switch {
+		case rename != "" && topIsDot: // a SRC/. tar: every entry goes under the new name
+			name = path.Join(rename, name)
+		case rename != "":
+			_, rest, _ := strings.Cut(name, "/")
 			name = path.Join(rename, rest)
-			_ = first
 		}
 		if name == "." {
 			continue

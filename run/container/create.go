@@ -419,7 +419,12 @@ func (r *Runtime) parseVolume(spec string) (Mount, error) {
 		m.Type, m.Source = "volume", id // anonymous
 	case filepath.IsAbs(m.Source):
 		m.Type = "bind"
-		if err := os.MkdirAll(m.Source, 0o755); err != nil { // docker creates a missing source
+		// docker creates a missing source as a directory; an existing file is bound as a file.
+		if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
+			}
+		} else if err != nil {
 			return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
 		}
 	default:

@@ -53,11 +53,18 @@ type streamWriter struct {
 	l      *logFile
 	stream string
 	buf    []byte
+	raw    bool // log every write as it is, not split into lines
 }
 
 // Write logs every complete line of p; a partial line waits for the rest
 // (or for Flush) unless it grows past 16 KiB.
 func (w *streamWriter) Write(p []byte) (int, error) {
+	if w.raw {
+		if err := w.l.write(w.stream, p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	w.buf = append(w.buf, p...)
 	for {
 		i := bytes.IndexByte(w.buf, '\n')

@@ -52,7 +52,14 @@ func MaybeMonitor() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(25)
 	debug.SetMemoryLimit(4 << 20)
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	// Caught, not ignored: an ignored signal stays ignored across exec, and the container's
+	// processes must start with every signal at its default (Ctrl-C on an attached pty).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	go func() {
+		for range sigs {
+		}
+	}()
 	report := os.NewFile(reportFd, "report")
 	unix.CloseOnExec(reportFd)
 	err := monitorMain(os.Args[2], os.Args[3], report)

@@ -255,3 +255,23 @@ func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
 	}
 	return os.RemoveAll(dir)
 }
+
+// Prune removes every container that is not running (docker container prune) and returns their
+// IDs. Anonymous volumes stay, as with docker.
+func (r *Runtime) Prune(ctx context.Context) ([]string, error) {
+	list, err := r.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, c := range list {
+		if c.State.Running() {
+			continue
+		}
+		if err := r.Remove(ctx, c.ID, false, false); err != nil {
+			return removed, err
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, nil
+}

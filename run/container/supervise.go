@@ -33,6 +33,8 @@ type Stdio struct {
 	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
 	// SIGUSR2 received by this process to the container (docker's sig-proxy).
 	ProxySignals bool
+	// DetachKeys end an Attach when read from In (nil: never).
+	DetachKeys []byte
 }
 
 // self is this process's identity.
@@ -190,7 +192,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		return startErr(err)
 	}
 	defer logf.Close()
-	outLog, errLog := &streamWriter{l: logf, stream: "stdout"}, &streamWriter{l: logf, stream: "stderr"}
+	// A pty's output is logged as it comes (an attached terminal sees a prompt before its newline).
+	outLog, errLog := &streamWriter{l: logf, stream: "stdout", raw: c.Config.Tty}, &streamWriter{l: logf, stream: "stderr"}
 	defer outLog.Flush()
 	defer errLog.Flush()
 	out, errw := teeTo(outLog, stdio.Out), teeTo(errLog, stdio.Err)

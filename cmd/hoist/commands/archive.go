@@ -113,11 +113,7 @@ func newImportCmd(g *globals) *cobra.Command {
 		Short: "Import a root filesystem tarball as a one-layer image",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := parseChanges(changes)
-			if err != nil {
-				return err
-			}
-			opts.Comment = message
+			opts := store.ImportOptions{Changes: changes, Comment: message}
 			var r io.Reader = g.stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])

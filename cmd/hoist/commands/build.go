@@ -152,7 +152,6 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringVar(&compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
 	rf.add(f, false)
 	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError(err) })
 	return cmd
 }
 

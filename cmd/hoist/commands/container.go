@@ -219,9 +219,9 @@ func dockerExit(err error) error {
 	return &exitError{code: 125, err: err}
 }
 
-// flagErrors125 makes flag errors exit 125, as docker's do.
-func flagErrors125(cmd *cobra.Command) *cobra.Command {
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 125, err: err} })
+// stopAtArgs ends flag parsing at the first argument (the image, the container), as docker's run,
+// create and exec do: what follows belongs to the command.
+func stopAtArgs(cmd *cobra.Command) *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
@@ -258,7 +258,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
-	return flagErrors125(cmd)
+	return stopAtArgs(cmd)
 }
 
 // runAttached runs container id in this process attached to hoist's stdio.
@@ -304,7 +304,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags())
-	return flagErrors125(cmd)
+	return stopAtArgs(cmd)
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -336,6 +336,11 @@ func newStartCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// notFailure is an error eachContainer prints without failing the command.
+type notFailure struct{ error }
+
+func (e notFailure) Unwrap() error { return e.error }
+
 // eachContainer applies fn to every ref, printing each ref that succeeded
 // and an error line for each that failed, as docker does.
 func eachContainer(g *globals, refs []string, fn func(ref string) error) error {
@@ -343,7 +348,7 @@ func eachContainer(g *globals, refs []string, fn func(ref string) error) error {
 	for _, ref := range refs {
 		if err := fn(ref); err != nil {
 			fmt.Fprintf(g.stderr, "Error response from daemon: %v\n", err)
-			failed = true
+			failed = failed || !errors.As(err, new(notFailure))
 			continue
 		}
 		fmt.Fprintln(g.stdout, ref)

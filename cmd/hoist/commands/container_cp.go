@@ -1,13 +1,13 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/run/container"
@@ -23,7 +23,8 @@ func splitCpArg(a string) (ctr, p string) {
 }
 
 func newCpCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var archive, follow, quiet bool
+	cmd := &cobra.Command{
 		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
 		Short: "Copy files/folders between a container and the local filesystem",
 		Args:  cobra.ExactArgs(2),
@@ -41,20 +42,28 @@ func newCpCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			switch {
 			case sc != "" && dc == "":
+				if follow {
+					return errors.New("-L (--follow-link) is supported for a local source only")
+				}
 				if dp == "-" {
 					return rt.CopyFrom(ctx, sc, sp, g.stdout)
 				}
 				dir, rename := localDest(dp, sp)
 				pr, pw := io.Pipe()
-				go func() { pw.CloseWithError(rt.CopyFrom(ctx, sc, sp, pw)) }()
-				defer pr.Close()
-				return container.ExtractTar("/", dir, rename, pr)
+				srcErr := make(chan error, 1)
+				go func() { err := rt.CopyFrom(ctx, sc, sp, pw); srcErr <- err; pw.CloseWithError(err) }()
+				err := container.ExtractTar("/", dir, rename, pr)
+				pr.Close()
+				if serr := <-srcErr; serr != nil {
+					return serr // the source's error, not the pipe's
+				}
+				return err
 			case sc == "" && dc != "":
 				var src io.Reader = g.stdin
 				rename := ""
 				dir := dp
 				if sp != "-" {
-					abs, err := filepath.Abs(sp)
+					abs, err := localSource(sp, follow)
 					if err != nil {
 						return err
 					}
@@ -80,6 +89,27 @@ func newCpCmd(g *globals) *cobra.Command {
 			return fmt.Errorf("copying between containers or between local paths is not supported: %s %s", args[0], args[1])
 		},
 	}
+	// hoist always keeps uid/gid (docker's -a) and prints no progress (docker's -q).
+	cmd.Flags().BoolVarP(&archive, "archive", "a", false, "archive mode (copy all uid/gid information; hoist always does)")
+	cmd.Flags().BoolVarP(&follow, "follow-link", "L", false, "always follow symbol link in SRC_PATH (local sources)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output (hoist prints none)")
+	return cmd
+}
+
+// localSource is the absolute local source path; with -L a symlink is replaced by its target.
+func localSource(p string, follow bool) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil || !follow {
+		return abs, err
+	}
+	target, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(p, "/.") {
+		target += "/."
+	}
+	return target, nil
 }
 
 // localDest is docker's rule for a local destination: into an existing
@@ -109,43 +139,7 @@ func newCommitCmd(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				o.Ref = args[1]
 			}
-			ch, err := parseChanges(changes)
-			if err != nil {
-				return err
-			}
-			o.Change = func(c *v1.Config) {
-				if ch.Cmd != nil {
-					c.Cmd = ch.Cmd
-				}
-				if ch.Entrypoint != nil {
-					c.Entrypoint = ch.Entrypoint
-				}
-				c.Env = append(c.Env, ch.Env...)
-				if ch.WorkingDir != "" {
-					c.WorkingDir = ch.WorkingDir
-				}
-				if ch.User != "" {
-					c.User = ch.User
-				}
-				if ch.StopSignal != "" {
-					c.StopSignal = ch.StopSignal
-				}
-				for k, v := range ch.Labels {
-					if c.Labels == nil {
-						c.Labels = map[string]string{}
-					}
-					c.Labels[k] = v
-				}
-				for _, p := range ch.ExposedPorts {
-					if !strings.Contains(p, "/") {
-						p += "/tcp"
-					}
-					if c.ExposedPorts == nil {
-						c.ExposedPorts = map[string]struct{}{}
-					}
-					c.ExposedPorts[p] = struct{}{}
-				}
-			}
+			o.Changes = changes
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err

@@ -63,36 +63,61 @@ func newExecCmd(g *globals) *cobra.Command {
 	fs.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
 	fs.StringVarP(&o.User, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
-	return flagErrors125(cmd)
+	return stopAtArgs(cmd)
 }
 
 func newAttachCmd(g *globals) *cobra.Command {
-	var noStdin bool
+	var noStdin, sigProxy bool
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := container.ParseDetachKeys(detachKeys)
+			if err != nil {
+				return err
+			}
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
-			stdio := container.Stdio{Out: g.stdout, Err: g.stderr}
-			if !noStdin {
-				stdio.In = g.stdin
-			}
-			code, err := rt.Attach(cmd.Context(), args[0], stdio)
+			c, err := rt.Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			if code != 0 {
-				return &exitError{code: code}
+			stdio := container.Stdio{Out: g.stdout, Err: g.stderr, DetachKeys: keys, ProxySignals: sigProxy && !c.Config.Tty}
+			if !noStdin {
+				stdio.In = g.stdin
 			}
-			return nil
+			if term, ok := g.stdin.(*os.File); ok && c.Config.Tty && isTerminal(term) {
+				stdio.Terminal = term
+				if restore, err := makeRaw(term); err == nil && !noStdin && c.Config.OpenStdin {
+					defer restore()
+				} else if err == nil {
+					restore()
+				}
+			}
+			return attachExit(rt.Attach(cmd.Context(), c.ID, stdio))
 		},
 	}
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")
+	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy all received signals to the process")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "ctrl-p,ctrl-q", "override the key sequence for detaching a container")
 	return cmd
+}
+
+// attachExit is attach's exit status: the container's, or 1 with docker's message on detaching.
+func attachExit(code int, err error) error {
+	switch {
+	case errors.Is(err, container.ErrDetached):
+		return &exitError{code: 1, err: err, bare: true} // docker: "read escape sequence", exit 1
+	case err != nil:
+		return err
+	case code != 0:
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 func newPortCmd(g *globals) *cobra.Command {

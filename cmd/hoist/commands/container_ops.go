@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -68,16 +69,21 @@ func newKillCmd(g *globals) *cobra.Command {
 func newRmCmd(g *globals) *cobra.Command {
 	var force, volumes bool
 	cmd := &cobra.Command{
-		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
-		Aliases: []string{"container rm"},
-		Short:   "Remove one or more containers",
-		Args:    cobra.MinimumNArgs(1),
+		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Remove one or more containers",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return eachContainer(g, args, func(ref string) error { return rt.Remove(cmd.Context(), ref, force, volumes) })
+			return eachContainer(g, args, func(ref string) error {
+				err := rt.Remove(cmd.Context(), ref, force, volumes)
+				if force && errors.Is(err, container.ErrNotFound) {
+					return notFailure{err} // docker: rm -f of a missing container succeeds
+				}
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")

@@ -4,38 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-func newTopCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "top CONTAINER",
-		Short: "Display the running processes of a container",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime(cmd.Context())
-			if err != nil {
-				return err
-			}
-			procs, err := rt.Top(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-			fmt.Fprintln(tw, "UID\tPID\tPPID\tCMD")
-			for _, p := range procs {
-				fmt.Fprintf(tw, "%d\t%d\t%d\t%s\n", p.UID, p.PID, p.PPID, p.Cmd)
-			}
-			return tw.Flush()
-		},
-	}
-}
+	"github.com/hoistbuild/hoist/internal/format"
+	"github.com/hoistbuild/hoist/run/container"
+)
 
 func newStatsCmd(g *globals) *cobra.Command {
 	var noStream, all bool
+	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
@@ -56,23 +37,15 @@ func newStatsCmd(g *globals) *cobra.Command {
 				}
 			}
 			for {
-				tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-				fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
+				var rows []any
 				for _, ref := range args {
 					c, u, err := rt.Stats(cmd.Context(), ref, 500*time.Millisecond)
 					if err != nil {
 						return err
 					}
-					mem := 0.0
-					if u.MemLimit > 0 {
-						mem = float64(u.MemUsage) / float64(u.MemLimit) * 100
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\n", c.ID[:12], c.Name,
-						u.CPUPercent, binSize(u.MemUsage), binSize(u.MemLimit), mem,
-						humanSize(int64(u.NetRx)), humanSize(int64(u.NetTx)),
-						humanSize(int64(u.BlockRead)), humanSize(int64(u.BlockWrite)), u.Pids)
+					rows = append(rows, statsView(c.ID, c.Name, u))
 				}
-				if err := tw.Flush(); err != nil || noStream {
+				if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
 					return err
 				}
 				if cmd.Context().Err() != nil {
@@ -81,9 +54,32 @@ func newStatsCmd(g *globals) *cobra.Command {
 			}
 		},
 	}
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "disable streaming stats and only pull the first result")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	return cmd
+}
+
+const statsTable = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+
+var statsHeader = map[string]string{"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+	"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+
+// statsRowView is one `stats` row as templates see it (docker's field names).
+type statsRowView struct{ BlockIO, CPUPerc, Container, ID, MemPerc, MemUsage, Name, NetIO, PIDs string }
+
+func statsView(id, name string, u container.Usage) statsRowView {
+	mem := 0.0
+	if u.MemLimit > 0 {
+		mem = float64(u.MemUsage) / float64(u.MemLimit) * 100
+	}
+	return statsRowView{
+		ID: id[:12], Container: id[:12], Name: name, CPUPerc: fmt.Sprintf("%.2f%%", u.CPUPercent),
+		MemUsage: binSize(u.MemUsage) + " / " + binSize(u.MemLimit), MemPerc: fmt.Sprintf("%.2f%%", mem),
+		NetIO:   format.HumanSize(float64(u.NetRx), 3) + " / " + format.HumanSize(float64(u.NetTx), 3),
+		BlockIO: format.HumanSize(float64(u.BlockRead), 3) + " / " + format.HumanSize(float64(u.BlockWrite), 3),
+		PIDs:    strconv.FormatUint(u.Pids, 10),
+	}
 }
 
 // binSize is docker's BytesSize ("1.5MiB").

@@ -5,24 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"strconv"
 	"strings"
-	"text/tabwriter"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/internal/format"
 	"github.com/hoistbuild/hoist/run/container"
 	"github.com/hoistbuild/hoist/store"
 )
 
 func newImagesCmd(g *globals) *cobra.Command {
-	var quiet, digests, noTrunc bool
+	var quiet, digests, noTrunc, all bool
+	var tmpl string
+	var filters []string
 	cmd := &cobra.Command{
-		Use:     "images [OPTIONS] [REPOSITORY[:TAG]]",
-		Aliases: []string{"image ls"},
-		Short:   "List images",
-		Args:    cobra.MaximumNArgs(1),
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -32,87 +33,62 @@ func newImagesCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows := imageRows(list, args)
-			if quiet {
-				seen := map[string]bool{}
-				for _, r := range rows {
-					id := shortID(r.id, noTrunc)
-					if !seen[id] {
-						seen[id] = true
-						fmt.Fprintln(g.stdout, id)
-					}
-				}
-				return nil
+			f, err := st.ParseImageFilter(cmd.Context(), filters)
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-			if digests {
-				fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
-			} else {
-				fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			if len(args) == 1 {
+				f.Repository = args[0]
 			}
-			for _, r := range rows {
-				cols := []string{r.repo, r.tag}
-				if digests {
-					cols = append(cols, r.digest)
-				}
-				cols = append(cols, shortID(r.id, noTrunc), humanDuration(r.created), humanSize(r.size))
-				fmt.Fprintln(tw, strings.Join(cols, "\t"))
+			var rows []any
+			for _, r := range f.Rows(list) {
+				rows = append(rows, imageView(r, noTrunc))
 			}
-			return tw.Flush()
+			return format.List(g.stdout, listFormat(tmpl, quiet, "{{.ID}}"), imagesTable(digests), imageHeader, rows)
 		},
 	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all images (hoist keeps no intermediate images: the same as without -a)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().BoolVar(&digests, "digests", false, "show digests")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (dangling=, reference=, label=, before=, since=)")
 	return cmd
 }
 
-type imageRow struct {
-	repo, tag, digest, id string
-	created               time.Time
-	size                  int64
+// listFormat is the effective --format of a listing: quiet prints only the ID.
+func listFormat(format string, quiet bool, id string) string {
+	if quiet {
+		return id
+	}
+	return format
 }
 
-func imageRows(list []store.ImageSummary, filter []string) []imageRow {
-	var rows []imageRow
-	for _, im := range list {
-		base := imageRow{id: im.ID.String(), created: im.Created, size: im.Size, digest: im.Manifest.String()}
-		if len(im.Names) == 0 {
-			if len(filter) > 0 {
-				continue
-			}
-			r := base
-			r.repo, r.tag = "<none>", "<none>"
-			rows = append(rows, r)
-			continue
-		}
-		for _, n := range im.Names {
-			ref, err := store.ParseName(n)
-			if err != nil {
-				continue
-			}
-			r := base
-			r.repo, r.tag = store.FamiliarRepo(ref), store.FamiliarTag(ref)
-			if len(filter) > 0 && !matchRepo(filter[0], r.repo, r.tag) {
-				continue
-			}
-			rows = append(rows, r)
-		}
-	}
-	return rows
+// imageRowView is one `images` row as templates see it (docker's field names).
+type imageRowView struct {
+	Containers, CreatedAt, CreatedSince, Digest, ID, Repository, SharedSize, Size, Tag, UniqueSize string
+	VirtualSize                                                                                    string
 }
 
-func matchRepo(filter, repo, tag string) bool {
-	fr, ft, hasTag := strings.Cut(filter, ":")
-	if strings.Contains(ft, "/") { // a registry port, not a tag
-		fr, hasTag = filter, false
+var imageHeader = map[string]string{"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
+	"Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY", "SharedSize": "SHARED SIZE", "Size": "SIZE",
+	"Tag": "TAG", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+
+func imagesTable(digests bool) string {
+	if digests {
+		return "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 	}
-	if fr != repo {
-		if ref, err := store.ParseName(fr); err != nil || store.FamiliarRepo(ref) != repo {
-			return false
-		}
+	return "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+}
+
+func imageView(r store.ImageRow, noTrunc bool) imageRowView {
+	im := r.Image
+	return imageRowView{
+		Containers: "N/A", CreatedAt: im.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+		CreatedSince: humanDuration(im.Created), Digest: im.Manifest.String(), ID: shortID(im.ID.String(), noTrunc),
+		Repository: r.Repository, SharedSize: "N/A", Size: format.HumanSize(float64(im.Size), 3), Tag: r.Tag,
+		UniqueSize: "N/A", VirtualSize: format.HumanSize(float64(im.Size), 4),
 	}
-	return !hasTag || ft == tag
 }
 
 func shortID(id string, noTrunc bool) string {
@@ -220,7 +196,7 @@ func newRmiCmd(g *globals) *cobra.Command {
 }
 
 func newInspectCmd(g *globals) *cobra.Command {
-	var format, typ string
+	var tmpl, typ string
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
 		Short: "Display detailed information on containers and images",
@@ -234,70 +210,68 @@ func newInspectCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Like docker: what was found is printed, then the first error (exit status 1).
 			var out []any
+			var missing error
 			for _, a := range args {
-				if typ != "image" {
-					if c, err := rt.Get(cmd.Context(), a); err == nil {
-						out = append(out, rt.InspectView(c))
-						continue
-					} else if typ == "container" {
-						return err
-					}
-				}
-				ii, err := st.Inspect(cmd.Context(), a)
+				v, err := inspectOne(cmd.Context(), rt, st, a, typ)
 				if err != nil {
-					return fmt.Errorf("no such object: %s: %w", a, err)
+					if missing == nil {
+						missing = err
+					}
+					continue
 				}
-				out = append(out, ii)
+				out = append(out, v)
 			}
-			if format != "" {
-				return printFormat(g, format, out)
+			if err := printInspect(g, tmpl, out); err != nil {
+				return err
 			}
-			enc := json.NewEncoder(g.stdout)
-			enc.SetIndent("", "    ")
-			enc.SetEscapeHTML(false)
-			return enc.Encode(out)
+			return missing
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using a Go template")
+	cmd.Flags().StringVarP(&tmpl, "format", "f", "", "format the output using a Go template")
 	cmd.Flags().StringVar(&typ, "type", "", "return JSON for specified type (container or image)")
 	return cmd
 }
 
-// printFormat renders each item with a docker-style Go template ({{json .}} supported).
-func printFormat(g *globals, format string, items []any) error {
-	tmpl, err := template.New("format").Funcs(template.FuncMap{
-		"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			return string(b), err
-		},
-		"join":  strings.Join,
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
-	}).Parse(format)
+// inspectOne is a container's or an image's inspect view; typ ("container", "image") limits it.
+func inspectOne(ctx context.Context, rt *container.Runtime, st *store.Store, ref, typ string) (any, error) {
+	if typ != "image" {
+		c, err := rt.Get(ctx, ref)
+		if err == nil {
+			return rt.InspectView(c), nil
+		}
+		if typ == "container" {
+			return nil, fmt.Errorf("No such container: %s", ref)
+		}
+	}
+	ii, err := st.Inspect(ctx, ref)
 	if err != nil {
-		return fmt.Errorf("--format: %w", err)
+		if typ == "image" {
+			return nil, fmt.Errorf("No such image: %s", ref)
+		}
+		return nil, fmt.Errorf("No such object: %s", ref)
 	}
-	for _, it := range items {
-		// Templates see the JSON field names, as docker's do.
-		data, err := json.Marshal(it)
-		if err != nil {
-			return err
-		}
-		var generic any
-		if err := json.Unmarshal(data, &generic); err != nil {
-			return err
-		}
-		if err := tmpl.Execute(g.stdout, generic); err != nil {
-			return fmt.Errorf("--format: %w", err)
-		}
-		fmt.Fprintln(g.stdout)
+	return ii, nil
+}
+
+// printInspect prints inspect results: an indented JSON array, or each through the template.
+func printInspect(g *globals, tmpl string, out []any) error {
+	if tmpl != "" {
+		return format.Objects(g.stdout, tmpl, out)
 	}
-	return nil
+	if out == nil {
+		out = []any{}
+	}
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "    ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var noTrunc, quiet, human bool
+	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "Show the history of an image",
@@ -311,36 +285,43 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if quiet {
-				for _, h := range hist {
-					fmt.Fprintln(g.stdout, shortID(h.ID, noTrunc))
-				}
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-			fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+			var rows []any
 			for _, h := range hist {
-				id := h.ID
-				if id != "<missing>" {
-					id = shortID(id, noTrunc)
-				}
-				by := strings.ReplaceAll(h.CreatedBy, "\t", " ")
-				if !noTrunc && len(by) > 45 {
-					by = by[:44] + "…"
-				}
-				created := humanDuration(h.Created)
-				if !human {
-					created = h.Created.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, created, by, humanSize(h.Size), h.Comment)
+				rows = append(rows, historyView(h, noTrunc, human))
 			}
-			return tw.Flush()
+			header := map[string]string{"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+				"CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+			if !human {
+				header["CreatedSince"] = "CREATED AT"
+			}
+			return format.List(g.stdout, listFormat(tmpl, quiet, "{{.ID}}"),
+				"table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", header, rows)
 		},
 	}
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().BoolVarP(&human, "human", "H", true, "print sizes and dates in human readable format")
+	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	return cmd
+}
+
+// historyRowView is one `history` row as templates see it (docker's field names).
+type historyRowView struct{ Comment, CreatedAt, CreatedBy, CreatedSince, ID, Size string }
+
+func historyView(h store.HistoryEntry, noTrunc, human bool) historyRowView {
+	v := historyRowView{ID: h.ID, Comment: h.Comment, CreatedAt: h.Created.Format(time.RFC3339),
+		CreatedBy: strings.ReplaceAll(h.CreatedBy, "\t", " "), CreatedSince: humanDuration(h.Created),
+		Size: format.HumanSize(float64(h.Size), 3)}
+	if v.ID != "<missing>" {
+		v.ID = shortID(v.ID, noTrunc)
+	}
+	if !noTrunc {
+		v.CreatedBy = format.Ellipsis(v.CreatedBy, 45)
+	}
+	if !human {
+		v.CreatedSince, v.Size = v.CreatedAt, strconv.FormatInt(h.Size, 10)
+	}
+	return v
 }
 
 // checkNotInUse refuses, as docker does, to delete an image a container was created from: without

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,10 @@ func newLoginCmd(g *globals) *cobra.Command {
 				password = strings.TrimRight(string(b), "\r\n")
 			}
 			if user == "" || password == "" {
-				return errors.New("username and password required (-u USER --password-stdin)")
+				var err error
+				if user, password, err = promptLogin(g, user); err != nil {
+					return err
+				}
 			}
 			rf.quiet = true
 			o, done, err := rf.options(g)
@@ -89,6 +93,34 @@ func newLogoutCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&rf.authfile, "authfile", "", "credentials file (default $REGISTRY_AUTH_FILE, then docker's config.json)")
 	return cmd
+}
+
+// promptLogin asks for what -u and -p did not give, on the terminal, as docker login does: Username
+// (the default in brackets), then Password without echo.
+func promptLogin(g *globals, user string) (string, string, error) {
+	term, ok := g.stdin.(*os.File)
+	if !ok || !isTerminal(term) {
+		return "", "", errors.New("cannot perform an interactive login from a non TTY device")
+	}
+	in := bufio.NewReader(term)
+	if user == "" {
+		u, err := promptLine(in, g.stdout, "Username: ")
+		if err != nil {
+			return "", "", err
+		}
+		user = strings.TrimSpace(u)
+	}
+	if user == "" {
+		return "", "", errors.New("username is required")
+	}
+	password, err := promptPassword(term, in, g.stdout, "Password: ")
+	if err != nil {
+		return "", "", err
+	}
+	if password == "" {
+		return "", "", errors.New("password is required")
+	}
+	return user, password, nil
 }
 
 // normalizeServer accepts docker's spellings of a server: a URL or a bare host.

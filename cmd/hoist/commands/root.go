@@ -101,6 +101,7 @@ func inPrivateMounts(cmd *cobra.Command) (bool, error) {
 type exitError struct {
 	code int
 	err  error
+	bare bool // print err without the "Error: " prefix
 }
 
 func (e *exitError) Error() string {
@@ -126,13 +127,34 @@ func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
+		var ue *usageErr
+		switch {
+		case errors.As(ee.err, &ue) || ee.bare && ee.err != nil:
+			fmt.Fprintln(stderr, ee.err.Error())
+		case ee.err != nil:
 			fmt.Fprintf(stderr, "Error: %v\n", ee.err)
 		}
 		return ee.code
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	return 1
+}
+
+// usageErr is a command-line mistake, printed as docker prints it: the error, the usage line and
+// where to find help, without an "Error:" prefix.
+type usageErr struct {
+	err        error
+	usage, cmd string
+}
+
+func (e *usageErr) Error() string {
+	return fmt.Sprintf("%v\n\nUsage:  %s\n\nRun '%s --help' for more information", e.err, e.usage, e.cmd)
+}
+
+func (e *usageErr) Unwrap() error { return e.err }
+
+func usageError(cmd *cobra.Command, err error) error {
+	return &usageErr{err: err, usage: cmd.UseLine(), cmd: cmd.CommandPath()}
 }
 
 func defaultRoot() string {
@@ -226,7 +248,13 @@ func newRoot(g *globals) *cobra.Command {
 		newVolumeCmd(g),
 		newCpCmd(g),
 		newCommitCmd(g),
+		newImageGroup(g),
+		newContainerGroup(g),
 	)
+	// docker's cobra setup: a flag error is a usage error, exit status 125, in every command.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{code: 125, err: usageError(cmd, err)}
+	})
 	return root
 }
 

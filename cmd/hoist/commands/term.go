@@ -1,7 +1,11 @@
 package commands
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,4 +38,33 @@ func makeRaw(f *os.File) (func(), error) {
 		return nil, err
 	}
 	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}
+
+// promptLine writes prompt to out and reads one line from in (without its line ending).
+func promptLine(in *bufio.Reader, out io.Writer, prompt string) (string, error) {
+	fmt.Fprint(out, prompt)
+	line, err := in.ReadString('\n')
+	if err != nil && (err != io.EOF || line == "") {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// promptPassword is promptLine with the terminal's echo off, as docker login's password prompt.
+func promptPassword(term *os.File, in *bufio.Reader, out io.Writer, prompt string) (string, error) {
+	fd := int(term.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", err
+	}
+	quiet := *old
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", err
+	}
+	defer func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }()
+	line, err := promptLine(in, out, prompt)
+	fmt.Fprintln(out)
+	return line, err
 }
