@@ -161,8 +161,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
-		return nil, err
+	// BuildKit applies no .dockerignore to a git, http or stdin-tar context (dockerui's MainContext
+	// returns such a context as fetched); only a local one is filtered.
+	if !src.temporary {
+		if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
+			return nil, err
+		}
 	}
 	target, err := plan.Target(opts.Target)
 	if err != nil {
