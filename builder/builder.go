@@ -27,10 +27,26 @@ import (
 
 // Options describe one build.
 type Options struct {
-	// ContextDir is the build context directory.
+	// ContextDir is the build context directory, unless ContextURL or ContextReader is set.
 	ContextDir string
-	// Dockerfile is the Dockerfile's path ("" = ContextDir/Dockerfile). DockerfileData, when non-nil, is
-	// used instead of reading it (for `-f -`); Dockerfile then only names it in messages.
+	// ContextURL is a remote context, fetched into the build's scratch dir and removed after: a git
+	// URL (https://host/repo.git, git@host:repo, git://, ssh://, each with #ref:subdir) or an http(s)
+	// URL of a tar archive (plain, gzip, bzip2, xz, zstd) or of a Dockerfile (a Dockerfile-only
+	// context), as docker build decides.
+	ContextURL string
+	// ContextReader is a context on a stream (`-`): a tar archive, or, when its first 512 bytes are
+	// not one, a Dockerfile with an empty context.
+	ContextReader io.Reader
+	// Env is the environment git runs in for git URLs (SSH_AUTH_SOCK, HOME for .netrc and credential
+	// helpers, GIT_SSH_COMMAND, proxies); nil means this process's.
+	Env []string
+	// MaxDownloadSize and DownloadTimeout bound every download (an http context, ADD of a URL); zero
+	// means DefaultMaxDownloadSize and DefaultDownloadTimeout.
+	MaxDownloadSize int64
+	DownloadTimeout time.Duration
+	// Dockerfile is the Dockerfile's path ("" = ContextDir/Dockerfile; with a remote context a
+	// relative path is inside it). DockerfileData, when non-nil, is used instead of reading it (for
+	// `-f -`); Dockerfile then only names it in messages.
 	Dockerfile     string
 	DockerfileData []byte
 	BuildArgs      map[string]string
@@ -122,10 +138,21 @@ func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
 
 // Build runs one build. On error nothing is tagged; layers of steps that succeeded stay as cache.
 func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
-	bctx, err := openContext(opts.ContextDir)
+	pw := newProgress(opts.Progress, opts.Quiet)
+	var scratch *scratchDir
+	if opts.ContextURL != "" || opts.ContextReader != nil {
+		// A remote context is fetched into the build's scratch dir, so that it goes with it.
+		var err error
+		if scratch, err = newScratch(b.builds); err != nil {
+			return nil, err
+		}
+		defer scratch.remove()
+	}
+	src, err := b.openSource(ctx, &opts, scratch, pw)
 	if err != nil {
 		return nil, err
 	}
+	bctx := src.ctx
 	dfName, data, err := readDockerfile(opts, bctx)
 	if err != nil {
 		return nil, err
@@ -134,8 +161,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
-		return nil, err
+	// BuildKit applies no .dockerignore to a git, http or stdin-tar context (dockerui's MainContext
+	// returns such a context as fetched); only a local one is filtered.
+	if !src.temporary {
+		if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
+			return nil, err
+		}
 	}
 	target, err := plan.Target(opts.Target)
 	if err != nil {
@@ -147,26 +178,28 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlockGC()
-	scratch, err := newScratch(b.builds)
-	if err != nil {
-		return nil, err
+	if scratch == nil {
+		if scratch, err = newScratch(b.builds); err != nil {
+			return nil, err
+		}
+		defer scratch.remove()
 	}
-	defer scratch.remove()
 
-	pw := newProgress(opts.Progress, opts.Quiet)
 	for _, w := range plan.Warnings {
 		pw.printf("[warning] %s\n", w)
 	}
-	digests, err := cache.OpenFileDigests(filepath.Join(b.root, "cache", "contexts"), bctx.dir)
-	if err != nil {
-		return nil, err
+	digests := cache.NewFileDigests()
+	if !src.temporary {
+		if digests, err = cache.OpenFileDigests(filepath.Join(b.root, "cache", "contexts"), bctx.dir); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range opts.NoCacheFilter {
 		if _, ok := plan.StageByName(f, len(plan.Stages)); !ok {
 			return nil, fmt.Errorf("--no-cache-filter: no stage named %q in %s", f, dfName)
 		}
 	}
-	buildID := cache.BuildID(bctx.dir, dfName, opts.Target)
+	buildID := cache.BuildID(src.id, dfName, opts.Target)
 	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw, digests: digests,
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID)}
@@ -248,6 +281,7 @@ type build struct {
 	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
 	exports    []exported                 // this build's step results, for --cache-to
 	usedMounts map[string]bool            // cache mount ids RUN steps used
+	fetches    remoteFetches              // ADD's downloads and git checkouts
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

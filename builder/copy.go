@@ -32,6 +32,11 @@ type copyItem struct {
 	info fs.FileInfo
 	data *string // heredoc content instead of a file
 	url  string  // ADD of a URL
+	git  *gitSource
+	// remoteKey is the cache-key component of a URL or git item (see keyRemotes); commit and
+	// gitRef are what a git item's ref resolved to.
+	remoteKey      string
+	commit, gitRef string
 	// walked is what walkSelected found under a directory item when hashItems walked it, so that
 	// the copy does not walk the context a second time.
 	walked []walkedEntry
@@ -52,6 +57,7 @@ type copySpec struct {
 	chown    string
 	chmod    *os.FileMode
 	fromCtx  bool
+	checksum string                // ADD --checksum, expanded
 	ctxFiles map[string]sourceFile // host path → the context file the copy reads (see hashItems)
 }
 
@@ -101,6 +107,9 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		srcRoot = sr.bd.ctx.dir
 		items, err = sr.selectContext(spec)
 		if err != nil {
+			return false, err
+		}
+		if err := sr.keyRemotes(ctx, items, spec.checksum); err != nil {
 			return false, err
 		}
 		digest, cd, err := sr.bd.hashItems(items)
@@ -175,6 +184,12 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 	if len(spec.sources)+len(s.Heredocs) > 1 && !trailing {
 		return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", s.Kind())
 	}
+	if spec.checksum, err = sr.expand(s.Checksum); err != nil {
+		return nil, err
+	}
+	if err := checkRemoteSources(spec, spec.checksum); err != nil {
+		return nil, err
+	}
 	if s.Chown != "" {
 		spec.chown, err = sr.expand(s.Chown)
 		if err != nil {
@@ -198,6 +213,22 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 	var items []copyItem
 	for _, src := range spec.sources {
+		if g, ok, err := parseGit(src); ok {
+			if err != nil {
+				return nil, err
+			}
+			if !spec.step.Add {
+				return nil, fmt.Errorf("source can't be a git ref for COPY")
+			}
+			if k := spec.step.KeepGitDir; k != nil {
+				if g.keepGitDirSet && g.keepGitDir != *k {
+					return nil, errors.New("inconsistent keep-git-dir configuration")
+				}
+				g.keepGitDir = *k
+			}
+			items = append(items, copyItem{git: g, rel: src})
+			continue
+		}
 		if isURL(src) {
 			if !spec.step.Add {
 				return nil, fmt.Errorf("source can't be a URL for COPY")
@@ -307,7 +338,7 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	}
 	var entries []entry
 	for n, it := range items {
-		if it.url != "" {
+		if it.url != "" || it.git != nil {
 			continue
 		}
 		var walked []walkedEntry
@@ -348,9 +379,9 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 	}
 	k := 0
 	for n, it := range items {
-		if it.url != "" {
-			kb("url:" + it.url)
-			files[it.url] = "url"
+		if it.url != "" || it.git != nil {
+			kb("remote:" + it.remoteKey)
+			files[it.rel] = it.remoteKey
 			continue
 		}
 		kb("item:" + it.rel)

@@ -5,13 +5,10 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -75,7 +72,11 @@ func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, i
 				return err
 			}
 		case it.url != "":
-			if err := cp.addURL(ctx, it.url, spec, dirUID, dirGID); err != nil {
+			if err := sr.addURL(ctx, cp, it, spec, spec.checksum, dirUID, dirGID); err != nil {
+				return err
+			}
+		case it.git != nil:
+			if err := sr.addGit(ctx, cp, it, spec, dirUID, dirGID); err != nil {
 				return err
 			}
 		case it.info.IsDir():
@@ -513,49 +514,6 @@ func isTarHeader(b []byte) bool {
 	}
 	want, err := strconv.ParseInt(strings.TrimRight(strings.TrimSpace(string(b[148:156])), "\x00"), 8, 64)
 	return err == nil && int64(sum) == want && b[0] != 0
-}
-
-// addURL downloads an ADD source.
-func (c *copier) addURL(ctx context.Context, url string, spec *copySpec, uid, gid int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("downloading %s: %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", url, err)
-	}
-	if cs := spec.step.Checksum; cs != "" {
-		sum := sha256.Sum256(data)
-		if got := "sha256:" + hex.EncodeToString(sum[:]); got != cs {
-			return fmt.Errorf("digest mismatch for %s: expected %s, got %s", url, cs, got)
-		}
-	}
-	target := spec.dest
-	if spec.destDir {
-		base := path.Base(strings.SplitN(strings.SplitN(url, "?", 2)[0], "#", 2)[0])
-		if base == "" || base == "/" || base == "." {
-			base = "__unnamed__"
-		}
-		target = path.Join(spec.dest, base)
-	}
-	mtime := time.Now()
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		mtime = lm
-	}
-	mode := os.FileMode(0o600)
-	if spec.chmod != nil {
-		mode = *spec.chmod
-	}
-	return c.writeFile(target, bytes.NewReader(data), mode, uid, gid, mtime)
 }
 
 // resolveChown parses --chown user[:group] against the rootfs's /etc/passwd and /etc/group. An unknown

@@ -62,6 +62,13 @@ func OpenFileDigests(dir, contextDir string) (*FileDigests, error) {
 	return fd, nil
 }
 
+// NewFileDigests returns digests that are kept in memory only (Save does nothing): for a context that
+// exists for one build (a remote context fetched into the build's scratch dir), whose stat data no
+// later build can match.
+func NewFileDigests() *FileDigests {
+	return &FileDigests{entries: map[string]fileEntry{}}
+}
+
 // Digest returns the sha256 of the regular file at host (rel is its context-relative path, the cache
 // key), reading the file only when its stat data differs from what was remembered.
 func (f *FileDigests) Digest(rel, host string, fi fs.FileInfo) (string, error) {
@@ -98,7 +105,7 @@ func (f *FileDigests) Reads() int64 { return f.reads.Load() }
 func (f *FileDigests) Save() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.dirty {
+	if !f.dirty || f.path == "" {
 		return nil
 	}
 	data := encodeEntries(f.entries)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what hoist's tests need on Debian (bookworm): busybox-static for the test base image,
-# iproute2 and iptables for container bridge networking, and
-# docker-registry for the registry integration tests. Idempotent; a no-op when all is present.
+# iproute2 and iptables for container bridge networking,
+# docker-registry for the registry integration tests, and git for git URLs (remote build contexts,
+# ADD of a git repository) and their tests (git daemon, git http-backend). Idempotent; a no-op when all is present.
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry iproute2 iptables; do
+for p in busybox-static docker-registry git iproute2 iptables; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -173,6 +173,8 @@ type CopyStep struct {
 	Excludes []string
 	Checksum string // ADD --checksum
 	Unpack   *bool  // ADD --unpack
+	// KeepGitDir is ADD --keep-git-dir (nil when not given): keep .git of a git source.
+	KeepGitDir *bool
 }
 
 // EnvStep is ENV.

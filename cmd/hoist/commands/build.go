@@ -30,7 +30,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		rf                      registryFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] CONTEXT",
+		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,7 +38,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
 				return err
 			}
-			opts := builder.Options{ContextDir: args[0], Dockerfile: file, Target: target, Tags: tags,
+			opts := builder.Options{Dockerfile: file, Env: os.Environ(), Target: target, Tags: tags,
 				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Quiet: quiet || progress == "quiet", Progress: g.stderr}
 			var err error
 			if opts.BuildArgs, err = parseKeyValues("--build-arg", buildArgs, true); err != nil {
@@ -82,6 +82,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 				}
 				t := time.Unix(n, 0).UTC()
 				opts.SourceDateEpoch = &t
+			}
+			if err := setContext(&opts, args[0], g.stdin); err != nil {
+				return err
 			}
 			if file == "-" {
 				data, err := io.ReadAll(g.stdin)
@@ -153,6 +156,30 @@ func newBuildCmd(g *globals) *cobra.Command {
 	rf.add(f, false)
 	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
 	return cmd
+}
+
+// setContext chooses the kind of build context as docker does: "-" is stdin (a tar archive or a
+// Dockerfile), an existing directory is local, then a git URL or an http(s) URL is remote.
+func setContext(opts *builder.Options, arg string, stdin io.Reader) error {
+	switch {
+	case arg == "-":
+		if opts.Dockerfile == "-" {
+			return flagError(errors.New("invalid argument: can't use stdin for both build context and dockerfile"))
+		}
+		opts.ContextReader = stdin
+	case isDir(arg):
+		opts.ContextDir = arg
+	case builder.IsRemoteContext(arg):
+		opts.ContextURL = arg
+	default:
+		opts.ContextDir = arg
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // flagError makes a bad flag value exit 125, as docker's flag errors do.
