@@ -45,6 +45,13 @@ func parseGit(s string) (*gitSource, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("git URL %s: %w", s, err)
 	}
+	// Options hoist does not implement yet are errors, never ignored.
+	if g.MTime != "" && g.MTime != "checkout" {
+		return nil, true, fmt.Errorf("git URL %s: ?mtime=%s is not supported", s, g.MTime)
+	}
+	if g.FetchByCommit {
+		return nil, true, fmt.Errorf("git URL %s: ?fetch-by-commit= is not supported", s)
+	}
 	src := &gitSource{raw: s, remote: g.Remote, ref: g.Ref, checksum: g.Checksum, submodules: true}
 	if g.SubDir != "" {
 		src.subdir = strings.TrimPrefix(path.Clean("/"+g.SubDir), "/")
