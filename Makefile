@@ -6,7 +6,7 @@ GOFLAGS_B := CGO_ENABLED=0
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/hoistbuild/hoist/cmd/hoist/commands.Version=$(VERSION)
 
-.PHONY: build demo base test test-unit test-integration fuzz bench deps clean
+.PHONY: build demo base test test-unit test-integration fuzz bench deps clean docs
 
 build: ## build bin/hoist (static)
 	$(GOFLAGS_B) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hoist
@@ -46,6 +46,10 @@ test-unit:
 
 bench: build ## hoist vs docker/buildah side by side (needs shared/refenv)
 	./bench/bench.sh
+
+docs: ## regenerate docs/ref: markdown and man pages per command, bash/zsh/fish completions
+	rm -rf docs/ref
+	$(GO) run ./hack/gendocs docs/ref
 
 clean:
 	rm -rf bin $(ROOT)
