@@ -251,6 +251,7 @@ func newRoot(g *globals) *cobra.Command {
 		newImageGroup(g),
 		newContainerGroup(g),
 	)
+	registerCompletions(root, g)
 	// docker's cobra setup: a flag error is a usage error, exit status 125, in every command.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &exitError{code: 125, err: usageError(cmd, err)}
