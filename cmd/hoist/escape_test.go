@@ -30,7 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // sayPrelude is put before every probe script: say KEY VALUE... prints one verdict of the probe $P.
@@ -159,7 +159,7 @@ func readTrim(t *testing.T, p string) string {
 // hostBaseline records the host's facts once, before any probe of this test binary runs.
 func hostBaseline(t *testing.T) hostFacts {
 	t.Helper()
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	hostOnce.Do(func() {
 		host.corePattern = readTrim(t, "/proc/sys/kernel/core_pattern")
 		host.swappiness = readTrim(t, "/proc/sys/vm/swappiness")
@@ -485,10 +485,7 @@ func command(name string, args ...string) result {
 
 func requireDocker(t *testing.T) {
 	t.Helper()
-	testutil.RequireRoot(t)
-	if !testutil.HaveDocker() {
-		t.Skip("no dockerd answers `docker info`: the docker half of the escape suite needs the reference environment (bash /work/shared/refenv/setup.sh)")
-	}
+	prereq.Require(t, prereq.Root|prereq.Docker)
 }
 
 func TestEscapeHoistRun(t *testing.T) {
@@ -530,9 +527,7 @@ func TestEscapeDockerRun(t *testing.T) {
 	}
 	// The reference for --privileged (docker cannot run it here, see caps-privileged).
 	t.Run("podman-privileged", func(t *testing.T) {
-		if _, err := exec.LookPath("podman"); err != nil {
-			t.Skip("no podman: --privileged has no reference on this host")
-		}
+		prereq.Require(t, prereq.Podman)
 		p := capsProbes()[3]
 		runProbe(t, p, func(script string) result {
 			return command("podman", "run", "--rm", "--network", "none", "--privileged", "docker.io/library/busybox", "sh", "-c", script)
