@@ -55,14 +55,23 @@ func newStatsCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
+			// On a terminal each frame replaces the last one, as docker does (clear screen, cursor home).
+			redraw := !noStream && isTerminal(g.stdout)
 			for {
+				samples, err := rt.StatsAll(cmd.Context(), args, 500*time.Millisecond)
+				if err != nil {
+					if cmd.Context().Err() != nil && !noStream {
+						return nil
+					}
+					return err
+				}
+				if redraw {
+					fmt.Fprint(g.stdout, "\033[2J\033[H")
+				}
 				tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
-				for _, ref := range args {
-					c, u, err := rt.Stats(cmd.Context(), ref, 500*time.Millisecond)
-					if err != nil {
-						return err
-					}
+				for _, s := range samples {
+					c, u := s.Container, s.Usage
 					mem := 0.0
 					if u.MemLimit > 0 {
 						mem = float64(u.MemUsage) / float64(u.MemLimit) * 100
