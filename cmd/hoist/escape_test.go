@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
@@ -530,9 +532,25 @@ func TestEscapeDockerRun(t *testing.T) {
 		prereq.Require(t, prereq.Podman)
 		p := capsProbes()[3]
 		runProbe(t, p, func(script string) result {
-			return command("podman", "run", "--rm", "--network", "none", "--privileged", "docker.io/library/busybox", "sh", "-c", script)
+			return command("podman", append(podmanRun(), "--privileged", "docker.io/library/busybox", "sh", "-c", script)...)
 		})
 	})
+}
+
+// podmanRun is `podman run --rm --network none` set up the way shared/refenv configures podman, so
+// that it works on a host without that configuration too: runc (crun 1.8 refuses hybrid cgroup
+// hosts) and rlimits no higher than this process's hard limits, capped as refenv caps them (without
+// CAP_SYS_RESOURCE podman's defaults cannot be set).
+func podmanRun() []string {
+	limit := func(res int, max uint64) string {
+		var r unix.Rlimit
+		if err := unix.Getrlimit(res, &r); err == nil && r.Max < max {
+			max = r.Max
+		}
+		return fmt.Sprintf("%d:%d", max, max)
+	}
+	return []string{"--runtime", "runc", "run", "--rm", "--network", "none",
+		"--ulimit", "nofile=" + limit(unix.RLIMIT_NOFILE, 16384), "--ulimit", "nproc=" + limit(unix.RLIMIT_NPROC, 32768)}
 }
 
 // execProbes are the probes that only make sense from exec: the exec'd process must be
