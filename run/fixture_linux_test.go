@@ -222,18 +222,19 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-// processesWith returns the host processes whose argv contains all of args.
+// processesWith returns the host processes whose argv contains args, in order and as whole
+// arguments ("sleep 100" does not match "sleep 1000", which other tests on the host run).
 func processesWith(t testing.TB, args ...string) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Join(args, "\x00")
+	want := "\x00" + strings.Join(args, "\x00") + "\x00"
 	var found []string
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(want)) {
+		if err != nil || !bytes.Contains(append([]byte{0}, b...), []byte(want)) {
 			continue
 		}
 		found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
