@@ -78,9 +78,7 @@ func TestStatsNoStream(t *testing.T) {
 	if m[7] != "4" {
 		t.Errorf("PIDS = %s, want 4 (sh and three sleeps)", m[7])
 	}
-	if thr := cgroupThrottled(t, pid); thr == 0 {
-		t.Errorf("the cgroup was never throttled: --cpus 0.5 is not applied to a busy loop")
-	}
+
 	// A stopped container is listed with -a, with zeros (as docker does).
 	hoist(t, root, "", "stop", "-t", "0", "busy")
 	out = hoist(t, root, "", "stats", "--no-stream", "-a")
@@ -159,17 +157,4 @@ func cgroupCPU(t *testing.T, pid int) time.Duration {
 	}
 	t.Fatalf("no CPU accounting for the cgroup of pid %d", pid)
 	return 0
-}
-
-// cgroupThrottled is nr_throttled of the cpu.stat of pid's cgroup (v1 cpu controller or v2).
-func cgroupThrottled(t *testing.T, pid int) uint64 {
-	t.Helper()
-	p := cgroupFile(t, pid, "cpu", "cpu.stat")
-	if p == "" {
-		p = cgroupFile(t, pid, "", "cpu.stat")
-	}
-	if p == "" {
-		t.Fatalf("no cpu.stat for the cgroup of pid %d", pid)
-	}
-	return cgroupStat(t, p, "nr_throttled")
 }
