@@ -28,22 +28,20 @@ if ! docker_up; then
   docker_up || { tail -n 30 "$logdir/dockerd.log" >&2; say "dockerd did not start"; exit 1; }
 fi
 
-image_tar=
-busybox_tar() {
-  if [[ -z $image_tar ]]; then
-    image_tar=$(mktemp "$state/busybox.XXXXXX.tar")
-    trap 'rm -f "$image_tar"' EXIT
-    go run ./hack/mkbusybox /bin/busybox >"$image_tar"
-  fi
-  echo "$image_tar"
-}
 changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["sh"]')
-
-if ! docker image inspect busybox:latest >/dev/null 2>&1; then
-  say "docker import busybox:latest (from /bin/busybox)"
-  docker import "${changes[@]}" --message "hoist hack/services.sh busybox:latest" "$(busybox_tar)" busybox:latest >/dev/null
+docker_import= podman_import=
+docker image inspect busybox:latest >/dev/null 2>&1 || docker_import=1
+if command -v podman >/dev/null && ! podman image exists docker.io/library/busybox:latest; then podman_import=1; fi
+if [[ -n $docker_import$podman_import ]]; then
+  image_tar=$(mktemp "$state/busybox.XXXXXX.tar")
+  trap 'rm -f "$image_tar"' EXIT
+  go run ./hack/mkbusybox /bin/busybox >"$image_tar"
 fi
-if command -v podman >/dev/null && ! podman image exists docker.io/library/busybox:latest; then
+if [[ -n $docker_import ]]; then
+  say "docker import busybox:latest (from /bin/busybox)"
+  docker import "${changes[@]}" --message "hoist hack/services.sh busybox:latest" "$image_tar" busybox:latest >/dev/null
+fi
+if [[ -n $podman_import ]]; then
   say "podman import docker.io/library/busybox:latest (from /bin/busybox)"
-  podman import -q "${changes[@]}" --message "hoist hack/services.sh busybox:latest" "$(busybox_tar)" docker.io/library/busybox:latest >/dev/null
+  podman import -q "${changes[@]}" --message "hoist hack/services.sh busybox:latest" "$image_tar" docker.io/library/busybox:latest >/dev/null
 fi
