@@ -1,4 +1,5 @@
 # hoist: the two set-up commands are `make demo` and `make test` (README.md).
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/hoist
 ROOT      ?= $(CURDIR)/.hoist-demo
@@ -6,13 +7,16 @@ GOFLAGS_B := CGO_ENABLED=0
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/hoistbuild/hoist/cmd/hoist/commands.Version=$(VERSION)
 
-.PHONY: build demo base test test-unit test-integration fuzz bench deps clean docs
+.PHONY: build demo base test test-unit test-integration fuzz bench deps services clean docs
 
 build: ## build bin/hoist (static)
 	$(GOFLAGS_B) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hoist
 
 deps: ## install what the tests need (Debian packages); idempotent, needs root
 	./hack/deps.sh
+
+services: deps ## start what the tests need (dockerd, busybox:latest in dockerd and podman); idempotent
+	./hack/services.sh
 
 base: build ## make busybox:latest in $(ROOT) from the host's busybox-static (no registry needed)
 	@test -x /bin/busybox || { echo "make base needs /bin/busybox: apt-get install busybox-static (or: make deps)"; exit 1; }
@@ -31,8 +35,11 @@ FUZZTIME  ?= 15s
 # package:target, each fuzzed for FUZZTIME (the seed corpora under testdata/fuzz/ run with the tests)
 FUZZ      := ./internal/rootpath:FuzzResolve ./snapshot:FuzzExtract
 
-test: deps ## the whole test suite (unit + integration; integration needs root), then the fuzz targets
-	$(GO) test -count=1 -timeout 20m ./...
+# HOIST_TEST_STRICT=1 (.ci/run sets it): a test that lacks a prerequisite (root, busybox, docker-registry,
+# dockerd, podman, ...) fails instead of skipping (internal/testutil/prereq). hack/testsum prints the
+# ok/FAIL lines of go test, the output of failed tests, and the count and reasons of skipped tests.
+test: services ## the whole test suite (unit + integration; integration needs root), then the fuzz targets
+	set -o pipefail; $(GO) test -count=1 -timeout 20m -json ./... | $(GO) run ./hack/testsum
 	$(MAKE) fuzz
 
 fuzz: ## run every fuzz target for FUZZTIME (FuzzExtract needs root)

@@ -16,12 +16,13 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/store"
 )
 
 func newBuilder(t *testing.T) (*builder.Builder, *store.Store) {
 	t.Helper()
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	root, st := testutil.NewRoot(t)
 	b, err := builder.New(root, st)
 	if err != nil {

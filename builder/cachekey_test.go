@@ -27,6 +27,15 @@ type keyCase struct {
 	wantReason string            // substring of the explanation
 }
 
+// must fails the test when a set-up step of a case failed: a case whose change did not happen
+// would pass for the wrong reason.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("setting up the case: %v", err)
+	}
+}
+
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
@@ -60,10 +69,10 @@ func TestCacheKeyInputs(t *testing.T) {
 	tests := []keyCase{
 		{name: "COPY: selected file content", dockerfile: copyDF, files: srcFiles, change: editFile("src/b.go", "B"), wantRun: true, wantReason: "src/b.go changed"},
 		{name: "COPY: file added", dockerfile: copyDF, files: srcFiles, change: editFile("src/c.go", "c"), wantRun: true, wantReason: "src/c.go added"},
-		{name: "COPY: file removed", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string { os.Remove(filepath.Join(d, "src/a.go")); return "" }, wantRun: true, wantReason: "src/a.go removed"},
-		{name: "COPY: mode", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string { os.Chmod(filepath.Join(d, "src/a.go"), 0o755); return "" }, wantRun: true, wantReason: "src/a.go changed"},
+		{name: "COPY: file removed", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string { must(t, os.Remove(filepath.Join(d, "src/a.go"))); return "" }, wantRun: true, wantReason: "src/a.go removed"},
+		{name: "COPY: mode", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string { must(t, os.Chmod(filepath.Join(d, "src/a.go"), 0o755)); return "" }, wantRun: true, wantReason: "src/a.go changed"},
 		{name: "COPY: symlink target", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string {
-			os.Symlink("a.go", filepath.Join(d, "src/l"))
+			must(t, os.Symlink("a.go", filepath.Join(d, "src/l")))
 			return ""
 		}, wantRun: true, wantReason: "src/l added"},
 		{name: "COPY: dest", dockerfile: copyDF, files: srcFiles, change: newDockerfile("FROM busybox\nCOPY src/ /other/\n"), wantRun: true, wantReason: "dest changed"},
@@ -72,7 +81,7 @@ func TestCacheKeyInputs(t *testing.T) {
 		{name: "COPY: parent step", dockerfile: "FROM busybox\nRUN echo 1\nCOPY src/ /app/\n", files: srcFiles, change: newDockerfile("FROM busybox\nRUN echo 2\nCOPY src/ /app/\n"), wantRun: true, wantReason: "parent step ran"},
 		{name: "COPY: mtime only", dockerfile: copyDF, files: srcFiles, change: func(t *testing.T, d string) string {
 			future := time.Now().Add(time.Hour)
-			os.Chtimes(filepath.Join(d, "src/a.go"), future, future)
+			must(t, os.Chtimes(filepath.Join(d, "src/a.go"), future, future))
 			return ""
 		}},
 		{name: "COPY: unselected file", dockerfile: copyDF, files: srcFiles, change: editFile("other.txt", "changed")},

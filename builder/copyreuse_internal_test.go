@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // TestLayerReuseFinishFallsBack: a claimed snapshot file that is gone by the time the links are made
 // (a concurrent prune) is copied from its source instead, with the owner, mode and mtime the copy
 // would have given it; a present one is linked; the directory keeps its mtime.
 func TestLayerReuseFinishFallsBack(t *testing.T) {
-	testutil.RequireRoot(t) // chown
+	prereq.Require(t, prereq.Root) // chown
 	prev, upper, src := t.TempDir(), t.TempDir(), t.TempDir()
 	mtime := time.Unix(1600000000, 5)
 	host := filepath.Join(src, "a")

@@ -17,6 +17,7 @@ import (
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/fsdump"
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
 )
 
@@ -48,7 +49,8 @@ func TestCorpusCopyFallback(t *testing.T) {
 }
 
 func runCorpus(t *testing.T, bopts ...builder.Option) {
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
+	testutil.RequireGoldenBusybox(t)
 	cases, err := filepath.Glob("testdata/corpus/*/rootfs.golden")
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no corpus cases found: %v", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -294,12 +295,7 @@ func TestDockerContextSymlinksStayInside(t *testing.T) {
 		t.Skip("-short: no docker builds")
 	}
 	const docker = "/usr/bin/docker"
-	if _, err := os.Stat(docker); err != nil {
-		t.Skip("docker is absent (/usr/bin/docker): the reference probe needs shared/refenv's dockerd 20.10 with BuildKit")
-	}
-	if err := exec.Command(docker, "info").Run(); err != nil {
-		t.Skip("docker is absent (no dockerd answers): the reference probe needs shared/refenv's dockerd 20.10 with BuildKit")
-	}
+	prereq.Require(t, prereq.Docker) // dockerd 20.10 with BuildKit
 	ec := newEscapeContext(t)
 	host := hostHostname(t)
 	run := func(t *testing.T, dockerfile string, extra ...string) (string, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // remoteFixture is one repository served over git://, smart HTTP and as a tarball over http, and
@@ -50,7 +51,7 @@ var remoteFiles = map[string]string{
 
 func newRemoteFixture(t *testing.T) *remoteFixture {
 	t.Helper()
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	root, st := testutil.NewRoot(t)
 	b, err := builder.New(root, st)
 	if err != nil {

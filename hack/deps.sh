@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Installs what hoist's tests need on Debian (bookworm): busybox-static for the test base image,
-# iproute2 and iptables for container bridge networking,
-# docker-registry for the registry integration tests, and git for git URLs (remote build contexts,
-# ADD of a git repository) and their tests (git daemon, git http-backend). Idempotent; a no-op when all is present.
+# Installs what hoist's tests need on Debian (bookworm); idempotent, a no-op when all is present:
+#   busybox-static   the tests' base image (internal/testutil; the goldens pin its version)
+#   iproute2 iptables  container bridge networking (run/network)
+#   docker-registry  the registry integration tests (testutil.Registry starts its own instances)
+#   docker.io        the interop oracle: dockerd 20.10 with BuildKit (escape suite, docker load/save)
+#   podman runc      the reference for --privileged, which dockerd 20.10 cannot run on every host
+#   git              git URLs (remote build contexts, ADD of a git repository) and their tests
+# hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
+# With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables; do
+for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then echo "hack/deps.sh: need root to install ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # policy-rc.d: where an init system runs, do not let the packages start their daemons (docker.io's
+  # dockerd with its own bridge and iptables rules, docker-registry on :5000); services.sh starts what
+  # the tests need.
+  rc=/usr/sbin/policy-rc.d made=
+  if [[ ! -e $rc ]]; then printf '#!/bin/sh\nexit 101\n' >"$rc"; chmod 0755 "$rc"; made=1; fi
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { [[ -z $made ]] || rm -f "$rc"; exit 1; }
+  [[ -z $made ]] || rm -f "$rc"
 fi
-# The Debian package starts its own registry on :5000 under systemd where systemd runs; the tests start
-# their own instances on free loopback ports, so nothing else is needed here.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
 	"golang.org/x/sys/unix"
 )
@@ -51,9 +52,7 @@ const (
 // at a directory that must be empty after every run.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("sandbox tests need root")
-	}
+	prereq.Require(t, prereq.Root) // namespaces
 	t.Setenv("TMPDIR", t.TempDir())
 }
 
@@ -65,7 +64,7 @@ func busybox(t testing.TB) string {
 			return p
 		}
 	}
-	t.Skip("no static busybox on this host (apt-get install -y busybox-static)")
+	prereq.Skip(t, "no static busybox on this host (apt-get install busybox-static, or make deps)")
 	return ""
 }
 
@@ -223,7 +222,8 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-// processesWith returns the host processes whose argv contains all of args.
+// processesWith returns the host processes whose argv contains args, in order and as whole
+// arguments ("sleep 100" does not match "sleep 1000", which other tests on the host run).
 func processesWith(t testing.TB, args ...string) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")

@@ -56,7 +56,7 @@ func TestRunCancel(t *testing.T) {
 	rootfs := newRootfs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	const marker = "100"
+	const marker = "100.4321" // a number no other test on the host sleeps
 	spec := run.Spec{Rootfs: rootfs, Env: []string{testPath}, Args: sh("sleep " + marker + " & sleep " + marker)}
 	start := time.Now()
 	res := sandbox(t, ctx, spec, "", false)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
 	"golang.org/x/sys/unix"
 )
@@ -143,7 +144,7 @@ func TestRunOverlayRootfs(t *testing.T) {
 	}
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
 	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		t.Skipf("overlay mount: %v", err)
+		prereq.Skip(t, "overlay mount: %v (modprobe overlay)", err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {

@@ -21,6 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -306,16 +308,14 @@ func treeListing(t testing.TB, root string, withTimes bool) []string {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (mknod, chown, trusted xattrs, mounts)")
-	}
+	prereq.Require(t, prereq.Root) // mknod, chown, trusted xattrs, mounts
 }
 
 func requireOverlay(t testing.TB) {
 	t.Helper()
 	requireRoot(t)
 	if !OverlaySupported(t.TempDir()) {
-		t.Skip("overlayfs not usable here")
+		prereq.Skip(t, "overlayfs not usable here (modprobe overlay)")
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // Helper-process modes: the test binary re-executes itself with
@@ -195,7 +197,5 @@ func wantErr(t *testing.T, err, target error) {
 
 func dockerAvailable(t *testing.T) {
 	t.Helper()
-	if err := exec.Command("docker", "info").Run(); err != nil {
-		t.Skipf("docker not available: %v", err)
-	}
+	prereq.Require(t, prereq.Docker)
 }

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 const crossMachineDockerfile = `FROM busybox AS deps
@@ -33,7 +34,7 @@ RUN --mount=type=secret,id=tok test -s /run/secrets/tok && echo with-secret > /s
 // rerun would change the image) and yields the same image digest; cache mounts travel with
 // cache-mounts=true; the secret is in no exported blob. Both transports: a real registry and a local dir.
 func TestCacheAcrossMachines(t *testing.T) {
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	reg := testutil.Registry(t)
 	secretFile := filepath.Join(t.TempDir(), "tok")
 	const secret = "cache-export-secret-93af"

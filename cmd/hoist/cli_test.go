@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -278,9 +279,7 @@ func TestCorruptLayerBlob(t *testing.T) {
 // TestSavedImageRunsInDocker: docker load accepts hoist save output and runs it (reference env only).
 func TestSavedImageRunsInDocker(t *testing.T) {
 	root := newRoot(t)
-	if !testutil.HaveDocker() {
-		t.Skip("no docker daemon (reference environment only)")
-	}
+	prereq.Require(t, prereq.Docker)
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo from-hoist > /msg\nCMD [\"cat\", \"/msg\"]\n"})
 	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "hoist-test/docker-load:1", ctxDir), "build")
 	tarPath := filepath.Join(t.TempDir(), "img.tar")

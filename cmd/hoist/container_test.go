@@ -52,8 +52,11 @@ func veths() []string {
 	return out
 }
 
-// countRuntime counts what root's containers left behind. Cgroups and veths are host-wide: those in
-// preexisting (present before the test started) are not counted.
+// countRuntime counts what root's containers left behind. Cgroups and veths are host-wide, and
+// other hoist roots (other test binaries, other people's test runs on the same host) make them
+// too: those in preexisting (present before the test started) are not counted, nor those of a
+// container whose monitor serves another root, and a new one counts only if it is still there
+// after a grace period (another root's foreground container ends and is cleaned up meanwhile).
 func countRuntime(t *testing.T, root string, preexisting map[string]bool) runtimeLeftovers {
 	t.Helper()
 	var l runtimeLeftovers
@@ -68,15 +71,24 @@ func countRuntime(t *testing.T, root string, preexisting map[string]bool) runtim
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		l.mounts = strings.Count(string(data), root)
 	}
-	for _, cg := range containerCgroups() {
-		if !preexisting[cg] {
-			l.cgroups++
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		others := otherRootsContainers(root)
+		l.cgroups, l.veths = 0, 0
+		for _, cg := range containerCgroups() {
+			if !preexisting[cg] && !others[filepath.Base(cg)[:8]] {
+				l.cgroups++
+			}
 		}
-	}
-	for _, v := range veths() {
-		if !preexisting[v] {
-			l.veths++
+		for _, v := range veths() {
+			if !preexisting[v] && !others[strings.TrimPrefix(v, "veth")] {
+				l.veths++
+			}
 		}
+		if l.cgroups+l.veths == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -89,6 +101,23 @@ func countRuntime(t *testing.T, root string, preexisting map[string]bool) runtim
 		}
 	}
 	return l
+}
+
+// otherRootsContainers is the set of 8-digit ID prefixes of the containers whose monitor process
+// (exe MonitorArg ROOT ID) serves a root other than root.
+func otherRootsContainers(root string) map[string]bool {
+	out := map[string]bool{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if a := strings.Split(string(data), "\x00"); len(a) >= 4 && a[1] == container.MonitorArg && a[2] != root && len(a[3]) >= 8 {
+			out[a[3][:8]] = true
+		}
+	}
+	return out
 }
 
 // containerRoot is a root with busybox whose containers are all force-removed and counted at the end.

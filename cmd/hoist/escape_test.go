@@ -30,7 +30,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hoistbuild/hoist/internal/testutil"
+	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // sayPrelude is put before every probe script: say KEY VALUE... prints one verdict of the probe $P.
@@ -159,7 +161,7 @@ func readTrim(t *testing.T, p string) string {
 // hostBaseline records the host's facts once, before any probe of this test binary runs.
 func hostBaseline(t *testing.T) hostFacts {
 	t.Helper()
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	hostOnce.Do(func() {
 		host.corePattern = readTrim(t, "/proc/sys/kernel/core_pattern")
 		host.swappiness = readTrim(t, "/proc/sys/vm/swappiness")
@@ -485,10 +487,7 @@ func command(name string, args ...string) result {
 
 func requireDocker(t *testing.T) {
 	t.Helper()
-	testutil.RequireRoot(t)
-	if !testutil.HaveDocker() {
-		t.Skip("no dockerd answers `docker info`: the docker half of the escape suite needs the reference environment (bash /work/shared/refenv/setup.sh)")
-	}
+	prereq.Require(t, prereq.Root|prereq.Docker)
 }
 
 func TestEscapeHoistRun(t *testing.T) {
@@ -530,14 +529,28 @@ func TestEscapeDockerRun(t *testing.T) {
 	}
 	// The reference for --privileged (docker cannot run it here, see caps-privileged).
 	t.Run("podman-privileged", func(t *testing.T) {
-		if _, err := exec.LookPath("podman"); err != nil {
-			t.Skip("no podman: --privileged has no reference on this host")
-		}
+		prereq.Require(t, prereq.Podman)
 		p := capsProbes()[3]
 		runProbe(t, p, func(script string) result {
-			return command("podman", "run", "--rm", "--network", "none", "--privileged", "docker.io/library/busybox", "sh", "-c", script)
+			return command("podman", append(podmanRun(), "--privileged", "docker.io/library/busybox", "sh", "-c", script)...)
 		})
 	})
+}
+
+// podmanRun is `podman run --rm --network none` set up the way shared/refenv configures podman, so
+// that it works on a host without that configuration too: runc (crun 1.8 refuses hybrid cgroup
+// hosts) and rlimits no higher than this process's hard limits, capped as refenv caps them (without
+// CAP_SYS_RESOURCE podman's defaults cannot be set).
+func podmanRun() []string {
+	limit := func(res int, max uint64) string {
+		var r unix.Rlimit
+		if err := unix.Getrlimit(res, &r); err == nil && r.Max < max {
+			max = r.Max
+		}
+		return fmt.Sprintf("%d:%d", max, max)
+	}
+	return []string{"--runtime", "runc", "run", "--rm", "--network", "none",
+		"--ulimit", "nofile=" + limit(unix.RLIMIT_NOFILE, 16384), "--ulimit", "nproc=" + limit(unix.RLIMIT_NPROC, 32768)}
 }
 
 // execProbes are the probes that only make sense from exec: the exec'd process must be

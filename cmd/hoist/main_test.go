@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
 )
@@ -125,7 +126,7 @@ func (l leftovers) String() string {
 
 func newRoot(t *testing.T) string {
 	t.Helper()
-	testutil.RequireRoot(t)
+	prereq.Require(t, prereq.Root)
 	root, _ := testutil.NewRoot(t)
 	return root
 }

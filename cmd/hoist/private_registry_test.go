@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // TestPrivateRegistry follows docs/private-registry.md with the CLI. It builds examples/registry from
@@ -21,9 +23,7 @@ import (
 // and started, and replaced by a container with config-secure.yml: the image pushed first is still
 // there each time, because the volume holds it.
 func TestPrivateRegistry(t *testing.T) {
-	if _, err := exec.LookPath("docker-registry"); err != nil {
-		t.Skip("docker-registry not installed (apt-get install docker-registry, or make deps)")
-	}
+	prereq.Require(t, prereq.Root|prereq.Busybox|prereq.Registry)
 	root := newRoot(t)
 	// The registry's directories on the host, made before the cleanup is registered: cleanups run
 	// last-in first-out, so the containers are removed before their volumes' directories are.

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // TestBuildRemoteContext: `hoist build` from a git URL (git daemon, smart HTTP, #ref:subdir), a
@@ -102,9 +103,7 @@ func TestBuildRemoteContext(t *testing.T) {
 // remote=, which fetches the context itself) and with hoist, and compares the copied files' names,
 // modes, sizes and owners (mtimes are the checkout's, different in each).
 func TestBuildRemoteContextLikeDocker(t *testing.T) {
-	if !testutil.HaveDocker() {
-		t.Skip("no docker")
-	}
+	prereq.Require(t, prereq.Docker)
 	root := newRoot(t)
 	git := testutil.NewGitServers(t)
 	work := t.TempDir()
@@ -125,7 +124,7 @@ func TestBuildRemoteContextLikeDocker(t *testing.T) {
 	for _, url := range []string{git.Daemon + "/repo.git#main", git.HTTP + "/repo.git#main", srv.URL + "/ctx.tar"} {
 		tag := "hoist-remotectx-test:latest"
 		if err := dockerBuildRemote(url, tag); err != nil {
-			t.Skipf("docker cannot build %s here: %v", url, err)
+			t.Fatalf("docker cannot build %s: %v", url, err)
 		}
 		dockerList, err := exec.Command("docker", "run", "--rm", tag, "cat", "/list").Output()
 		exec.Command("docker", "rmi", "-f", tag).Run()

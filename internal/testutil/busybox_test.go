@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/hoistbuild/hoist/internal/fsdump"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 const hostBusybox = "/bin/busybox"
@@ -23,9 +24,7 @@ const hostBusybox = "/bin/busybox"
 // `go run ./hack/record-golden -base internal/testutil/testdata/busybox.rootfs.golden`,
 // never from WriteBusyboxRootfs itself.
 func TestWriteBusyboxRootfsMatchesRefenv(t *testing.T) {
-	if _, err := os.Stat(hostBusybox); err != nil {
-		t.Skipf("%s not available: %v", hostBusybox, err)
-	}
+	RequireGoldenBusybox(t)
 	want, err := os.ReadFile(filepath.Join("testdata", "busybox.rootfs.golden"))
 	if err != nil {
 		t.Fatal(err)
@@ -40,17 +39,15 @@ func TestWriteBusyboxRootfsMatchesRefenv(t *testing.T) {
 	}
 	got := tree.Dump()
 	if !bytes.Equal(got, want) {
-		t.Errorf("busybox rootfs differs from the refenv image (is %s the busybox-static the goldens were recorded with?)\n%s",
-			hostBusybox, lineDiff(string(got), string(want)))
+		t.Errorf("busybox rootfs differs from the refenv image (WriteBusyboxRootfs no longer follows setup.sh's recipe?)\n%s",
+			lineDiff(string(got), string(want)))
 	}
 }
 
 // TestWriteBusyboxRootfsDeterministic checks that two runs give identical
 // bytes and that every entry is owned by root with mtime 0.
 func TestWriteBusyboxRootfsDeterministic(t *testing.T) {
-	if _, err := os.Stat(hostBusybox); err != nil {
-		t.Skipf("%s not available: %v", hostBusybox, err)
-	}
+	prereq.Require(t, prereq.Busybox)
 	var a, b bytes.Buffer
 	if err := WriteBusyboxRootfs(&a, hostBusybox); err != nil {
 		t.Fatal(err)
@@ -130,9 +127,7 @@ func lineDiff(got, want string) string {
 // TestBusyboxImage checks the assembled image against both goldens recorded
 // from dockerd and against ggcr's validator.
 func TestBusyboxImage(t *testing.T) {
-	if _, err := os.Stat(hostBusybox); err != nil {
-		t.Skipf("%s not available: %v", hostBusybox, err)
-	}
+	RequireGoldenBusybox(t)
 	img, err := BusyboxImage(hostBusybox)
 	if err != nil {
 		t.Fatalf("BusyboxImage: %v", err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // GitServers serves the bare repositories under Base over git:// (git daemon) and smart HTTP (git
@@ -21,11 +23,12 @@ type GitServers struct {
 	HTTP   string // http://127.0.0.1:<port>
 }
 
-// RequireGit skips the test when the git CLI is missing.
+// RequireGit skips the test when the git CLI is missing (fails it in strict mode: hack/deps.sh
+// installs git).
 func RequireGit(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed (hack/deps.sh)")
+		prereq.Skip(t, "git is not installed (hack/deps.sh)")
 	}
 }
 

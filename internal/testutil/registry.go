@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // Registry starts Debian's docker-registry (the CNCF distribution registry) on a free loopback port
-// with storage in a temp dir, and returns its host:port. It is stopped when the test ends. The test is
-// skipped when the binary is missing (apt-get install docker-registry, or make deps).
+// with storage in a temp dir, and returns its host:port. It is stopped when the test ends. Without the
+// binary it is a missing prerequisite (prereq.Registry).
 func Registry(t testing.TB) string {
 	t.Helper()
 	return RegistryWith(t, RegistryConfig{})
@@ -31,9 +33,10 @@ type RegistryConfig struct {
 // RegistryWith is Registry with TLS and/or basic auth (see RegistryConfig).
 func RegistryWith(t testing.TB, rc RegistryConfig) string {
 	t.Helper()
+	prereq.Require(t, prereq.Registry)
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		t.Skip("docker-registry not installed (apt-get install docker-registry, or make deps)")
+		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

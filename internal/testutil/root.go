@@ -3,11 +3,10 @@ package testutil
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -18,12 +17,11 @@ var (
 )
 
 // BusyboxTar returns the refenv-identical busybox rootfs tar, made once per test binary from the
-// host's /bin/busybox (Debian's busybox-static). It skips the test when there is none.
+// host's /bin/busybox (Debian's busybox-static). Without one it is a missing prerequisite
+// (prereq.Skip: a skip, or a failure in strict mode).
 func BusyboxTar(t testing.TB) []byte {
 	t.Helper()
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("no /bin/busybox (apt-get install busybox-static, or make deps)")
-	}
+	prereq.Require(t, prereq.Busybox)
 	busyboxOnce.Do(func() {
 		var buf bytes.Buffer
 		busyboxErr = WriteBusyboxRootfs(&buf, "/bin/busybox")
@@ -39,7 +37,7 @@ func BusyboxTar(t testing.TB) []byte {
 // environment's busybox image (CMD ["sh"]).
 func NewRoot(t testing.TB) (string, *store.Store) {
 	t.Helper()
-	BusyboxTar(t) // skips without /bin/busybox
+	BusyboxTar(t) // prereq.Busybox
 	img, err := BusyboxImage("/bin/busybox")
 	if err != nil {
 		t.Fatal(err)
@@ -58,17 +56,4 @@ func NewRoot(t testing.TB) (string, *store.Store) {
 		t.Fatal(err)
 	}
 	return root, st
-}
-
-// RequireRoot skips tests that need real namespaces and mounts unless running as root.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (namespaces, overlayfs)")
-	}
-}
-
-// HaveDocker reports whether a docker daemon answers (the reference environment).
-func HaveDocker() bool {
-	return exec.Command("docker", "info").Run() == nil
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // These tests put a real process in a real cgroup and have it try what a
@@ -171,9 +173,7 @@ func checkProbe(t *testing.T, got, want map[string]string) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: cgroups, mknod")
-	}
+	prereq.Require(t, prereq.Root) // cgroups, mknod
 }
 
 var testSeq int
@@ -189,7 +189,7 @@ func TestCreateDevices(t *testing.T) {
 	requireRoot(t)
 	if !IsV2() {
 		if m, err := v1Mounts(); err != nil || m["devices"] == "" {
-			t.Skip("no v1 devices hierarchy")
+			prereq.Skip(t, "cgroup v1 without a devices hierarchy mounted")
 		}
 	}
 	for _, tc := range probeCases {
@@ -221,7 +221,7 @@ func cgroup2Root(t *testing.T) string {
 			return pf[4]
 		}
 	}
-	t.Skip("no cgroup2 hierarchy mounted")
+	prereq.Skip(t, "no cgroup2 hierarchy mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)")
 	return ""
 }
 
@@ -288,7 +288,7 @@ func TestDeviceSetMatchesKernel(t *testing.T) {
 		t.Skip("needs the v1 devices controller")
 	}
 	if m, err := v1Mounts(); err != nil || m["devices"] == "" {
-		t.Skip("no v1 devices hierarchy")
+		prereq.Skip(t, "cgroup v1 without a devices hierarchy mounted")
 	}
 	def := DefaultDeviceRules
 	tests := map[string][]DeviceRule{

@@ -34,6 +34,11 @@ func TestApplyV2Files(t *testing.T) {
 				t.Errorf("wrote %d files, want %d", len(entries), len(tc.want))
 			}
 			for f, want := range tc.want {
+				// write creates a missing file with mode 0 (a cgroup's files always exist): only root
+				// could read it back.
+				if err := os.Chmod(filepath.Join(dir, f), 0o600); err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
 				got, err := os.ReadFile(filepath.Join(dir, f))
 				if err != nil || string(got) != want {
 					t.Errorf("%s = %q (%v), want %q", f, got, err, want)

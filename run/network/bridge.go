@@ -41,7 +41,22 @@ type Lease struct {
 	IP, Gateway string
 	PrefixLen   int
 	HostVeth    string
-	file        string
+	// MAC is the container end's hardware address, derived from IP (MACFor).
+	MAC  string
+	file string
+}
+
+// MACFor is the hardware address of the container interface that has address ip, docker's rule:
+// 02:42 (locally administered, unicast) followed by the four bytes of the IPv4 address. A container
+// that gets an address another container had keeps that container's MAC, so the host's neighbour
+// cache entry for the address stays right; with a random MAC the host would keep sending to the old
+// one until the entry goes stale (about 5 s unreachable). It returns "" for anything but IPv4.
+func MACFor(ip string) string {
+	v4 := net.ParseIP(ip).To4()
+	if v4 == nil {
+		return ""
+	}
+	return net.HardwareAddr{0x02, 0x42, v4[0], v4[1], v4[2], v4[3]}.String()
 }
 
 // run runs an ip(8)/iptables(8) command and returns its combined output in the error.
@@ -124,7 +139,7 @@ func Allocate(ctx context.Context, id, holder string) (*Lease, error) {
 		if err := os.WriteFile(f, []byte(holder+" "+id+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("leasing %s: %w", ip, err)
 		}
-		return &Lease{IP: ip, Gateway: Gateway, PrefixLen: PrefixLen, HostVeth: "veth" + id[:8], file: f}, nil
+		return &Lease{IP: ip, Gateway: Gateway, PrefixLen: PrefixLen, HostVeth: "veth" + id[:8], MAC: MACFor(ip), file: f}, nil
 	}
 	return nil, errors.New("no free address on " + BridgeName)
 }
@@ -158,11 +173,15 @@ func ProcessStart(pid int) uint64 {
 	return n
 }
 
-// Attach creates the veth pair, with "eth0" in the network namespace of pid
-// and the host end on the bridge.
+// Attach creates the veth pair, with "eth0" (hardware address l.MAC) in the network namespace of
+// pid and the host end on the bridge.
 func (l *Lease) Attach(ctx context.Context, pid int) error {
-	return run(ctx, "ip", "link", "add", "name", l.HostVeth, "master", BridgeName, "up",
-		"type", "veth", "peer", "name", "eth0", "netns", strconv.Itoa(pid))
+	peer := []string{"name", "eth0"}
+	if l.MAC != "" {
+		peer = append(peer, "address", l.MAC)
+	}
+	args := append([]string{"link", "add", "name", l.HostVeth, "master", BridgeName, "up", "type", "veth", "peer"}, peer...)
+	return run(ctx, "ip", append(args, "netns", strconv.Itoa(pid))...)
 }
 
 // Release deletes the host veth if it is still there and frees the address.

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // dockerCaps is docker's default capability set.
@@ -33,9 +35,7 @@ func requireAmd64Root(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the probes use amd64 syscall numbers")
 	}
-	if os.Getuid() != 0 {
-		t.Skip("the probes expect root (capabilities decide EPERM versus the filter)")
-	}
+	prereq.Require(t, prereq.Root) // capabilities decide EPERM versus the filter
 }
 
 func defaultProgram(t *testing.T, caps []string) *Program {
@@ -137,7 +137,7 @@ func TestI386(t *testing.T) {
 	build := exec.Command("go", "build", "-o", bin, "./testdata/probe386")
 	build.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cannot build the i386 probe: %v\n%s", err, out)
+		t.Fatalf("cannot build the i386 probe: %v\n%s", err, out)
 	}
 	if err := exec.Command(bin, "20").Run(); err != nil {
 		t.Skipf("this kernel does not run i386 programs: %v", err)

@@ -36,14 +36,22 @@ func newStatsCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
+			// On a terminal each frame replaces the last one, as docker does (clear screen, cursor home).
+			redraw := !noStream && isTerminal(g.stdout)
 			for {
-				var rows []any
-				for _, ref := range args {
-					c, u, err := rt.Stats(cmd.Context(), ref, 500*time.Millisecond)
-					if err != nil {
-						return err
+				samples, err := rt.StatsAll(cmd.Context(), args, 500*time.Millisecond)
+				if err != nil {
+					if cmd.Context().Err() != nil && !noStream {
+						return nil
 					}
-					rows = append(rows, statsView(c.ID, c.Name, u))
+					return err
+				}
+				rows := make([]any, 0, len(samples))
+				for _, s := range samples {
+					rows = append(rows, statsView(s.Container.ID, s.Container.Name, s.Usage))
+				}
+				if redraw {
+					fmt.Fprint(g.stdout, "[2J[H")
 				}
 				if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
 					return err

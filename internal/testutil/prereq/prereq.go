@@ -1,0 +1,133 @@
+// Package prereq is the one place where a test gives up because the machine lacks something it
+// needs (root, busybox-static, docker-registry, a dockerd, podman, overlayfs, a cgroup hierarchy...).
+//
+// Normally such a test is skipped with a message that starts with "missing prerequisite:". With
+// HOIST_TEST_STRICT=1 in the environment (.ci/run sets it) the same call fails the test instead, so a
+// suite run by CI cannot pass by skipping: everything it needs is installed by hack/deps.sh and
+// started by hack/services.sh. Skips that no installation can change (-short, another architecture,
+// a kernel without a feature) stay plain t.Skip calls and are counted by hack/testsum.
+//
+// It is a package of its own, importing only the standard library, so that the in-package tests of
+// store (which internal/testutil imports) can use it too.
+package prereq
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// StrictEnv is the environment variable that turns a missing prerequisite into a test failure.
+const StrictEnv = "HOIST_TEST_STRICT"
+
+// Marker starts the message of every prerequisite skip; hack/testsum counts skips by it.
+const Marker = "missing prerequisite: "
+
+// Strict reports whether HOIST_TEST_STRICT=1.
+func Strict() bool { return os.Getenv(StrictEnv) == "1" }
+
+// Skip ends the test because a prerequisite is missing: t.Skip normally, t.Fatal in strict mode.
+// The reason should say what is missing and how to get it.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := Marker + fmt.Sprintf(format, args...)
+	if Strict() {
+		t.Fatalf("%s (%s=1: a missing prerequisite fails the test; run `make deps` and hack/services.sh as root)", msg, StrictEnv)
+		return
+	}
+	t.Skip(msg)
+}
+
+// Need is a set of prerequisites.
+type Need uint
+
+const (
+	// Root: the effective user is root (namespaces, mounts, cgroups, mknod, chown).
+	Root Need = 1 << iota
+	// Busybox: /bin/busybox, Debian's busybox-static (the tests' base image is made from it).
+	Busybox
+	// Registry: Debian's docker-registry binary (testutil.Registry starts instances of it).
+	Registry
+	// Docker: /usr/bin/docker (docker.io, 20.10 with BuildKit), a dockerd answering on its default
+	// socket, and busybox:latest in it (hack/services.sh starts and loads both).
+	Docker
+	// Podman: podman with docker.io/library/busybox:latest in its storage (hack/services.sh).
+	Podman
+)
+
+// Require checks every prerequisite in needs, in the order of the constants, and calls Skip for the
+// first one missing. Checks that run programs run once per test binary.
+func Require(t testing.TB, needs Need) {
+	t.Helper()
+	for _, c := range checks {
+		if needs&c.need == 0 {
+			continue
+		}
+		if reason := c.missing(); reason != "" {
+			Skip(t, "%s", reason)
+		}
+	}
+}
+
+var checks = []struct {
+	need    Need
+	missing func() string
+}{
+	{Root, func() string {
+		if os.Geteuid() != 0 {
+			return "needs root (namespaces, mounts, cgroups)"
+		}
+		return ""
+	}},
+	{Busybox, func() string {
+		if _, err := os.Stat("/bin/busybox"); err != nil {
+			return "no /bin/busybox (apt-get install busybox-static, or make deps)"
+		}
+		return ""
+	}},
+	{Registry, func() string {
+		if _, err := exec.LookPath("docker-registry"); err != nil {
+			return "docker-registry not installed (apt-get install docker-registry, or make deps)"
+		}
+		return ""
+	}},
+	{Docker, cached(dockerMissing)},
+	{Podman, cached(podmanMissing)},
+}
+
+func cached(f func() string) func() string {
+	return sync.OnceValue(f)
+}
+
+func dockerMissing() string {
+	const docker = "/usr/bin/docker"
+	if _, err := os.Stat(docker); err != nil {
+		return docker + " is absent (apt-get install docker.io, or make deps)"
+	}
+	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
+		return fmt.Sprintf("no dockerd answers `docker info` (start one with hack/services.sh): %v: %s", err, firstLine(out))
+	}
+	if out, err := exec.Command(docker, "image", "inspect", "busybox:latest").CombinedOutput(); err != nil {
+		return fmt.Sprintf("dockerd has no busybox:latest (hack/services.sh loads it): %v: %s", err, firstLine(out))
+	}
+	return ""
+}
+
+func podmanMissing() string {
+	p, err := exec.LookPath("podman")
+	if err != nil {
+		return "no podman (apt-get install podman, or make deps)"
+	}
+	if out, err := exec.Command(p, "image", "exists", "docker.io/library/busybox:latest").CombinedOutput(); err != nil {
+		return fmt.Sprintf("podman has no docker.io/library/busybox:latest (hack/services.sh loads it): %v: %s", err, firstLine(out))
+	}
+	return ""
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
