@@ -63,7 +63,8 @@ func (p *Plan) convert(c instructions.Command, exp *Expander, scope *stageScope)
 		return s, nil
 	case *instructions.AddCommand:
 		s := &CopyStep{base: b, Add: true, Sources: c.SourcePaths, Dest: c.DestPath, Chown: c.Chown,
-			Chmod: c.Chmod, Link: c.Link, Excludes: c.ExcludePatterns, Checksum: c.Checksum, Unpack: c.Unpack}
+			Chmod: c.Chmod, Link: c.Link, Excludes: c.ExcludePatterns, Checksum: c.Checksum, Unpack: c.Unpack,
+			KeepGitDir: c.KeepGitDir}
 		s.Heredocs = heredocs(c.SourceContents)
 		return s, nil
 	case *instructions.EnvCommand:

@@ -173,6 +173,8 @@ type CopyStep struct {
 	Excludes []string
 	Checksum string // ADD --checksum
 	Unpack   *bool  // ADD --unpack
+	// KeepGitDir is ADD --keep-git-dir (nil: not given); it only means something for git sources.
+	KeepGitDir *bool
 }
 
 // EnvStep is ENV.
