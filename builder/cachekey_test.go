@@ -227,7 +227,7 @@ func TestCopyLinkSurvivesParentChange(t *testing.T) {
 		t.Errorf("want RUN miss, COPY --link cached, last RUN miss:\n%s", out)
 	}
 	img, _ := st.Image(res.Manifest)
-	fs, _ := dumpImage(t, img)
+	fs, _, _ := dumpImage(t, img)
 	for _, want := range []string{"/opt/big/a f 0644 0:0 1000", "/both f 0644 0:0 5", "/v f 0644 0:0 4"} {
 		if !strings.Contains(string(fs), want) {
 			t.Errorf("image lacks %q", want)
