@@ -96,7 +96,7 @@ type copySpec struct {
 	sources  []string
 	dest     string // absolute, may end with "/"
 	destArg  string // the destination as written, expanded (for the history)
-	destDir  bool   // the destination is a directory (ends with "/" or several sources)
+	destDir  bool   // the destination is a directory (ends with "/", or several heredocs)
 	uid, gid int    // -1 = keep the source's (COPY --from) or 0 (context)
 	chown    string
 	chmod    *os.FileMode

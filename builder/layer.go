@@ -152,19 +152,15 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 }
 
 // emptyLayer returns the layer blob of an empty tar (with Docker or OCI media types), writing it into
-// the store the first time a builder needs it.
+// the store unless it is there.
 func (b *Builder) emptyLayer(ctx context.Context, docker bool) (*cache.Layer, error) {
 	b.emptyMu.Lock()
 	defer b.emptyMu.Unlock()
 	if l := b.empty[docker]; l != nil && b.store.Available(mustHash(l.Digest)) {
 		return l, nil
 	}
-	bw, err := b.store.NewBlobWriter()
-	if err != nil {
-		return nil, err
-	}
-	defer bw.Abort()
-	mc, err := snapshot.NewMemberCompressor(ctx, bw, snapshot.CompressOptions{DockerMediaTypes: docker}, nil)
+	var buf bytes.Buffer
+	mc, err := snapshot.NewMemberCompressor(ctx, &buf, snapshot.CompressOptions{DockerMediaTypes: docker}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +169,8 @@ func (b *Builder) emptyLayer(ctx context.Context, docker bool) (*cache.Layer, er
 	if err == nil {
 		err = terr
 	}
-	if err == nil {
-		_, _, err = bw.Commit(c.Digest)
+	if err == nil && !b.store.Available(c.Digest) {
+		_, _, err = b.store.WriteBlob(ctx, &buf, c.Digest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("writing the empty layer: %w", err)

@@ -81,7 +81,9 @@ func writeUpperDir(ctx context.Context, e *emitter, abs, rel string) error {
 		if err := checkOverlayXattrs(childRel, all); err != nil {
 			return err
 		}
-		if fileType(&st) == unix.S_IFREG && st.Nlink > 1 && len(e.opts.Lowers) > 0 {
+		// Only a copy-up (overlayfs marks it with its origin) can be unchanged from a lower file: new
+		// files and the COPY reuse's links into an earlier snapshot are never looked up.
+		if _, copiedUp := all[xattrOrigin]; copiedUp && fileType(&st) == unix.S_IFREG && st.Nlink > 1 && len(e.opts.Lowers) > 0 {
 			same, err := unchangedInLowers(e.opts.Lowers, childRel, childAbs, &st, all)
 			if err != nil {
 				return err
