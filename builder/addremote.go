@@ -100,6 +100,14 @@ func (bd *build) checkoutGit(ctx context.Context, it copyItem) (string, error) {
 // checkRemoteSources applies BuildKit's rules for ADD --checksum: ADD only, one source, and that
 // source a URL or a git repository.
 func checkRemoteSources(spec *copySpec, checksum string) error {
+	if spec.step.KeepGitDir != nil {
+		// BuildKit ignores it for other sources; an option that does nothing is refused here.
+		for _, src := range spec.sources {
+			if _, ok, _ := parseGit(src); !ok {
+				return fmt.Errorf("ADD --keep-git-dir applies to git sources only, not %q", src)
+			}
+		}
+	}
 	if checksum == "" {
 		return nil
 	}

@@ -102,6 +102,8 @@ type Builder struct {
 	builds  string // root/builds: per-build scratch dirs
 	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
 	noOverlay bool
+	emptyMu   sync.Mutex
+	empty     map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
 }
 
 // Option configures a Builder.

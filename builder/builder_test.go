@@ -272,3 +272,18 @@ func TestRunMounts(t *testing.T) {
 		t.Errorf("missing required secret: %v", err)
 	}
 }
+
+// TestAddKeepGitDirRefused: ADD --keep-git-dir only means something for git sources; on any other
+// source it is an error naming the instruction, never silently ignored (BuildKit ignores it).
+func TestAddKeepGitDirRefused(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := contextDir(t, "FROM busybox\nADD --keep-git-dir=true f /f\n")
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	_, err := b.Build(context.Background(), builder.Options{ContextDir: dir, Progress: &log})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || !strings.Contains(err.Error(), "--keep-git-dir") {
+		t.Fatalf("ADD --keep-git-dir: error %v, want one naming Dockerfile:2 and the flag", err)
+	}
+}

@@ -96,6 +96,16 @@ func TestCacheKeyInputs(t *testing.T) {
 		{name: "RUN: network", dockerfile: runDF, change: newDockerfile(strings.Replace(runDF, "RUN echo", "RUN --network=none echo", 1)), wantRun: true, wantReason: "network changed"},
 		{name: "RUN: mount", dockerfile: runDF, change: newDockerfile(strings.Replace(runDF, "RUN echo", "RUN --mount=type=tmpfs,target=/t echo", 1)), wantRun: true, wantReason: "mounts changed"},
 		{name: "RUN: undeclared build arg", dockerfile: runDF, args2: map[string]string{"V": "1", "UNUSED": "x"}},
+		// Proxy build args reach RUN without ARG but stay out of the key (BuildKit's ProxyEnv) ...
+		{name: "RUN: undeclared proxy build arg", dockerfile: runDF, args: map[string]string{"V": "1", "HTTP_PROXY": "http://a:1"},
+			args2: map[string]string{"V": "1", "HTTP_PROXY": "http://b:2", "no_proxy": "x"}},
+		// ... unless declared.
+		{name: "RUN: declared proxy build arg", dockerfile: "FROM busybox\nARG HTTP_PROXY\nRUN echo\n", args: map[string]string{"HTTP_PROXY": "http://a:1"},
+			args2: map[string]string{"HTTP_PROXY": "http://b:2"}, wantRun: true, wantReason: "HTTP_PROXY"},
+		{name: "RUN: bind mount rw", dockerfile: "FROM busybox\nRUN --mount=type=bind,target=/c echo\n",
+			change: newDockerfile("FROM busybox\nRUN --mount=type=bind,target=/c,rw echo\n"), wantRun: true, wantReason: "mounts changed"},
+		{name: "COPY: --exclude", dockerfile: copyDF, files: srcFiles, change: newDockerfile("FROM busybox\nCOPY --exclude=b.go src/ /app/\n"), wantRun: true},
+		{name: "COPY: excluded file", dockerfile: "FROM busybox\nCOPY --exclude=b.go src/ /app/\n", files: srcFiles, change: editFile("src/b.go", "B")},
 		{name: "RUN: label after it", dockerfile: runDF, change: newDockerfile(runDF + "LABEL x=y\n")},
 		{name: "RUN: context file", dockerfile: runDF, files: map[string]string{"f": "1"}, change: editFile("f", "2")},
 	}
@@ -236,7 +246,7 @@ func TestCopyLinkSurvivesParentChange(t *testing.T) {
 		t.Errorf("want RUN miss, COPY --link cached, last RUN miss:\n%s", out)
 	}
 	img, _ := st.Image(res.Manifest)
-	fs, _ := dumpImage(t, img)
+	fs, _, _ := dumpImage(t, img)
 	for _, want := range []string{"/opt/big/a f 0644 0:0 1000", "/both f 0644 0:0 5", "/v f 0644 0:0 4"} {
 		if !strings.Contains(string(fs), want) {
 			t.Errorf("image lacks %q", want)

@@ -40,6 +40,54 @@ type copyItem struct {
 	// walked is what walkSelected found under a directory item when hashItems walked it, so that
 	// the copy does not walk the context a second time.
 	walked []walkedEntry
+	// filter selects what is copied under a directory item (COPY --exclude, --parents); nil: all.
+	filter *copyFilter
+}
+
+// copyFilter is fsutil's include/exclude selection of a copy, matched against paths relative to the
+// copied directory with a parent's match applying to its contents. The item itself is never
+// filtered; an entry that is not selected is not copied, but its contents still may be (the parent
+// directories of a selected entry are then created with the source's metadata).
+type copyFilter struct {
+	include *patternmatcher.PatternMatcher // nil: everything
+	exclude *patternmatcher.PatternMatcher // nil: nothing
+}
+
+func newCopyFilter(include, exclude []string) (*copyFilter, error) {
+	if len(include) == 0 && len(exclude) == 0 {
+		return nil, nil
+	}
+	f := &copyFilter{}
+	var err error
+	if len(include) > 0 {
+		if f.include, err = patternmatcher.New(include); err != nil {
+			return nil, fmt.Errorf("invalid include patterns %q: %w", include, err)
+		}
+	}
+	if len(exclude) > 0 {
+		if f.exclude, err = patternmatcher.New(exclude); err != nil {
+			return nil, fmt.Errorf("invalid --exclude patterns %q: %w", exclude, err)
+		}
+	}
+	return f, nil
+}
+
+// keep reports whether rel (relative to the copied directory, not "") is copied.
+func (f *copyFilter) keep(rel string) bool {
+	if f == nil {
+		return true
+	}
+	if f.include != nil {
+		if m, err := f.include.MatchesOrParentMatches(rel); err != nil || !m {
+			return false
+		}
+	}
+	if f.exclude != nil {
+		if m, err := f.exclude.MatchesOrParentMatches(rel); err != nil || m {
+			return false
+		}
+	}
+	return true
 }
 
 type walkedEntry struct {
@@ -52,7 +100,8 @@ type copySpec struct {
 	step     *parser.CopyStep
 	sources  []string
 	dest     string // absolute, may end with "/"
-	destDir  bool   // the destination is a directory (ends with "/" or several sources)
+	destArg  string // the destination as written, expanded (for the history)
+	destDir  bool   // the destination is a directory (ends with "/", or several heredocs)
 	uid, gid int    // -1 = keep the source's (COPY --from) or 0 (context)
 	chown    string
 	chmod    *os.FileMode
@@ -79,7 +128,10 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 	kb := cache.NewKey(parentKey, string(s.Kind())).Strings("sources", spec.sources).String("dest", spec.dest).
 		String("chown", spec.chown).String("chmod", fmt.Sprint(s.Chmod)).Bool("link", s.Link).
 		String("checksum", s.Checksum).Strings("excludes", s.Excludes).String("user", sr.st.cfg.Config.User)
-	createdBy := fmt.Sprintf("%s %s %s", s.Kind(), strings.Join(spec.sources, " "), spec.dest)
+	if s.Parents {
+		kb.Bool("parents", true)
+	}
+	createdBy := copyHistory(s, spec)
 
 	// Where do the sources come from?
 	var (
@@ -132,7 +184,7 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 				return err
 			}
 			defer done()
-			items, err := selectRootfs(root, spec.sources)
+			items, err := selectRootfs(root, spec.sources, s)
 			if err != nil {
 				return err
 			}
@@ -143,6 +195,30 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
 		return sr.copyInto(ctx, sfs, srcRoot, items, spec)
 	})
+}
+
+// copyHistory is the history entry of a COPY/ADD as BuildKit writes it: the flags that change the
+// result's metadata, the sources and the destination as written (expanded), heredocs as <<NAME.
+func copyHistory(s *parser.CopyStep, spec *copySpec) string {
+	var b strings.Builder
+	b.WriteString(string(s.Kind()))
+	if s.Parents {
+		b.WriteString(" --parents")
+	}
+	if spec.chown != "" {
+		b.WriteString(" --chown=" + spec.chown)
+	}
+	if s.Chmod != "" {
+		b.WriteString(" --chmod=" + s.Chmod)
+	}
+	for _, src := range spec.sources {
+		b.WriteString(" " + src)
+	}
+	for _, h := range s.Heredocs {
+		b.WriteString(" <<" + h.Name)
+	}
+	b.WriteString(" " + spec.destArg)
+	return b.String()
 }
 
 // sourceState is the image state named by COPY --from: a stage, or an image.
@@ -167,6 +243,7 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.destArg = dest
 	trailing := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, "/.") || dest == "."
 	if !path.IsAbs(dest) {
 		wd := sr.st.cfg.Config.WorkingDir
@@ -177,12 +254,12 @@ func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {
 	}
 	dest = path.Clean(dest)
 	spec.dest = dest
-	spec.destDir = trailing || len(spec.sources) > 1 || len(s.Heredocs) > 1
+	// As BuildKit, several sources (or wildcard matches) to a destination without a trailing slash
+	// are each copied to it in turn, as a single source would be: into it if it is a directory by
+	// then, else onto it (the last file wins).
+	spec.destDir = trailing || len(s.Heredocs) > 1
 	if spec.destDir && !strings.HasSuffix(spec.dest, "/") {
 		spec.dest += "/"
-	}
-	if len(spec.sources)+len(s.Heredocs) > 1 && !trailing {
-		return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", s.Kind())
 	}
 	if spec.checksum, err = sr.expand(s.Checksum); err != nil {
 		return nil, err
@@ -236,8 +313,19 @@ func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 			items = append(items, copyItem{url: src, rel: src})
 			continue
 		}
+		if spec.step.Parents {
+			it, err := selectParents(sr.bd.ctx.tree(), src, spec.step.Excludes)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, it)
+			continue
+		}
 		found, err := selectTree(sr.bd.ctx.tree(), src)
 		if err != nil {
+			return nil, err
+		}
+		if err := withExcludes(found, spec.step.Excludes); err != nil {
 			return nil, err
 		}
 		if len(found) == 0 && rootpath.HasWildcard(src) {
@@ -246,14 +334,9 @@ func (sr *stageRun) selectContext(spec *copySpec) ([]copyItem, error) {
 		if len(found) == 0 {
 			return nil, fmt.Errorf("%q not found: no such file or directory in the build context", src)
 		}
-		if len(found) > 1 && !spec.destDir {
-			return nil, fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", spec.step.Kind())
-		}
 		items = append(items, found...)
 	}
-	if len(items) == 0 {
-		return nil, fmt.Errorf("no source files were specified")
-	}
+	// Wildcards that all matched nothing copy nothing, and the step still succeeds (BuildKit).
 	return items, nil
 }
 
@@ -290,6 +373,55 @@ func selectTree(tree rootpath.Tree, src string) ([]copyItem, error) {
 	return items, nil
 }
 
+// withExcludes gives every item the --exclude patterns (matched below a directory item, as fsutil).
+func withExcludes(items []copyItem, excludes []string) error {
+	f, err := newCopyFilter(nil, excludes)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		items[i].filter = f
+	}
+	return nil
+}
+
+// selectParents resolves a COPY --parents source as BuildKit does: "pivot/./pattern" copies what
+// pattern selects under pivot, keeping its path below pivot; without "/./" the pivot is the root
+// and the whole path is kept. The item is the pivot directory with pattern as its include filter;
+// a pattern without wildcards must exist.
+func selectParents(tree rootpath.Tree, src string, excludes []string) (copyItem, error) {
+	pivot, pattern, ok := strings.Cut(src, "/./")
+	if !ok {
+		pivot, pattern = "/", src
+	}
+	pattern = strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(pattern)), "/")
+	pivotRel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(pivot)), "/")
+	e, err := tree.Resolve(pivotRel, true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return copyItem{}, fmt.Errorf("%q not found", src)
+	}
+	if err != nil {
+		return copyItem{}, fmt.Errorf("%q: %w", src, err)
+	}
+	if !e.Info.IsDir() {
+		return copyItem{}, fmt.Errorf("%q: %s is not a directory", src, pivot)
+	}
+	if pattern != "" && !rootpath.HasWildcard(pivotRel) && !rootpath.HasWildcard(pattern) {
+		if _, err := tree.Resolve(path.Join(pivotRel, pattern), false); err != nil {
+			return copyItem{}, fmt.Errorf("%q not found: %w", path.Join(pivotRel, pattern), err)
+		}
+	}
+	var include []string
+	if pattern != "" {
+		include = []string{pattern}
+	}
+	f, err := newCopyFilter(include, excludes)
+	if err != nil {
+		return copyItem{}, err
+	}
+	return copyItem{host: e.Host, rel: pivotRel, real: e.Rel, info: e.Info, filter: f}, nil
+}
+
 // unixMode converts permission bits as written in octal (04755) to an os.FileMode.
 func unixMode(m uint32) os.FileMode {
 	mode := os.FileMode(m & 0o777)
@@ -307,15 +439,26 @@ func unixMode(m uint32) os.FileMode {
 
 // selectRootfs resolves sources inside a mounted image rootfs (COPY --from) with the same resolver
 // as the context (chroot semantics).
-func selectRootfs(root string, sources []string) ([]copyItem, error) {
+func selectRootfs(root string, sources []string, step *parser.CopyStep) ([]copyItem, error) {
 	tree := rootpath.New(root, nil)
 	var items []copyItem
 	for _, src := range sources {
+		if step.Parents {
+			it, err := selectParents(tree, src, step.Excludes)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, it)
+			continue
+		}
 		found, err := selectTree(tree, src)
 		if err != nil {
 			return nil, err
 		}
-		if len(found) == 0 {
+		if err := withExcludes(found, step.Excludes); err != nil {
+			return nil, err
+		}
+		if len(found) == 0 && !rootpath.HasWildcard(src) {
 			return nil, fmt.Errorf("%q not found", src)
 		}
 		items = append(items, found...)
@@ -458,6 +601,15 @@ func parallel(n int, fn func(int) error) error {
 func walkSelected(it copyItem, c *buildContext, fn func(rel, host string, fi fs.FileInfo) error) error {
 	if !it.info.IsDir() {
 		return fn("", it.host, it.info)
+	}
+	if it.filter != nil {
+		all := fn
+		fn = func(rel, host string, fi fs.FileInfo) error {
+			if rel != "" && !it.filter.keep(rel) {
+				return nil
+			}
+			return all(rel, host, fi)
+		}
 	}
 	if it.walked != nil {
 		for _, e := range it.walked {

@@ -35,8 +35,8 @@ type caseSpec struct {
 	Dockerfile string            `json:"dockerfile"`
 }
 
-// TestCorpus builds every corpus case with hoist and compares the final rootfs and config with what
-// Docker's BuildKit built from the same Dockerfile (recorded by hack/record-golden).
+// TestCorpus builds every corpus case with hoist and compares the final rootfs, config and history
+// with what BuildKit built from the same Dockerfile (recorded by hack/record-golden).
 func TestCorpus(t *testing.T) { runCorpus(t) }
 
 // TestCorpusCopyFallback builds the corpus again without overlayfs (full rootfs copies and a
@@ -91,14 +91,15 @@ func runCorpus(t *testing.T, bopts ...builder.Option) {
 			if err := validate.Image(img); err != nil {
 				t.Errorf("validate.Image: %v", err)
 			}
-			gotFS, gotCfg := dumpImage(t, img)
+			gotFS, gotCfg, gotHist := dumpImage(t, img)
 			compareGolden(t, filepath.Join(dir, "rootfs.golden"), gotFS)
 			compareGolden(t, filepath.Join(dir, "config.golden"), gotCfg)
+			compareGolden(t, filepath.Join(dir, "history.golden"), gotHist)
 		})
 	}
 }
 
-func dumpImage(t *testing.T, img v1.Image) ([]byte, []byte) {
+func dumpImage(t *testing.T, img v1.Image) (rootfs, config, history []byte) {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
@@ -121,7 +122,7 @@ func dumpImage(t *testing.T, img v1.Image) ([]byte, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tree.Dump(), fsdump.ConfigDump(cfg.Config)
+	return tree.Dump(), fsdump.ConfigDump(cfg.Config), fsdump.HistoryDump(cfg)
 }
 
 func compareGolden(t *testing.T, path string, got []byte) {

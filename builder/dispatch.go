@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -49,16 +50,28 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 				return err
 			}
 			c.Env = setEnv(c.Env, k, v)
+			next.setStateEnv(k, v)
 			parts = append(parts, k+"="+v)
 		}
 		created = "ENV " + strings.Join(parts, " ")
 	case *parser.ArgStep:
+		// As BuildKit: each ARG with a value sets it in the environment RUN and expansion see (over an
+		// ENV of the same name), and the instruction is an empty-layer history entry "ARG K=V K2".
+		var parts []string
 		for _, a := range s.Args {
-			if err := sr.declareArg(a); err != nil {
+			v, err := sr.declareArg(a, next.stateEnv())
+			if err != nil {
 				return err
 			}
+			part := a.Key
+			if v != nil {
+				next.setStateEnv(a.Key, *v)
+				part += "=" + *v
+			}
+			next.buildArgs = append(next.buildArgs, declaredArg{key: a.Key, value: v})
+			parts = append(parts, part)
 		}
-		created = ""
+		created = "ARG " + strings.Join(parts, " ")
 	case *parser.LabelStep:
 		if c.Labels == nil {
 			c.Labels = map[string]string{}
@@ -74,11 +87,12 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 				return err
 			}
 			c.Labels[k] = v
-			parts = append(parts, strconv.Quote(k)+"="+strconv.Quote(v))
+			parts = append(parts, k+"="+v)
 		}
 		created = "LABEL " + strings.Join(parts, " ")
 	case *parser.MaintainerStep:
 		next.cfg.Author = s.Name
+		created = "MAINTAINER " + s.Name
 	case *parser.ExposeStep:
 		if c.ExposedPorts == nil {
 			c.ExposedPorts = map[string]struct{}{}
@@ -100,7 +114,7 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 				}
 			}
 		}
-		created = "EXPOSE map[" + strings.Join(ports, " ") + "]"
+		created = "EXPOSE [" + strings.Join(ports, " ") + "]"
 	case *parser.CmdStep:
 		args := s.Args
 		if s.Shell {
@@ -122,6 +136,7 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 		if c.Volumes == nil {
 			c.Volumes = map[string]struct{}{}
 		}
+		var paths []string
 		for _, v := range s.Paths {
 			p, err := sr.expand(v)
 			if err != nil {
@@ -131,15 +146,19 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 				return errors.New("VOLUME specified can not be an empty string")
 			}
 			c.Volumes[p] = struct{}{}
+			paths = append(paths, p)
 		}
+		created = "VOLUME [" + strings.Join(paths, " ") + "]"
 	case *parser.UserStep:
 		u, err := sr.expand(s.User)
 		if err != nil {
 			return err
 		}
 		c.User = u
+		created = "USER " + u
 	case *parser.OnbuildStep:
 		c.OnBuild = append(c.OnBuild, s.Expression)
+		created = "" // BuildKit writes no history entry for ONBUILD
 	case *parser.StopSignalStep:
 		sig, err := sr.expand(s.Signal)
 		if err != nil {
@@ -149,15 +168,18 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 			return err
 		}
 		c.StopSignal = sig
+		created = "STOPSIGNAL " + sig
 	case *parser.HealthcheckStep:
 		c.Healthcheck = &v1.HealthConfig{Test: s.Test, Interval: s.Interval, Timeout: s.Timeout,
 			StartPeriod: s.StartPeriod, Retries: s.Retries}
 		if len(s.Test) == 1 && s.Test[0] == "NONE" {
 			c.Healthcheck = &v1.HealthConfig{Test: []string{"NONE"}}
 		}
+		created = healthcheckHistory(s)
 	case *parser.ShellStep:
 		sr.shell = append([]string(nil), s.Shell...)
 		c.Shell = append([]string(nil), s.Shell...)
+		created = "SHELL [" + strings.Join(s.Shell, " ") + "]"
 	default:
 		return fmt.Errorf("unsupported instruction %s", step.Kind())
 	}
@@ -168,6 +190,20 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 	next.key = metaKey(sr.st.key, next.cfg, sr.shell)
 	sr.st = next
 	return nil
+}
+
+// healthcheckHistory is BuildKit's history entry of HEALTHCHECK: its HealthcheckConfig printed with %+v.
+func healthcheckHistory(s *parser.HealthcheckStep) string {
+	type healthcheckConfig struct { // the field order of BuildKit's dockerspec.HealthcheckConfig
+		Test          []string
+		Interval      time.Duration
+		Timeout       time.Duration
+		StartPeriod   time.Duration
+		StartInterval time.Duration
+		Retries       int
+	}
+	return fmt.Sprintf("HEALTHCHECK %+v", healthcheckConfig{Test: s.Test, Interval: s.Interval, Timeout: s.Timeout,
+		StartPeriod: s.StartPeriod, StartInterval: s.StartInterval, Retries: s.Retries})
 }
 
 // metaKey keys a config-only step by its effect: the resulting config (and shell).
@@ -190,26 +226,27 @@ func setKeys(m map[string]struct{}) []string {
 	return keys
 }
 
-// declareArg handles ARG inside a stage: the value is the --build-arg, else the default, else the
-// global ARG value of the same name.
-func (sr *stageRun) declareArg(a parser.ArgDef) error {
+// declareArg handles ARG inside a stage and returns its value (nil: none): the --build-arg, else the
+// default (expanded in env), else the global ARG value of the same name.
+func (sr *stageRun) declareArg(a parser.ArgDef, env []string) (*string, error) {
 	if v, ok := sr.bd.opts.BuildArgs[a.Key]; ok {
 		sr.bd.markArgUsed(a.Key)
 		sr.args = setEnv(sr.args, a.Key, v)
-		return nil
+		return &v, nil
 	}
 	if a.Default != nil {
-		v, err := sr.expand(*a.Default)
+		v, err := sr.bd.plan.Expander().Expand(*a.Default, env)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sr.args = setEnv(sr.args, a.Key, v)
-		return nil
+		return &v, nil
 	}
 	if v, ok := sr.bd.globalArg(a.Key); ok {
 		sr.args = setEnv(sr.args, a.Key, v)
+		return &v, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // globalArg is the value of a global (before the first FROM) ARG or a predefined platform ARG.
@@ -236,16 +273,31 @@ func (sr *stageRun) dispatchWorkdir(ctx context.Context, s *parser.WorkdirStep) 
 	if err != nil {
 		return false, err
 	}
+	// As BuildKit: an absolute path is kept as written (a trailing slash too), a relative one is
+	// joined to the current one and cleaned.
 	if !path.IsAbs(p) {
 		p = path.Join("/", sr.st.cfg.Config.WorkingDir, p)
 	}
-	p = path.Clean(p)
 	next := sr.st.clone()
 	next.cfg.Config.WorkingDir = p
-	kb := cache.NewKey(sr.st.key, "WORKDIR").String("path", p).String("user", next.cfg.Config.User)
 	created := "WORKDIR " + p
+	if p == "/" {
+		// BuildKit makes no layer for WORKDIR /: an empty-layer history entry.
+		next.history = append(next.history, v1.History{Created: v1.Time{Time: next.created}, CreatedBy: created,
+			Comment: "buildkit.dockerfile.v0", EmptyLayer: true})
+		next.key = metaKey(sr.st.key, next.cfg, sr.shell)
+		sr.st = next
+		return false, nil
+	}
+	clean := path.Clean(p)
+	kb := cache.NewKey(sr.st.key, "WORKDIR").String("path", clean).String("user", next.cfg.Config.User)
+	if clean != p {
+		kb.String("as-written", p)
+	}
+	sr.noBuildkitSuffix = true
+	defer func() { sr.noBuildkitSuffix = false }()
 	cached, err := sr.fsStep(ctx, next, kb, created, func(ctx context.Context, sfs *stepFS) error {
-		return mkdirWorkdir(sfs.root, p, next.cfg.Config.User)
+		return mkdirWorkdir(sfs.root, clean, next.cfg.Config.User)
 	})
 	if err != nil {
 		return false, err

@@ -48,7 +48,9 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
 			b.cache.Touch(key)
 			sr.bd.recordExport(key, rec, sr.stage.Index)
-			sr.apply(next, key, createdBy, rec.Layer, rec.Created)
+			if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
+				return false, err
+			}
 			return true, nil
 		}
 		if !sr.bd.opts.Explain {
@@ -59,18 +61,22 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 			if rec != nil {
 				sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
 				sr.bd.recordExport(key, *rec, sr.stage.Index)
-				sr.apply(next, key, createdBy, rec.Layer, rec.Created)
+				if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
+					return false, err
+				}
 				return true, nil
 			}
 		} else if _, ok := sr.bd.remote[key]; ok {
-			sr.apply(next, key, createdBy, sr.bd.remote[key].rec.Layer, sr.bd.remote[key].rec.Created)
-			return true, nil
+			err := sr.apply(ctx, next, key, createdBy, sr.bd.remote[key].rec.Layer, sr.bd.remote[key].rec.Created)
+			return err == nil, err
 		}
 	}
 	reason := sr.bd.explainMiss(step, sr.argNames(), noCache)
 	if sr.bd.opts.Explain {
 		sr.bd.progress.printf("%s: would run: %s\n", sr.label(sr.stepN), reason)
-		sr.apply(next, key, createdBy, nil, time.Time{})
+		if err := sr.apply(ctx, next, key, createdBy, nil, time.Time{}); err != nil {
+			return false, err
+		}
 		next.key = cache.NewKey(key, "RESULT").String("diffid", "unknown until it runs").Sum()
 		sr.st = next
 		return false, nil
@@ -96,7 +102,9 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		return false, err
 	}
 	sr.bd.recordExport(key, rec, sr.stage.Index)
-	sr.apply(next, key, createdBy, layer, now)
+	if err := sr.apply(ctx, next, key, createdBy, layer, now); err != nil {
+		return false, err
+	}
 	return false, nil
 }
 
@@ -115,19 +123,64 @@ func (b *Builder) recordUsable(rec cache.Record) bool {
 // it produced. Later steps (and COPY --from this stage) are keyed on what the step produced, so a step
 // forced to run again (--no-cache-filter) that produces the same content keeps them cached, and one
 // that produces different content invalidates them.
-func (sr *stageRun) apply(next *imageState, key cache.Key, createdBy string, l *cache.Layer, created time.Time) {
+//
+// A step that changed nothing (l == nil) still gets a layer, an empty tar, as BuildKit gives every
+// RUN, COPY, ADD and WORKDIR one: the history and the number of layers match its images.
+func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, createdBy string, l *cache.Layer, created time.Time) error {
 	diffID := "empty"
 	if l != nil {
 		diffID = l.DiffID
 	}
 	next.key = cache.NewKey(key, "RESULT").String("diffid", diffID).Sum()
 	next.created = created
-	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy + " # buildkit",
+	if l == nil && !sr.bd.opts.Explain {
+		var err error
+		if l, err = sr.bd.b.emptyLayer(ctx, next.docker); err != nil {
+			return err
+		}
+	}
+	if !sr.noBuildkitSuffix {
+		createdBy += " # buildkit" // BuildKit marks the entries of steps that ran in LLB (all but WORKDIR)
+	}
+	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy,
 		Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
 	if l != nil {
 		next.layers = append(next.layers, newBlobLayer(sr.bd.b.store, l))
 	}
 	sr.st = next
+	return nil
+}
+
+// emptyLayer returns the layer blob of an empty tar (with Docker or OCI media types), writing it into
+// the store unless it is there.
+func (b *Builder) emptyLayer(ctx context.Context, docker bool) (*cache.Layer, error) {
+	b.emptyMu.Lock()
+	defer b.emptyMu.Unlock()
+	if l := b.empty[docker]; l != nil && b.store.Available(mustHash(l.Digest)) {
+		return l, nil
+	}
+	var buf bytes.Buffer
+	mc, err := snapshot.NewMemberCompressor(ctx, &buf, snapshot.CompressOptions{DockerMediaTypes: docker}, nil)
+	if err != nil {
+		return nil, err
+	}
+	terr := tar.NewWriter(mc).Close()
+	c, err := mc.Close()
+	if err == nil {
+		err = terr
+	}
+	if err == nil && !b.store.Available(c.Digest) {
+		_, _, err = b.store.WriteBlob(ctx, &buf, c.Digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the empty layer: %w", err)
+	}
+	l := &cache.Layer{Digest: c.Digest.String(), DiffID: c.DiffID.String(), Size: c.Size, MediaType: string(c.MediaType)}
+	if b.empty == nil {
+		b.empty = map[bool]*cache.Layer{}
+	}
+	b.empty[docker] = l
+	return l, nil
 }
 
 // stepFS is the filesystem a step changes.
@@ -177,7 +230,7 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 	if ferr != nil {
 		return nil, memberReuse{}, ferr
 	}
-	l, reused, err := b.commitUpper(ctx, upper, docker, epoch, prev)
+	l, reused, err := b.commitUpper(ctx, upper, lowers, docker, epoch, prev)
 	if err != nil || l == nil {
 		return l, memberReuse{}, err
 	}
@@ -234,7 +287,7 @@ func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, do
 func (b *Builder) useOverlay() bool { return !b.noOverlay && b.snaps.OverlaySupported() }
 
 // commitUpper turns an overlay upper dir into a compressed layer blob in the store.
-func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, epoch *time.Time,
+func (b *Builder) commitUpper(ctx context.Context, upper string, lowers []string, docker bool, epoch *time.Time,
 	prev *snapshot.MemberSource) (*cache.Layer, memberReuse, error) {
 	entries, err := os.ReadDir(upper)
 	if err != nil {
@@ -243,7 +296,7 @@ func (b *Builder) commitUpper(ctx context.Context, upper string, docker bool, ep
 	if len(entries) == 0 {
 		return nil, memberReuse{}, nil
 	}
-	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch},
+	return b.commitTar(ctx, docker, prev, snapshot.DiffOptions{SourceDateEpoch: epoch, Lowers: lowers},
 		func(w io.Writer, o snapshot.DiffOptions) error { return snapshot.WriteDiff(ctx, upper, w, o) })
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -59,7 +60,7 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 		String("user", cfg.User).String("workdir", workdir).String("network", network).
 		Strings("mounts", rm.key).String("script", script)
 	runKey(kb, ro, insecure)
-	createdBy := "RUN " + strings.Join(args, " ")
+	createdBy := "RUN " + runCommandString(args, sr.st.buildArgs, env)
 	next := sr.st.clone()
 	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
 		rootfs := sfs.root
@@ -68,7 +69,9 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 			return err
 		}
 		defer release()
-		env := append(append([]string(nil), env...), rm.env...)
+		// Proxy build args reach the process without an ARG, outside the key and the history (BuildKit's
+		// ProxyEnv).
+		env := append(append(append([]string(nil), env...), rm.env...), proxyEnv(sr.bd.opts.BuildArgs)...)
 		if script != "" {
 			// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
 			dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")
@@ -80,7 +83,7 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 			if err := os.WriteFile(f, []byte(script), 0o755); err != nil {
 				return err
 			}
-			mounts = append(mounts, run.Mount{Type: "bind", Source: f, Target: args[0], ReadOnly: true})
+			mounts = append(mounts, run.Mount{Type: "bind", Source: f, Target: scriptPath(s.Heredocs[0]), ReadOnly: true})
 		}
 		tail := newTail(12)
 		out := sr.bd.progress.stepWriter()
@@ -100,6 +103,59 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	})
 }
 
+// runCommandString is the history entry of a RUN without "RUN ": the declared ARGs as "|N K=V ..."
+// (each once, at its first declaration, with its current value) and the command, as BuildKit writes it.
+func runCommandString(args []string, declared []declaredArg, env []string) string {
+	var pairs []string
+	idx := map[string]int{}
+	for _, a := range declared {
+		v, ok := lookupEnv(env, a.key)
+		if !ok && a.value != nil {
+			v = *a.value
+		}
+		if i, ok := idx[a.key]; ok {
+			pairs[i] = a.key + "=" + v
+			continue
+		}
+		idx[a.key] = len(pairs)
+		pairs = append(pairs, a.key+"="+v)
+	}
+	if len(pairs) > 0 {
+		pairs = append([]string{"|" + strconv.Itoa(len(pairs))}, pairs...)
+	}
+	return strings.Join(append(pairs, args...), " ")
+}
+
+// proxyEnv is the environment BuildKit gives every RUN from the proxy build args (any case of
+// HTTP_PROXY, HTTPS_PROXY, FTP_PROXY, NO_PROXY, ALL_PROXY), each in upper and lower case; the last of
+// several spellings in sorted order wins.
+func proxyEnv(buildArgs map[string]string) []string {
+	if len(buildArgs) == 0 {
+		return nil
+	}
+	names := []string{"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"}
+	vals := make([]string, len(names))
+	keys := make([]string, 0, len(buildArgs))
+	for k := range buildArgs {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		for i, n := range names {
+			if strings.EqualFold(k, n) {
+				vals[i] = buildArgs[k]
+			}
+		}
+	}
+	var out []string
+	for i, n := range names {
+		if vals[i] != "" {
+			out = append(out, n+"="+vals[i], strings.ToLower(n)+"="+vals[i])
+		}
+	}
+	return out
+}
+
 // runArgs builds the command of a RUN step (shell form, exec form, heredocs as BuildKit handles them)
 // and, for a heredoc script with a shebang, the script's content.
 func (sr *stageRun) runArgs(s *parser.RunStep) ([]string, string, error) {
@@ -116,9 +172,12 @@ func (sr *stageRun) runArgs(s *parser.RunStep) ([]string, string, error) {
 				data = parser.ChompHeredoc(data)
 			}
 			if strings.HasPrefix(data, "#!") {
-				return []string{path.Join("/dev/pipes", h.Name)}, data, nil
+				// As BuildKit: the script file is run by the shell (sh -c /dev/pipes/NAME).
+				script = data
+				args = []string{scriptPath(h)}
+			} else {
+				args = []string{data}
 			}
-			args = []string{data}
 		} else {
 			full := args[0]
 			for _, h := range s.Heredocs {
@@ -132,6 +191,9 @@ func (sr *stageRun) runArgs(s *parser.RunStep) ([]string, string, error) {
 	}
 	return args, script, nil
 }
+
+// scriptPath is where a heredoc script with a shebang is mounted for its RUN.
+func scriptPath(h parser.Heredoc) string { return path.Join("/dev/pipes", h.Name) }
 
 // runError is a RUN whose command exited non-zero.
 type runError struct {

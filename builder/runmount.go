@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/snapshot"
 )
 
 var cacheIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -57,7 +59,8 @@ func (rm *runMounts) materialize(ctx context.Context) ([]run.Mount, func(), erro
 	return mounts, release, nil
 }
 
-// runMounts prepares the RUN --mount flags: bind (from the context or a stage/image, read-only),
+// runMounts prepares the RUN --mount flags: bind (from the context or a stage/image; read-only, or rw
+// over a throw-away layer),
 // tmpfs, cache (kept under root/cachemounts, never in a layer; sharing shared, locked or private) and
 // secret (from --secret; its content never enters a layer, the history or a cache key). ssh is not
 // supported.
@@ -183,9 +186,7 @@ func acquireCacheDir(dir, sharing string, scratch *scratchDir) (string, func(), 
 }
 
 func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMount, target string) error {
-	if !m.ReadOnly {
-		return fmt.Errorf("--mount=type=bind,rw is not supported yet")
-	}
+	rw := !m.ReadOnly
 	src := m.Source
 	if src == "" {
 		src = "/"
@@ -205,10 +206,13 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 		if err != nil {
 			return err
 		}
-		rm.makes = append(rm.makes, func(context.Context) (run.Mount, func(), error) {
+		rm.makes = append(rm.makes, func(ctx context.Context) (run.Mount, func(), error) {
+			if rw {
+				return sr.throwAway(ctx, host, target)
+			}
 			return run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true}, nil, nil
 		})
-		rm.key = append(rm.key, "bind:"+src+":"+target+":"+digest)
+		rm.key = append(rm.key, bindKey("bind:"+src+":"+target+":"+digest, rw))
 		return nil
 	}
 	st, err := sr.sourceState(ctx, m.From)
@@ -227,9 +231,96 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 			done()
 			return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,from=%s: %s not found", m.From, src)
 		}
+		if rw {
+			mnt, release, err := sr.throwAway(ctx, host, target)
+			if err != nil {
+				done()
+				return run.Mount{}, nil, err
+			}
+			return mnt, func() { release(); done() }, nil
+		}
 		return run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true}, done, nil
 	})
-	rm.key = append(rm.key, "bind-from:"+string(st.key)+":"+src+":"+target)
+	rm.key = append(rm.key, bindKey("bind-from:"+string(st.key)+":"+src+":"+target, rw))
+	return nil
+}
+
+// bindKey is the key component of a bind mount; rw only when set, so read-only mounts keep the keys
+// they had.
+func bindKey(k string, rw bool) string {
+	if rw {
+		return k + ":rw"
+	}
+	return k
+}
+
+// throwAway mounts src (a directory or file on the host) writable at target with BuildKit's rw bind
+// semantics: writes go to a throw-away layer over the source and are discarded with it after the
+// step; the source never changes. A directory gets an overlay with a fresh upper dir (a copy without
+// overlayfs), a file a copy.
+func (sr *stageRun) throwAway(ctx context.Context, src, target string) (run.Mount, func(), error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,rw: %w", err)
+	}
+	dir, err := os.MkdirTemp(sr.bd.scratch.path, "bind-rw-")
+	if err != nil {
+		return run.Mount{}, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	fail := func(err error) (run.Mount, func(), error) {
+		cleanup()
+		return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,rw: %w", err)
+	}
+	if !fi.IsDir() {
+		f := filepath.Join(dir, "file")
+		if err := copyFileTo(src, f, fi); err != nil {
+			return fail(err)
+		}
+		return run.Mount{Type: "bind", Source: f, Target: target}, cleanup, nil
+	}
+	if sr.bd.b.useOverlay() {
+		upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+		for _, d := range []string{upper, work, merged} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return fail(err)
+			}
+		}
+		if err := snapshot.MountOverlayDirs([]string{src}, upper, work, merged); err == nil {
+			return run.Mount{Type: "bind", Source: merged, Target: target}, func() {
+				_ = snapshot.Unmount(merged)
+				cleanup()
+			}, nil
+		}
+		os.RemoveAll(upper)
+		os.RemoveAll(work)
+		os.RemoveAll(merged)
+	}
+	cp := filepath.Join(dir, "copy")
+	if err := os.Mkdir(cp, fi.Mode().Perm()); err != nil {
+		return fail(err)
+	}
+	if err := snapshot.Flatten(ctx, []string{src}, cp); err != nil {
+		return fail(err)
+	}
+	return run.Mount{Type: "bind", Source: cp, Target: target}, cleanup, nil
+}
+
+// copyFileTo copies the regular file src (lstat fi) to dst with its mode and owner.
+func copyFileTo(src, dst string, fi fs.FileInfo) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, data, fi.Mode().Perm()); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return os.Lchown(dst, int(st.Uid), int(st.Gid))
+	}
 	return nil
 }
 

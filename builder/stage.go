@@ -28,6 +28,13 @@ type imageState struct {
 	key     cache.Key
 	docker  bool // the base used Docker media types; the result keeps them
 	history []v1.History
+	// env is what RUN and variable expansion see, as BuildKit's LLB state env: the config's Env with
+	// the values of the ARGs declared so far set over it in instruction order (an ARG declared after
+	// an ENV of the same name wins until the next ENV). nil means the config's Env.
+	env []string
+	// buildArgs are the ARGs declared in the stage and the stages it is based on, in order (BuildKit's
+	// dispatchState.buildArgs), for the "|N K=V" prefix of RUN's history entry.
+	buildArgs []declaredArg
 	// created is when the newest content of this state was made: the base image's creation time, then
 	// each step's cache record time. It makes the image's timestamps a function of its inputs.
 	created time.Time
@@ -37,6 +44,11 @@ func (s *imageState) clone() *imageState {
 	c := *s
 	c.layers = append([]v1.Layer(nil), s.layers...)
 	c.history = append([]v1.History(nil), s.history...)
+	c.env = append([]string(nil), s.env...)
+	if s.env == nil {
+		c.env = nil
+	}
+	c.buildArgs = append([]declaredArg(nil), s.buildArgs...)
 	c.cfg = cloneConfig(s.cfg)
 	return &c
 }
@@ -70,6 +82,9 @@ type stageRun struct {
 	step *cache.StepRecord
 	// linked is set while a COPY --link step runs (see fsStep).
 	linked bool
+	// noBuildkitSuffix is set while a WORKDIR runs: BuildKit writes its history entry without the
+	// " # buildkit" of the other filesystem steps.
+	noBuildkitSuffix bool
 }
 
 func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*imageState, error) {
@@ -224,14 +239,30 @@ func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, p
 	return stored, pulled.Manifest, err
 }
 
-// env is what variable expansion sees: the stage's ARG values, overridden by the image's ENV.
-func (sr *stageRun) env() []string {
-	out := append([]string(nil), sr.args...)
-	for _, e := range sr.st.cfg.Config.Env {
-		k, _, _ := strings.Cut(e, "=")
-		out = setEnv(out, k, strings.TrimPrefix(e, k+"="))
+// declaredArg is one ARG of a stage with the value it got (nil: none).
+type declaredArg struct {
+	key   string
+	value *string
+}
+
+// env is what variable expansion and RUN see (a copy): the image's ENV with the stage's ARG values
+// set over it in instruction order, as BuildKit's LLB state env.
+func (sr *stageRun) env() []string { return sr.st.stateEnv() }
+
+// stateEnv is a copy of the environment of st (see imageState.env).
+func (st *imageState) stateEnv() []string {
+	if st.env != nil {
+		return append([]string(nil), st.env...)
 	}
-	return out
+	return append([]string(nil), st.cfg.Config.Env...)
+}
+
+// setStateEnv sets k=v in the environment of st (see imageState.env).
+func (st *imageState) setStateEnv(k, v string) {
+	if st.env == nil {
+		st.env = st.cfg.Config.Env
+	}
+	st.env = setEnv(st.env, k, v)
 }
 
 func (sr *stageRun) expand(word string) (string, error) {

@@ -105,7 +105,9 @@ func TestWriteDiffOverlayAndFallback(t *testing.T) {
 	mergedAfter := treeListing(t, merged, false)
 	must(t, Unmount(merged))
 	var overlayTar bytes.Buffer
-	must(t, WriteDiff(ctx, upper, &overlayTar, opts))
+	overlayOpts := opts
+	overlayOpts.Lowers = lowers
+	must(t, WriteDiff(ctx, upper, &overlayTar, overlayOpts))
 	overlayEntries := tarEntries(t, overlayTar.Bytes())
 	checkGolden(t, "scene_diff.golden", overlayEntries)
 
@@ -124,15 +126,23 @@ func TestWriteDiffOverlayAndFallback(t *testing.T) {
 		t.Errorf("WriteDiffCompare entries differ from WriteDiff:\n%s", lineDiff(overlayEntries, got))
 	}
 
-	// Both layers, applied on the lowers, give the tree the build step saw.
+	// Both layers, applied on the lowers, give the tree the build step saw, but for one thing: as in
+	// BuildKit's layers, the unchanged lower file a new hard link was made to is not in the layer, so
+	// the new name is a copy and both have one link.
+	want := slices.Clone(mergedAfter)
+	for i, l := range want {
+		if strings.HasPrefix(l, "usr/bin/link-") {
+			want[i] = strings.Replace(l, "nlink=2", "nlink=1", 1)
+		}
+	}
 	for name, data := range map[string][]byte{"overlay": overlayTar.Bytes(), "compare": compareTar.Bytes()} {
 		chain, err := s.Ensure(ctx, append(sceneLayers(t), newLayer(data)))
 		must(t, err)
 		out := filepath.Join(t.TempDir(), "out")
 		must(t, os.Mkdir(out, 0o755))
 		must(t, Flatten(ctx, chain, out))
-		if got := treeListing(t, out, false); !slices.Equal(got, mergedAfter) {
-			t.Errorf("%s layer applied on lowers differs from the changed rootfs:\n%s", name, lineDiff(mergedAfter, got))
+		if got := treeListing(t, out, false); !slices.Equal(got, want) {
+			t.Errorf("%s layer applied on lowers differs from the changed rootfs:\n%s", name, lineDiff(want, got))
 		}
 	}
 	if got := treeListing(t, rootfs, false); !slices.Equal(got, mergedAfter) {

@@ -30,16 +30,15 @@ import (
 // ".wh.<name>" entries. A directory gets an opaque marker and all of its
 // content when it replaces a non-directory, or when none of its old
 // children survive and it has new ones (the result of `rm -rf d; mkdir d`).
-// Regular files with several links are written together (first one with
-// content, the rest as TypeLink) when any of their names changed. Entry
+// Of the names of a regular file with several links, only the added or
+// changed ones are written (the first with content, the rest as TypeLink to
+// it), as BuildKit's overlay differ and WriteDiff with DiffOptions.Lowers
+// do: a new link to an unchanged lower file becomes a regular file. Entry
 // format, order and options are those of WriteDiff, so both produce
 // equivalent layers for the same change.
 func WriteDiffCompare(ctx context.Context, lowers []string, newRoot string, w io.Writer, opts DiffOptions) error {
 	c := &comparer{e: newEmitter(w, opts), old: newMergedView(lowers)}
 	root := filepath.Clean(newRoot)
-	if err := c.findDirtyLinks(ctx, root); err != nil {
-		return fmt.Errorf("diffing %s against lowers: %w", newRoot, err)
-	}
 	rootKids, err := mergedChildren(c.old.root)
 	if err == nil {
 		err = c.compareChildren(ctx, "", root, rootKids)
@@ -51,10 +50,9 @@ func WriteDiffCompare(ctx context.Context, lowers []string, newRoot string, w io
 }
 
 type comparer struct {
-	e          *emitter
-	old        *mergedView
-	pending    []pendingDir
-	dirtyLinks map[devIno]bool
+	e       *emitter
+	old     *mergedView
+	pending []pendingDir
 }
 
 // pendingDir is a directory header that is written only once something
@@ -143,7 +141,7 @@ func (c *comparer) compareEntry(ctx context.Context, rel, abs string, st *unix.S
 				return err
 			}
 		}
-		if !changed && !(fileType(st) == unix.S_IFREG && c.dirtyLinks[devIno{st.Dev, st.Ino}]) {
+		if !changed {
 			return nil
 		}
 		if err := c.flush(ctx); err != nil {
@@ -269,77 +267,4 @@ func sameContent(p1, p2 string) (bool, error) {
 			return false, err
 		}
 	}
-}
-
-// findDirtyLinks collects the inodes of multiply-linked regular files under
-// root of which at least one name is added or changed, so that all their
-// names go into the layer and stay linked.
-func (c *comparer) findDirtyLinks(ctx context.Context, root string) error {
-	groups := make(map[devIno][]string)
-	var walk func(rel, abs string) error
-	walk = func(rel, abs string) error {
-		names, err := readDirNames(abs)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", abs, err)
-		}
-		for _, name := range names {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			childRel, childAbs := joinRel(rel, name), filepath.Join(abs, name)
-			if c.e.excluded(childRel) {
-				continue
-			}
-			st, err := lstat(childAbs)
-			if err != nil {
-				return err
-			}
-			switch {
-			case isDir(&st):
-				if err := walk(childRel, childAbs); err != nil {
-					return err
-				}
-			case fileType(&st) == unix.S_IFREG && st.Nlink > 1:
-				k := devIno{st.Dev, st.Ino}
-				groups[k] = append(groups[k], childRel)
-			}
-		}
-		return nil
-	}
-	if err := walk("", root); err != nil {
-		return err
-	}
-	c.dirtyLinks = make(map[devIno]bool)
-	for k, rels := range groups {
-		if len(rels) < 2 {
-			continue
-		}
-		for _, rel := range rels {
-			dirty, err := c.linkMemberChanged(rel, filepath.Join(root, filepath.FromSlash(rel)))
-			if err != nil {
-				return err
-			}
-			if dirty {
-				c.dirtyLinks[k] = true
-				break
-			}
-		}
-	}
-	return nil
-}
-
-func (c *comparer) linkMemberChanged(rel, abs string) (bool, error) {
-	o, err := c.old.lookup(rel)
-	if err != nil || o == nil {
-		return o == nil, err
-	}
-	st, err := lstat(abs)
-	if err != nil {
-		return false, err
-	}
-	all, err := readXattrs(abs)
-	if err != nil {
-		return false, err
-	}
-	return differs(o, abs, &st, filterXattrs(all))
 }

@@ -27,6 +27,14 @@ type DiffOptions struct {
 	// it. Deletions of excluded paths are dropped as well.
 	Exclude func(rel string) bool
 
+	// Lowers, when set, are the lower dirs (base first, overlay lower-dir format) under the upper dir
+	// WriteDiff reads. A regular file with several links that is unchanged from the lower view (a
+	// copy-up made by linking to a file of a lower layer) is then left out, as BuildKit's overlay
+	// differ leaves out every unchanged entry; a new link to it becomes a regular file. Only such
+	// files that overlayfs copied up (trusted.overlay.origin, set where the lower filesystem has
+	// file handles) are looked up: new files and links made by the COPY reuse cost nothing.
+	Lowers []string
+
 	// entryStart, when set, is called before each tar entry (and before the end-of-archive blocks,
 	// with ""), once the stream written so far ends on that boundary (see MemberCompressor).
 	entryStart func(name string)

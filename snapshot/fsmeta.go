@@ -22,6 +22,7 @@ const (
 
 	overlayXattrPrefix = "trusted.overlay."
 	xattrOpaque        = "trusted.overlay.opaque"
+	xattrOrigin        = "trusted.overlay.origin"
 	xattrRedirect      = "trusted.overlay.redirect"
 	xattrMetacopy      = "trusted.overlay.metacopy"
 	xattrSELinux       = "security.selinux"

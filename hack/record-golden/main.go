@@ -1,16 +1,21 @@
 // Command record-golden records the BuildKit golden files of hoist's
 // Dockerfile corpus (builder/testdata/corpus). For every case directory it
-// builds the case with Docker's BuildKit, saves the image, and writes
-// rootfs.golden (fsdump.Tree.Dump of the flattened layers) and config.golden
-// (fsdump.ConfigDump of the image config) into the case directory.
+// builds the case with BuildKit, and writes rootfs.golden (fsdump.Tree.Dump
+// of the flattened layers), config.golden (fsdump.ConfigDump of the image
+// config) and history.golden (fsdump.HistoryDump: the history entries the
+// build wrote and the number of layers it added) into the case directory.
 //
-// It needs the reference environment (shared/refenv/setup.sh): a dockerd with
-// the busybox:latest base and the 20.10 CLI at /usr/bin/docker. Run it from
-// the repository root:
+// Two oracles: with -buildkit ADDR it builds with a standalone buildkitd
+// (current BuildKit, builtin dockerfile frontend, see buildkit.go and the
+// corpus README); without it, with the reference environment's dockerd
+// (shared/refenv/setup.sh: busybox:latest base, the CLI at /usr/bin/docker,
+// whose BuildKit is the old one of dockerd 20.10). Run it from the
+// repository root:
 //
 //	go run ./hack/record-golden                   # every case
 //	go run ./hack/record-golden -case 07-env      # one case (repeatable)
 //	go run ./hack/record-golden -base internal/testutil/testdata
+//	go run ./hack/record-golden -buildkit unix:///run/buildkit-oracle/buildkitd.sock -case 07-env
 //
 // -base DIR writes the dumps of busybox:latest itself (the base image every
 // case builds on) to DIR/busybox.rootfs.golden and DIR/busybox.config.golden
@@ -66,6 +71,9 @@ type options struct {
 	noCache bool
 	keep    bool
 	export  bool
+	// buildkit is the address of a standalone buildkitd; "" records from dockerd.
+	buildkit string
+	buildctl string
 }
 
 type multiFlag []string
@@ -84,6 +92,8 @@ func main() {
 	flag.BoolVar(&o.noCache, "no-cache", false, "pass --no-cache to docker build")
 	flag.BoolVar(&o.keep, "keep", false, "keep the hoist-golden/<case> images")
 	flag.BoolVar(&o.export, "check-export", false, "cross-check each rootfs dump against docker export")
+	flag.StringVar(&o.buildkit, "buildkit", "", "record from this buildkitd (e.g. unix:///run/buildkit-oracle/buildkitd.sock) instead of dockerd")
+	flag.StringVar(&o.buildctl, "buildctl", "buildctl", "buildctl binary of that buildkitd's version (with -buildkit)")
 	flag.Parse()
 	o.cases = cases
 
@@ -102,21 +112,24 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if o.buildkit != "" && (o.dump != "" || o.base != "" || o.export || o.keep) {
+		return errors.New("-buildkit records cases only: -dump, -base, -check-export and -keep need dockerd")
+	}
 	if o.dump != "" {
-		rootfs, config, err := saveAndDump(ctx, o.docker, o.dump, filepath.Join(tmp, "dump.tar"))
+		d, err := saveAndDump(ctx, o.docker, o.dump, filepath.Join(tmp, "dump.tar"))
 		if err != nil {
 			return fmt.Errorf("dumping %s: %w", o.dump, err)
 		}
-		_, err = fmt.Printf("%s%s", rootfs, config)
+		_, err = fmt.Printf("%s%s%s", d.rootfs, d.config, d.history)
 		return err
 	}
 
 	if o.base != "" {
-		rootfs, config, err := saveAndDump(ctx, o.docker, "busybox:latest", filepath.Join(tmp, "base.tar"))
+		d, err := saveAndDump(ctx, o.docker, "busybox:latest", filepath.Join(tmp, "base.tar"))
 		if err != nil {
 			return fmt.Errorf("dumping busybox:latest: %w", err)
 		}
-		for name, b := range map[string][]byte{"busybox.rootfs.golden": rootfs, "busybox.config.golden": config} {
+		for name, b := range map[string][]byte{"busybox.rootfs.golden": d.rootfs, "busybox.config.golden": d.config} {
 			if err := writeAtomic(filepath.Join(o.base, name), b); err != nil {
 				return err
 			}
@@ -135,8 +148,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	var failed []string
+	record := recordCase
+	if o.buildkit != "" {
+		record = recordCaseBuildKit
+	}
 	for _, name := range names {
-		if err := recordCase(ctx, o, filepath.Join(o.corpus, name), tmp); err != nil {
+		if err := record(ctx, o, filepath.Join(o.corpus, name), tmp); err != nil {
 			fmt.Fprintf(os.Stderr, "FAIL %s: %v\n", name, err)
 			failed = append(failed, name)
 			if ctx.Err() != nil {
@@ -219,41 +236,61 @@ func recordCase(ctx context.Context, o options, dir, tmp string) error {
 	if !o.keep {
 		defer docker(context.WithoutCancel(ctx), o.docker, "rmi", tag) //nolint:errcheck // best effort
 	}
-	rootfs, config, err := saveAndDump(ctx, o.docker, tag, filepath.Join(tmp, filepath.Base(dir)+".tar"))
+	d, err := saveAndDump(ctx, o.docker, tag, filepath.Join(tmp, filepath.Base(dir)+".tar"))
 	if err != nil {
 		return err
 	}
 	if o.export {
-		if err := checkExport(ctx, o.docker, tag, rootfs); err != nil {
+		if err := checkExport(ctx, o.docker, tag, d.rootfs); err != nil {
 			return err
 		}
 	}
-	if err := writeAtomic(filepath.Join(dir, "rootfs.golden"), rootfs); err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(dir, "config.golden"), config)
+	return d.write(dir)
 }
 
-// saveAndDump runs docker save into archive and returns the rootfs and
-// config dumps of the image; the archive is removed afterwards.
-func saveAndDump(ctx context.Context, dockerCLI, ref, archive string) (rootfs, config []byte, err error) {
+// dumps are the three goldens of one image.
+type dumps struct {
+	rootfs, config, history []byte
+}
+
+// write stores the goldens in a case directory.
+func (d dumps) write(dir string) error {
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"rootfs.golden", d.rootfs}, {"config.golden", d.config}, {"history.golden", d.history}} {
+		if err := writeAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveAndDump runs docker save into archive and returns the dumps of the
+// image; the archive is removed afterwards.
+func saveAndDump(ctx context.Context, dockerCLI, ref, archive string) (dumps, error) {
 	if out, err := docker(ctx, dockerCLI, "save", "-o", archive, ref); err != nil {
-		return nil, nil, fmt.Errorf("docker save: %w\n%s", err, out)
+		return dumps{}, fmt.Errorf("docker save: %w\n%s", err, out)
 	}
 	defer os.Remove(archive)
 	img, err := tarball.Image(func() (io.ReadCloser, error) { return os.Open(archive) }, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading saved image: %w", err)
+		return dumps{}, fmt.Errorf("reading saved image: %w", err)
 	}
+	return dumpImage(img)
+}
+
+// dumpImage flattens img and renders its goldens.
+func dumpImage(img v1.Image) (dumps, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading config: %w", err)
+		return dumps{}, fmt.Errorf("reading config: %w", err)
 	}
 	tree, err := flattenImage(img)
 	if err != nil {
-		return nil, nil, err
+		return dumps{}, err
 	}
-	return tree.Dump(), fsdump.ConfigDump(cf.Config), nil
+	return dumps{rootfs: tree.Dump(), config: fsdump.ConfigDump(cf.Config), history: fsdump.HistoryDump(cf)}, nil
 }
 
 func flattenImage(img v1.Image) (*fsdump.Tree, error) {
