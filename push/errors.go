@@ -39,12 +39,12 @@ func describe(err error) error {
 			if msg == "" {
 				msg = "not found"
 			}
-			return &described{msg: strings.ToLower(msg), errs: []error{ErrNotFound, te}}
+			return &described{msg: strings.ToLower(msg) + ": " + ErrNotFound.Error(), errs: []error{ErrNotFound, te}}
 		case http.StatusUnauthorized, http.StatusForbidden:
 			if msg == "" {
 				msg = "authentication required"
 			}
-			return &described{msg: strings.ToLower(msg) + " (try hoist login)", errs: []error{ErrUnauthorized, te}}
+			return &described{msg: strings.ToLower(msg) + " (try hoist login): " + ErrUnauthorized.Error(), errs: []error{ErrUnauthorized, te}}
 		}
 		if msg != "" {
 			return &described{msg: fmt.Sprintf("registry answered %d: %s", te.StatusCode, msg), errs: []error{te}}
