@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -44,9 +42,6 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 			}
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
-				return err
-			}
-			if opts.Keep, err = containerImages(cmd.Context(), g); err != nil {
 				return err
 			}
 			b, err := builder.New(g.root, st)
@@ -137,23 +132,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return int64(f * mult), nil
-}
-
-// containerImages are the manifests the existing containers were created from.
-func containerImages(ctx context.Context, g *globals) ([]v1.Hash, error) {
-	rt, err := g.openRuntime(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := rt.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []v1.Hash
-	for _, c := range list {
-		if h, err := v1.NewHash(c.Config.Manifest); err == nil {
-			out = append(out, h)
-		}
-	}
-	return out, nil
 }

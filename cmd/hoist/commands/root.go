@@ -19,6 +19,7 @@ import (
 
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/container"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -33,7 +34,8 @@ type globals struct {
 	stderr io.Writer
 }
 
-// openStore opens the image store under the root. A remote-backed layer (imported lazily from a
+// openStore opens the image store under the root, protecting the images of the root's containers
+// from removal and prunes (container.OpenStore). A remote-backed layer (imported lazily from a
 // registry cache by a build) is fetched when first read, bound to ctx, with the registry settings of
 // a registry command given no flags: hoist login's credentials, the default registry config.
 func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
@@ -59,7 +61,7 @@ func (g *globals) openStoreWith(ctx context.Context, regOpts func() (push.Option
 		fmt.Fprintf(g.stderr, "fetching layer %s (%s) from %s\n", d.Digest, humanSize(d.Size), src.Repository)
 		return push.BlobFetcher(ctx, o)(src, d)
 	}
-	return store.Open(g.root, store.WithFetcher(fetch))
+	return container.OpenStore(g.root, store.WithFetcher(fetch))
 }
 
 // openStoreWriting opens the store and holds off garbage collection until release is called: for
