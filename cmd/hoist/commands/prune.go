@@ -2,11 +2,11 @@ package commands
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -23,7 +23,7 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := builder.PruneOptions{All: all}
 			if keep != "" {
-				n, err := parseSize(keep)
+				n, err := units.RAMInBytes(keep)
 				if err != nil {
 					return fmt.Errorf("--keep-storage: %w", err)
 				}
@@ -111,25 +111,4 @@ func percent(part, total int64) string {
 		return humanSize(part)
 	}
 	return fmt.Sprintf("%s (%d%%)", humanSize(part), part*100/total)
-}
-
-// parseSize parses "512", "500MB", "2GB", "1.5GiB" (decimal and binary units).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}}
-	u := strings.ToUpper(strings.TrimSpace(s))
-	mult := 1.0
-	for _, x := range units {
-		if strings.HasSuffix(u, x.suffix) {
-			u, mult = strings.TrimSpace(strings.TrimSuffix(u, x.suffix)), x.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(u, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return int64(f * mult), nil
 }
