@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,43 +22,49 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				list, err := rt.List(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, c := range list {
-					if all || c.State.Running() {
-						args = append(args, c.ID)
-					}
-				}
-			}
-			for {
-				var rows []any
-				for _, ref := range args {
-					c, u, err := rt.Stats(cmd.Context(), ref, 500*time.Millisecond)
-					if err != nil {
-						return err
-					}
-					rows = append(rows, statsView(c.ID, c.Name, u))
-				}
-				if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
-					return err
-				}
-				if cmd.Context().Err() != nil {
-					return nil
-				}
-			}
+			return streamStats(cmd.Context(), g, args, all, noStream, tmpl)
 		},
 	}
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "disable streaming stats and only pull the first result")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	return cmd
+}
+
+// streamStats prints the stats of the containers refs (all running ones, or with all every one,
+// when none is given) until ctx ends, or once with noStream.
+func streamStats(ctx context.Context, g *globals, refs []string, all, noStream bool, tmpl string) error {
+	rt, err := g.openRuntime(ctx)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		list, err := rt.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range list {
+			if all || c.State.Running() {
+				refs = append(refs, c.ID)
+			}
+		}
+	}
+	for {
+		var rows []any
+		for _, ref := range refs {
+			c, u, err := rt.Stats(ctx, ref, 500*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, statsView(c.ID, c.Name, u))
+		}
+		if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
 }
 
 const statsTable = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"

@@ -21,24 +21,9 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 		Short: "Remove build cache (never what an image uses)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := builder.PruneOptions{All: all}
-			if keep != "" {
-				n, err := units.RAMInBytes(keep)
-				if err != nil {
-					return fmt.Errorf("--keep-storage: %w", err)
-				}
-				opts.KeepStorage = n
-			}
-			for _, f := range filters {
-				k, v, _ := strings.Cut(f, "=")
-				if k != "until" {
-					return fmt.Errorf("--filter %q: only until=DURATION is supported", f)
-				}
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("--filter %q: %w", f, err)
-				}
-				opts.Until = d
+			opts, err := cachePruneOptions(all, keep, filters)
+			if err != nil {
+				return err
 			}
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -63,6 +48,30 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 	f.StringVar(&keep, "keep-storage", "", "keep at most this much build cache (e.g. 500MB, 2GB)")
 	f.StringArrayVar(&filters, "filter", nil, "until=DURATION: only remove cache unused for that long")
 	return cmd
+}
+
+// cachePruneOptions parses build-cache prune's --keep-storage and --filter until=DURATION.
+func cachePruneOptions(all bool, keep string, filters []string) (builder.PruneOptions, error) {
+	opts := builder.PruneOptions{All: all}
+	if keep != "" {
+		n, err := units.RAMInBytes(keep)
+		if err != nil {
+			return opts, fmt.Errorf("--keep-storage: %w", err)
+		}
+		opts.KeepStorage = n
+	}
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		if k != "until" {
+			return opts, fmt.Errorf("--filter %q: only until=DURATION is supported", f)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return opts, fmt.Errorf("--filter %q: %w", f, err)
+		}
+		opts.Until = d
+	}
+	return opts, nil
 }
 
 func newBuilderCmd(g *globals) *cobra.Command {
