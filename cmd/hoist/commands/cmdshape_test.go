@@ -152,7 +152,7 @@ func funcName(fd *ast.FuncDecl) string {
 // notYetShort are the functions still over the limit, with their length: the list may only shrink.
 // A function listed here that has become short, or grown, fails the test, so the list stays exact.
 var notYetShort = map[string]int{
-	"newCpCmd": 70, "(*createFlags).options": 68, "newSearchCmd": 55, "newLoginCmd": 48, "newExecCmd": 48,
+	"(*createFlags).options": 68, "newSearchCmd": 55, "newLoginCmd": 48, "newExecCmd": 48,
 }
 
 // TestCommandFunctionsAreShort enforces issue 12's rule for cmd/: no function
