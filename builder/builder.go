@@ -78,6 +78,10 @@ type Options struct {
 	SourceDateEpoch *time.Time
 	// Registry configures pulls of base images.
 	Registry push.Options
+	// Compression, when set, converts the built image's layers to it after the build (and after the
+	// cache export, which keeps the layers as built) and moves Tags to the converted image, which is
+	// the Result. CompressionKeep (the default) keeps the builder's gzip layers.
+	Compression push.Compression
 }
 
 // Result is what a successful build produced.
@@ -232,6 +236,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	pw.printf("writing image %s done\n", res.ImageID)
 	for _, t := range opts.Tags {
 		pw.printf("naming to %s done\n", t)
+	}
+	if opts.Compression != push.CompressionKeep {
+		return b.recompress(ctx, res, opts.Compression, opts.Tags)
 	}
 	return res, nil
 }

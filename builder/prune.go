@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -27,7 +28,8 @@ type PruneOptions struct {
 	// Until, when > 0, only removes records not used for at least this long.
 	Until time.Duration
 	// Keep are manifests whose blobs and layer snapshots must survive even if no name or index record
-	// holds them any more: the images of existing containers.
+	// holds them any more, in addition to those the store's Users use (store.WithUsers: the images of
+	// existing containers).
 	Keep []v1.Hash
 }
 
@@ -54,7 +56,11 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range opts.Keep {
+	used, err := b.store.InUse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range append(slices.Clip(opts.Keep), used...) {
 		b.keepImage(h, refs, imageDiffIDs, imageChains)
 	}
 	entries, err := b.cache.List()

@@ -38,6 +38,19 @@ func Tags(ctx context.Context, repo name.Repository, o Options) ([]string, error
 	return tags, nil
 }
 
+// TagRefs is Tags as references in repo, sorted: what `pull --all-tags` pulls.
+func TagRefs(ctx context.Context, repo name.Repository, o Options) ([]name.Reference, error) {
+	tags, err := Tags(ctx, repo, o)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]name.Reference, 0, len(tags))
+	for _, t := range tags {
+		refs = append(refs, repo.Tag(t))
+	}
+	return refs, nil
+}
+
 // Search lists the repositories of registry reg (its _catalog) whose name contains term, sorted.
 // Registries without a catalog API (Docker Hub's search is a different service) give an error.
 func Search(ctx context.Context, reg, term string, o Options) ([]string, error) {

@@ -138,8 +138,19 @@ func (s *Store) resolveID(idx *indexData, str, hx string) (resolved, error) {
 //   - by ID or digest: the image and all its names are removed, but if the
 //     names span several repositories force is required (ErrConflict).
 //
+// With WithUsers, an image a container uses is not deleted (InUseError): without force when any
+// container uses it, never when a running one does; untagging one of several names is allowed.
+//
 // Blobs are never deleted (garbage collection is a separate Prune). Atomic.
 func (s *Store) Remove(ctx context.Context, ref string, force bool) ([]string, error) {
+	if err := s.checkNotInUse(ctx, ref, force); err != nil {
+		return nil, err
+	}
+	return s.remove(ctx, ref, force)
+}
+
+// remove is Remove without the in-use check.
+func (s *Store) remove(ctx context.Context, ref string, force bool) ([]string, error) {
 	var lines []string
 	err := s.updateIndex(ctx, func(idx *indexData) error {
 		lines = nil

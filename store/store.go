@@ -68,6 +68,7 @@ type Store struct {
 	root    string
 	fetcher Fetcher            // nil: remote-backed blobs cannot be read
 	fetches singleflight.Group // in-flight fetches by blob hex
+	users   Users              // nil: no image is protected from Remove and prunes
 }
 
 // Open creates (if needed) the store directories under root and removes

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -127,24 +128,29 @@ func newImportCmd(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				ref = args[1]
 			}
-			st, release, err := g.openStoreWriting(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer release()
-			h, err := st.Import(cmd.Context(), r, ref, opts)
-			if err != nil {
-				return err
-			}
-			ii, err := st.Inspect(cmd.Context(), h.String())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, ii.ID)
-			return nil
+			return importImage(cmd.Context(), g, r, ref, opts)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)")
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
 	return cmd
+}
+
+// importImage imports the root filesystem tar r as an image named ref and prints its ID.
+func importImage(ctx context.Context, g *globals, r io.Reader, ref string, opts store.ImportOptions) error {
+	st, release, err := g.openStoreWriting(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	h, err := st.Import(ctx, r, ref, opts)
+	if err != nil {
+		return err
+	}
+	ii, err := st.Inspect(ctx, h.String())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, ii.ID)
+	return nil
 }

@@ -13,22 +13,10 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/push"
-	"github.com/hoistbuild/hoist/store"
 )
 
 func newBuildCmd(g *globals) *cobra.Command {
-	var (
-		tags, buildArgs, labels []string
-		file, target, progress  string
-		iidfile, sde            string
-		noCache, quiet          bool
-		explain, pull           bool
-		noCacheFilter, secrets  []string
-		runf                    runFlags
-		cacheFrom, cacheTo      []string
-		compression             string
-		rf                      registryFlags
-	)
+	var b buildCmd
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | URL | -",
 		Short: "Build an image from a Dockerfile",
@@ -38,124 +26,172 @@ func newBuildCmd(g *globals) *cobra.Command {
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
 				return err
 			}
-			opts := builder.Options{Dockerfile: file, Env: os.Environ(), Target: target, Tags: tags,
-				NoCache: noCache, NoCacheFilter: noCacheFilter, Explain: explain, Pull: pull, Quiet: quiet || progress == "quiet", Progress: g.stderr}
-			var err error
-			if opts.BuildArgs, err = parseKeyValues("--build-arg", buildArgs, true); err != nil {
-				return flagError(err)
-			}
-			if opts.Labels, err = parseKeyValues("--label", labels, false); err != nil {
-				return flagError(err)
-			}
-			if opts.Secrets, err = parseSecrets(secrets); err != nil {
-				return flagError(err)
-			}
-			for _, c := range cacheFrom {
-				src, err := parseCacheSource(c)
-				if err != nil {
-					return flagError(err)
-				}
-				opts.CacheFrom = append(opts.CacheFrom, src)
-			}
-			for _, c := range cacheTo {
-				dst, err := parseCacheTarget(c)
-				if err != nil {
-					return flagError(err)
-				}
-				opts.CacheTo = append(opts.CacheTo, dst)
-			}
-			switch progress {
-			case "plain", "tty", "auto", "quiet":
-			default:
-				return flagError(fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", progress))
-			}
-			if opts.Run, err = runf.options(); err != nil {
-				return flagError(err)
-			}
-			if sde == "" {
-				sde = os.Getenv("SOURCE_DATE_EPOCH")
-			}
-			if sde != "" {
-				n, err := strconv.ParseInt(sde, 10, 64)
-				if err != nil {
-					return flagError(fmt.Errorf("--source-date-epoch: %q is not a number of seconds", sde))
-				}
-				t := time.Unix(n, 0).UTC()
-				opts.SourceDateEpoch = &t
-			}
-			if err := setContext(&opts, args[0], g.stdin); err != nil {
-				return err
-			}
-			if file == "-" {
-				data, err := io.ReadAll(g.stdin)
-				if err != nil {
-					return fmt.Errorf("reading Dockerfile from stdin: %w", err)
-				}
-				opts.DockerfileData = data
-			}
-			comp, err := push.ParseCompression(compression)
-			if err != nil {
-				return flagError(fmt.Errorf("--compression: %w", err))
-			}
-			rf.quiet = opts.Quiet
-			var done func()
-			if opts.Registry, done, err = rf.options(g); err != nil {
-				return err
-			}
-			defer done()
-			// Layers the build needs from a registry cache are fetched with its own registry flags.
-			st, err := g.openStoreWith(cmd.Context(), func() (push.Options, error) { return opts.Registry, nil })
-			if err != nil {
-				return err
-			}
-			b, err := builder.New(g.root, st)
-			if err != nil {
-				return err
-			}
-			res, err := b.Build(cmd.Context(), opts)
-			if err != nil {
-				if cmd.Context().Err() != nil {
-					return errors.New("build interrupted: nothing was tagged; finished steps stay in the cache")
-				}
-				return err
-			}
-			if comp != "" && !explain {
-				if res, err = recompress(cmd.Context(), st, res, comp, tags); err != nil {
-					return err
-				}
-			}
-			if iidfile != "" {
-				if err := os.WriteFile(iidfile, []byte(res.ImageID.String()), 0o644); err != nil {
-					return fmt.Errorf("--iidfile: %w", err)
-				}
-			}
-			if !explain {
-				fmt.Fprintln(g.stdout, res.ImageID)
-			}
-			return nil
+			return b.run(cmd.Context(), g, args[0])
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&tags, "tag", "t", nil, "name and optionally a tag (name:tag)")
-	f.StringVarP(&file, "file", "f", "", "name of the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)")
-	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build-time variable (KEY=VALUE, or KEY to take it from the environment)")
-	f.StringArrayVar(&labels, "label", nil, "set metadata on the image (KEY=VALUE)")
-	f.StringVar(&target, "target", "", "build this stage")
-	f.BoolVar(&noCache, "no-cache", false, "do not use the build cache")
-	f.StringArrayVar(&noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
-	f.StringArrayVar(&secrets, "secret", nil, "expose a secret to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
-	f.StringArrayVar(&cacheFrom, "cache-from", nil, "import build cache: type=registry,ref=REF | type=local,src=DIR (or just REF)")
-	f.StringArrayVar(&cacheTo, "cache-to", nil, "export build cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR[,...]")
-	f.BoolVar(&explain, "explain", false, "show which steps would run and why, without building")
-	f.BoolVar(&pull, "pull", false, "always look up base image tags in their registry")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image ID")
-	f.StringVar(&progress, "progress", "plain", "progress output: plain, tty or quiet")
-	f.StringVar(&iidfile, "iidfile", "", "write the image ID to this file")
-	runf.add(f)
-	f.StringVar(&compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
-	rf.add(f, false)
-	f.StringVar(&sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
+	f.StringArrayVarP(&b.tags, "tag", "t", nil, "name and optionally a tag (name:tag)")
+	f.StringVarP(&b.file, "file", "f", "", "name of the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)")
+	f.StringArrayVar(&b.buildArgs, "build-arg", nil, "set a build-time variable (KEY=VALUE, or KEY to take it from the environment)")
+	f.StringArrayVar(&b.labels, "label", nil, "set metadata on the image (KEY=VALUE)")
+	f.StringVar(&b.target, "target", "", "build this stage")
+	f.BoolVar(&b.noCache, "no-cache", false, "do not use the build cache")
+	f.StringArrayVar(&b.noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
+	f.StringArrayVar(&b.secrets, "secret", nil, "expose a secret to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
+	f.StringArrayVar(&b.cacheFrom, "cache-from", nil, "import build cache: type=registry,ref=REF | type=local,src=DIR (or just REF)")
+	f.StringArrayVar(&b.cacheTo, "cache-to", nil, "export build cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] | type=local,dest=DIR[,...]")
+	f.BoolVar(&b.explain, "explain", false, "show which steps would run and why, without building")
+	f.BoolVar(&b.pull, "pull", false, "always look up base image tags in their registry")
+	f.BoolVarP(&b.quiet, "quiet", "q", false, "print only the image ID")
+	f.StringVar(&b.progress, "progress", "plain", "progress output: plain, tty or quiet")
+	f.StringVar(&b.iidfile, "iidfile", "", "write the image ID to this file")
+	b.runf.add(f)
+	f.StringVar(&b.compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
+	b.rf.add(f, false)
+	f.StringVar(&b.sde, "source-date-epoch", "", "clamp timestamps to this Unix time (default $SOURCE_DATE_EPOCH)")
 	return cmd
+}
+
+// buildCmd is build's flags.
+type buildCmd struct {
+	tags, buildArgs, labels []string
+	file, target, progress  string
+	iidfile, sde            string
+	noCache, quiet          bool
+	explain, pull           bool
+	noCacheFilter, secrets  []string
+	runf                    runFlags
+	cacheFrom, cacheTo      []string
+	compression             string
+	rf                      registryFlags
+}
+
+func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
+	opts, err := b.options(g, arg)
+	if err != nil {
+		return err
+	}
+	var done func()
+	if opts.Registry, done, err = b.rf.options(g); err != nil {
+		return err
+	}
+	defer done()
+	// Layers the build needs from a registry cache are fetched with its own registry flags.
+	st, err := g.openStoreWith(ctx, func() (push.Options, error) { return opts.Registry, nil })
+	if err != nil {
+		return err
+	}
+	bld, err := builder.New(g.root, st)
+	if err != nil {
+		return err
+	}
+	res, err := bld.Build(ctx, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("build interrupted: nothing was tagged; finished steps stay in the cache")
+		}
+		return err
+	}
+	if b.iidfile != "" {
+		if err := os.WriteFile(b.iidfile, []byte(res.ImageID.String()), 0o644); err != nil {
+			return fmt.Errorf("--iidfile: %w", err)
+		}
+	}
+	if !b.explain {
+		fmt.Fprintln(g.stdout, res.ImageID)
+	}
+	return nil
+}
+
+// options turns the flags and the context argument into builder.Options (bad values exit 125).
+func (b *buildCmd) options(g *globals, arg string) (builder.Options, error) {
+	opts := builder.Options{Dockerfile: b.file, Env: os.Environ(), Target: b.target, Tags: b.tags,
+		NoCache: b.noCache, NoCacheFilter: b.noCacheFilter, Explain: b.explain, Pull: b.pull,
+		Quiet: b.quiet || b.progress == "quiet", Progress: g.stderr}
+	if err := b.parseValues(&opts); err != nil {
+		return opts, flagError(err)
+	}
+	if err := setContext(&opts, arg, g.stdin); err != nil {
+		return opts, err
+	}
+	if b.file == "-" {
+		data, err := io.ReadAll(g.stdin)
+		if err != nil {
+			return opts, fmt.Errorf("reading Dockerfile from stdin: %w", err)
+		}
+		opts.DockerfileData = data
+	}
+	comp, err := push.ParseCompression(b.compression)
+	if err != nil {
+		return opts, flagError(fmt.Errorf("--compression: %w", err))
+	}
+	opts.Compression = comp
+	b.rf.quiet = opts.Quiet
+	return opts, nil
+}
+
+// parseValues parses the flags that take structured values into opts.
+func (b *buildCmd) parseValues(opts *builder.Options) error {
+	var err error
+	if opts.BuildArgs, err = parseKeyValues("--build-arg", b.buildArgs, true); err != nil {
+		return err
+	}
+	if opts.Labels, err = parseKeyValues("--label", b.labels, false); err != nil {
+		return err
+	}
+	if opts.Secrets, err = parseSecrets(b.secrets); err != nil {
+		return err
+	}
+	if opts.CacheFrom, opts.CacheTo, err = parseCaches(b.cacheFrom, b.cacheTo); err != nil {
+		return err
+	}
+	switch b.progress {
+	case "plain", "tty", "auto", "quiet":
+	default:
+		return fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", b.progress)
+	}
+	if opts.Run, err = b.runf.options(); err != nil {
+		return err
+	}
+	opts.SourceDateEpoch, err = sourceDateEpoch(b.sde)
+	return err
+}
+
+// parseCaches parses --cache-from and --cache-to.
+func parseCaches(from, to []string) ([]builder.CacheSource, []builder.CacheTarget, error) {
+	var srcs []builder.CacheSource
+	var dsts []builder.CacheTarget
+	for _, c := range from {
+		src, err := parseCacheSource(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	for _, c := range to {
+		dst, err := parseCacheTarget(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		dsts = append(dsts, dst)
+	}
+	return srcs, dsts, nil
+}
+
+// sourceDateEpoch is --source-date-epoch, else $SOURCE_DATE_EPOCH, as a time (nil when neither).
+func sourceDateEpoch(sde string) (*time.Time, error) {
+	if sde == "" {
+		sde = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	if sde == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(sde, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("--source-date-epoch: %q is not a number of seconds", sde)
+	}
+	t := time.Unix(n, 0).UTC()
+	return &t, nil
 }
 
 // setContext chooses the kind of build context as docker does: "-" is stdin (a tar archive or a
@@ -184,31 +220,3 @@ func isDir(p string) bool {
 
 // flagError makes a bad flag value exit 125, as docker's flag errors do.
 func flagError(err error) error { return &exitError{code: 125, err: err} }
-
-// recompress converts a built image's layers (--compression) and moves its tags to the result.
-func recompress(ctx context.Context, st *store.Store, res *builder.Result, c push.Compression, tags []string) (*builder.Result, error) {
-	h, err := push.Convert(ctx, st, res.Manifest, c)
-	if err != nil {
-		return nil, fmt.Errorf("--compression %s: %w", c, err)
-	}
-	var names []string
-	for _, t := range tags {
-		ref, err := store.ParseName(t)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, store.NormalizedName(ref))
-	}
-	if err := st.AddImage(ctx, h, names...); err != nil {
-		return nil, err
-	}
-	img, err := st.Image(h)
-	if err != nil {
-		return nil, err
-	}
-	id, err := img.ConfigName()
-	if err != nil {
-		return nil, err
-	}
-	return &builder.Result{ImageID: id, Manifest: h, ContextFilesRead: res.ContextFilesRead}, nil
-}

@@ -33,47 +33,15 @@ func parseKeyValues(flag string, in []string, fromEnv bool) (map[string]string, 
 	return out, nil
 }
 
-// parseSecrets parses --secret id=ID,src=FILE|env=VAR (also source= and type=file|env, as buildx).
+// parseSecrets parses --secret values (builder.ParseSecret) from hoist's environment.
 func parseSecrets(in []string) (map[string]builder.Secret, error) {
 	out := map[string]builder.Secret{}
 	for _, spec := range in {
-		var id, src, env string
-		for _, field := range strings.Split(spec, ",") {
-			k, v, _ := strings.Cut(field, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %q: unknown field %q", spec, k)
-			}
+		id, sec, err := builder.ParseSecret(spec, os.LookupEnv)
+		if err != nil {
+			return nil, fmt.Errorf("--secret %q: %w", spec, err)
 		}
-		if id == "" {
-			return nil, fmt.Errorf("--secret %q: id is required", spec)
-		}
-		switch {
-		case src != "":
-			if _, err := os.Stat(src); err != nil {
-				return nil, fmt.Errorf("--secret %q: %w", spec, err)
-			}
-			out[id] = builder.Secret{File: src}
-		case env != "":
-			v, ok := os.LookupEnv(env)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", spec, env)
-			}
-			out[id] = builder.Secret{Env: v}
-		default:
-			v, ok := os.LookupEnv(id)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: give src=FILE or env=VAR", spec)
-			}
-			out[id] = builder.Secret{Env: v}
-		}
+		out[id] = sec
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -46,7 +47,7 @@ func (r *runFlags) options() (builder.RunOptions, error) {
 		o.ExtraHosts = append(o.ExtraHosts, host)
 	}
 	if r.shmSize != "" {
-		n, err := parseBytes(r.shmSize)
+		n, err := units.RAMInBytes(r.shmSize)
 		if err != nil || n < 0 {
 			return o, fmt.Errorf("--shm-size: invalid size %q", r.shmSize)
 		}

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -111,7 +111,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		}
 	}
 	if f.memory != "" {
-		n, err := parseBytes(f.memory)
+		n, err := units.RAMInBytes(f.memory)
 		if err != nil {
 			return o, fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", f.memory, err)
 		}
@@ -121,7 +121,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		o.Resources.Memory = n
 	}
 	if f.shmSize != "" {
-		n, err := parseBytes(f.shmSize)
+		n, err := units.RAMInBytes(f.shmSize)
 		if err != nil || n <= 0 {
 			return o, fmt.Errorf("invalid argument %q for \"--shm-size\" flag: invalid size", f.shmSize)
 		}
@@ -173,33 +173,6 @@ func readEnvFile(path string) ([]string, error) {
 		out = append(out, envValue(line)...)
 	}
 	return out, sc.Err()
-}
-
-// parseBytes parses docker's RAM sizes: 512, 64k, 64m, 1g (binary units).
-func parseBytes(s string) (int64, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimSuffix(s, "b")
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, errors.New("invalid size")
-	}
-	return int64(f * float64(mult)), nil
 }
 
 // dockerExit maps runtime errors to docker's exit statuses: the start

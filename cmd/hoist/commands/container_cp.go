@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,52 +40,11 @@ func newCpCmd(g *globals) *cobra.Command {
 			}
 			sc, sp := splitCpArg(args[0])
 			dc, dp := splitCpArg(args[1])
-			ctx := cmd.Context()
 			switch {
 			case sc != "" && dc == "":
-				if follow {
-					return errors.New("-L (--follow-link) is supported for a local source only")
-				}
-				if dp == "-" {
-					return rt.CopyFrom(ctx, sc, sp, g.stdout)
-				}
-				dir, rename := localDest(dp, sp)
-				pr, pw := io.Pipe()
-				srcErr := make(chan error, 1)
-				go func() { err := rt.CopyFrom(ctx, sc, sp, pw); srcErr <- err; pw.CloseWithError(err) }()
-				err := container.ExtractTar("/", dir, rename, pr)
-				pr.Close()
-				if serr := <-srcErr; serr != nil {
-					return serr // the source's error, not the pipe's
-				}
-				return err
+				return copyFromContainer(cmd.Context(), g, rt, sc, sp, dp, follow)
 			case sc == "" && dc != "":
-				var src io.Reader = g.stdin
-				rename := ""
-				dir := dp
-				if sp != "-" {
-					abs, err := localSource(sp, follow)
-					if err != nil {
-						return err
-					}
-					if _, err := os.Lstat(abs); err != nil {
-						return err
-					}
-					pr, pw := io.Pipe()
-					go func() { pw.CloseWithError(container.WriteTar("/", abs, pw)) }()
-					defer pr.Close()
-					src = pr
-					isDir := false
-					if err := rt.CopyFrom(ctx, dc, dp, io.Discard); err == nil {
-						isDir = rt.IsDir(ctx, dc, dp)
-					}
-					if !isDir {
-						dir, rename = filepath.Dir(dp), filepath.Base(dp)
-					} else if strings.HasSuffix(sp, "/.") {
-						rename = "."
-					}
-				}
-				return rt.CopyTo(ctx, dc, dir, strings.TrimPrefix(rename, "."), src)
+				return copyToContainer(cmd.Context(), g, rt, sp, dc, dp, follow)
 			}
 			return fmt.Errorf("copying between containers or between local paths is not supported: %s %s", args[0], args[1])
 		},
@@ -94,6 +54,54 @@ func newCpCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&follow, "follow-link", "L", false, "always follow symbol link in SRC_PATH (local sources)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress progress output (hoist prints none)")
 	return cmd
+}
+
+// copyFromContainer copies container sc's path sp to the local path dp (- is a tar on stdout).
+func copyFromContainer(ctx context.Context, g *globals, rt *container.Runtime, sc, sp, dp string, follow bool) error {
+	if follow {
+		return errors.New("-L (--follow-link) is supported for a local source only")
+	}
+	if dp == "-" {
+		return rt.CopyFrom(ctx, sc, sp, g.stdout)
+	}
+	dir, rename := localDest(dp, sp)
+	pr, pw := io.Pipe()
+	srcErr := make(chan error, 1)
+	go func() { err := rt.CopyFrom(ctx, sc, sp, pw); srcErr <- err; pw.CloseWithError(err) }()
+	err := container.ExtractTar("/", dir, rename, pr)
+	pr.Close()
+	if serr := <-srcErr; serr != nil {
+		return serr // the source's error, not the pipe's
+	}
+	return err
+}
+
+// copyToContainer copies the local path sp (- is a tar on stdin) to container dc's path dp.
+func copyToContainer(ctx context.Context, g *globals, rt *container.Runtime, sp, dc, dp string, follow bool) error {
+	if sp == "-" {
+		return rt.CopyTo(ctx, dc, dp, "", g.stdin)
+	}
+	abs, err := localSource(sp, follow)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(abs); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(container.WriteTar("/", abs, pw)) }()
+	defer pr.Close()
+	dir, rename := dp, ""
+	isDir := false
+	if err := rt.CopyFrom(ctx, dc, dp, io.Discard); err == nil {
+		isDir = rt.IsDir(ctx, dc, dp)
+	}
+	if !isDir {
+		dir, rename = filepath.Dir(dp), filepath.Base(dp)
+	} else if strings.HasSuffix(sp, "/.") {
+		rename = "."
+	}
+	return rt.CopyTo(ctx, dc, dir, strings.TrimPrefix(rename, "."), pr)
 }
 
 // localSource is the absolute local source path; with -L a symlink is replaced by its target.

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,51 +22,66 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				list, err := rt.List(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, c := range list {
-					if all || c.State.Running() {
-						args = append(args, c.ID)
-					}
-				}
-			}
-			// On a terminal each frame replaces the last one, as docker does (clear screen, cursor home).
-			redraw := !noStream && isTerminal(g.stdout)
-			for {
-				samples, err := rt.StatsAll(cmd.Context(), args, 500*time.Millisecond)
-				if err != nil {
-					if cmd.Context().Err() != nil && !noStream {
-						return nil
-					}
-					return err
-				}
-				rows := make([]any, 0, len(samples))
-				for _, s := range samples {
-					rows = append(rows, statsView(s.Container.ID, s.Container.Name, s.Usage))
-				}
-				if redraw {
-					fmt.Fprint(g.stdout, "[2J[H")
-				}
-				if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
-					return err
-				}
-				if cmd.Context().Err() != nil {
-					return nil
-				}
-			}
+			return streamStats(cmd.Context(), g, args, all, noStream, tmpl)
 		},
 	}
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "disable streaming stats and only pull the first result")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
 	return cmd
+}
+
+// streamStats prints the stats of the containers refs (all running ones, or with all every one,
+// when none is given) until ctx ends, or once with noStream.
+func streamStats(ctx context.Context, g *globals, refs []string, all, noStream bool, tmpl string) error {
+	rt, err := g.openRuntime(ctx)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		if refs, err = statsTargets(ctx, rt, all); err != nil {
+			return err
+		}
+	}
+	// On a terminal each frame replaces the last one, as docker does (clear screen, cursor home).
+	redraw := !noStream && isTerminal(g.stdout)
+	for {
+		samples, err := rt.StatsAll(ctx, refs, 500*time.Millisecond)
+		if err != nil {
+			if ctx.Err() != nil && !noStream {
+				return nil
+			}
+			return err
+		}
+		rows := make([]any, 0, len(samples))
+		for _, s := range samples {
+			rows = append(rows, statsView(s.Container.ID, s.Container.Name, s.Usage))
+		}
+		if redraw {
+			fmt.Fprint(g.stdout, "\033[2J\033[H")
+		}
+		if err := format.List(g.stdout, tmpl, statsTable, statsHeader, rows); err != nil || noStream {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// statsTargets are the containers stats shows without arguments: the running ones, or all.
+func statsTargets(ctx context.Context, rt *container.Runtime, all bool) ([]string, error) {
+	list, err := rt.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, c := range list {
+		if all || c.State.Running() {
+			refs = append(refs, c.ID)
+		}
+	}
+	return refs, nil
 }
 
 const statsTable = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"

@@ -40,12 +40,17 @@ func GenerateDocs(dir string) error {
 	if err := doc.GenManTree(root, hdr, man); err != nil {
 		return fmt.Errorf("man pages: %w", err)
 	}
+	return genCompletions(root, comp)
+}
+
+// genCompletions writes root's bash, zsh and fish completion scripts into dir.
+func genCompletions(root *cobra.Command, dir string) error {
 	for name, gen := range map[string]func(io.Writer) error{
 		"hoist.bash": func(w io.Writer) error { return root.GenBashCompletionV2(w, true) },
 		"_hoist":     root.GenZshCompletion,
 		"hoist.fish": func(w io.Writer) error { return root.GenFishCompletion(w, true) },
 	} {
-		f, err := os.Create(filepath.Join(comp, name))
+		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -72,40 +77,7 @@ var (
 // container names for the commands that take them, reading root's store and
 // containers when the shell asks.
 func registerCompletions(root *cobra.Command, g *globals) {
-	images := func() []string {
-		st, err := g.openStore(context.Background())
-		if err != nil {
-			return nil
-		}
-		list, err := st.List(context.Background())
-		if err != nil {
-			return nil
-		}
-		var out []string
-		for _, im := range list {
-			for _, n := range im.Names {
-				// As the user types them: busybox:latest, not docker.io/library/busybox:latest.
-				n = strings.TrimPrefix(strings.TrimPrefix(n, "docker.io/"), "library/")
-				out = append(out, n)
-			}
-		}
-		return out
-	}
-	containers := func() []string {
-		rt, err := g.openRuntime(context.Background())
-		if err != nil {
-			return nil
-		}
-		list, err := rt.List(context.Background())
-		if err != nil {
-			return nil
-		}
-		var out []string
-		for _, c := range list {
-			out = append(out, c.Name)
-		}
-		return out
-	}
+	images, containers := g.imageNames, g.containerNames
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "image":
@@ -143,4 +115,42 @@ func completeNames(list func() []string, maxArgs int) func(*cobra.Command, []str
 		}
 		return list(), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// imageNames are the stored images' names as users type them, for completion.
+func (g *globals) imageNames() []string {
+	st, err := g.openStore(context.Background())
+	if err != nil {
+		return nil
+	}
+	list, err := st.List(context.Background())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, im := range list {
+		for _, n := range im.Names {
+			// As the user types them: busybox:latest, not docker.io/library/busybox:latest.
+			n = strings.TrimPrefix(strings.TrimPrefix(n, "docker.io/"), "library/")
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// containerNames are the containers' names, for completion.
+func (g *globals) containerNames() []string {
+	rt, err := g.openRuntime(context.Background())
+	if err != nil {
+		return nil
+	}
+	list, err := rt.List(context.Background())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range list {
+		out = append(out, c.Name)
+	}
+	return out
 }

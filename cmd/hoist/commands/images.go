@@ -171,11 +171,6 @@ func newRmiCmd(g *globals) *cobra.Command {
 			}
 			var failed []string
 			for _, a := range args {
-				if err := checkNotInUse(cmd.Context(), g, st, a, force); err != nil {
-					fmt.Fprintf(g.stderr, "Error: %v\n", err)
-					failed = append(failed, a)
-					continue
-				}
 				lines, err := st.Remove(cmd.Context(), a, force)
 				for _, l := range lines {
 					fmt.Fprintln(g.stdout, l)
@@ -322,49 +317,4 @@ func historyView(h store.HistoryEntry, noTrunc, human bool) historyRowView {
 		v.CreatedSince, v.Size = v.CreatedAt, strconv.FormatInt(h.Size, 10)
 	}
 	return v
-}
-
-// checkNotInUse refuses, as docker does, to delete an image a container was created from: without
-// --force when any container uses it, and always when a running one does. Removing one of several
-// names only untags and is always allowed.
-func checkNotInUse(ctx context.Context, g *globals, st *store.Store, ref string, force bool) error {
-	h, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return nil // Remove reports it
-	}
-	if ref != h.String() && !strings.HasPrefix(h.Hex, strings.TrimPrefix(ref, "sha256:")) {
-		list, err := st.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, im := range list {
-			if im.Manifest == h && len(im.Names) > 1 {
-				return nil // just an untag
-			}
-		}
-	}
-	rt, err := g.openRuntime(ctx)
-	if err != nil {
-		return err
-	}
-	containers, err := rt.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range containers {
-		if c.Config.Manifest != h.String() {
-			continue
-		}
-		short := c.ID
-		if len(short) > 12 {
-			short = short[:12]
-		}
-		if c.State.Running() {
-			return fmt.Errorf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", ref, short)
-		}
-		if !force {
-			return fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image", ref, short)
-		}
-	}
-	return nil
 }

@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
@@ -23,30 +21,12 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 		Short: "Remove build cache (never what an image uses)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := builder.PruneOptions{All: all}
-			if keep != "" {
-				n, err := parseSize(keep)
-				if err != nil {
-					return fmt.Errorf("--keep-storage: %w", err)
-				}
-				opts.KeepStorage = n
-			}
-			for _, f := range filters {
-				k, v, _ := strings.Cut(f, "=")
-				if k != "until" {
-					return fmt.Errorf("--filter %q: only until=DURATION is supported", f)
-				}
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("--filter %q: %w", f, err)
-				}
-				opts.Until = d
-			}
-			st, err := g.openStore(cmd.Context())
+			opts, err := cachePruneOptions(all, keep, filters)
 			if err != nil {
 				return err
 			}
-			if opts.Keep, err = containerImages(cmd.Context(), g); err != nil {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
 				return err
 			}
 			b, err := builder.New(g.root, st)
@@ -68,6 +48,30 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 	f.StringVar(&keep, "keep-storage", "", "keep at most this much build cache (e.g. 500MB, 2GB)")
 	f.StringArrayVar(&filters, "filter", nil, "until=DURATION: only remove cache unused for that long")
 	return cmd
+}
+
+// cachePruneOptions parses build-cache prune's --keep-storage and --filter until=DURATION.
+func cachePruneOptions(all bool, keep string, filters []string) (builder.PruneOptions, error) {
+	opts := builder.PruneOptions{All: all}
+	if keep != "" {
+		n, err := units.RAMInBytes(keep)
+		if err != nil {
+			return opts, fmt.Errorf("--keep-storage: %w", err)
+		}
+		opts.KeepStorage = n
+	}
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		if k != "until" {
+			return opts, fmt.Errorf("--filter %q: only until=DURATION is supported", f)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return opts, fmt.Errorf("--filter %q: %w", f, err)
+		}
+		opts.Until = d
+	}
+	return opts, nil
 }
 
 func newBuilderCmd(g *globals) *cobra.Command {
@@ -116,44 +120,4 @@ func percent(part, total int64) string {
 		return humanSize(part)
 	}
 	return fmt.Sprintf("%s (%d%%)", humanSize(part), part*100/total)
-}
-
-// parseSize parses "512", "500MB", "2GB", "1.5GiB" (decimal and binary units).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}}
-	u := strings.ToUpper(strings.TrimSpace(s))
-	mult := 1.0
-	for _, x := range units {
-		if strings.HasSuffix(u, x.suffix) {
-			u, mult = strings.TrimSpace(strings.TrimSuffix(u, x.suffix)), x.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(u, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return int64(f * mult), nil
-}
-
-// containerImages are the manifests the existing containers were created from.
-func containerImages(ctx context.Context, g *globals) ([]v1.Hash, error) {
-	rt, err := g.openRuntime(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := rt.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []v1.Hash
-	for _, c := range list {
-		if h, err := v1.NewHash(c.Config.Manifest); err == nil {
-			out = append(out, h)
-		}
-	}
-	return out, nil
 }

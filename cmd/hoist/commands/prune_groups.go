@@ -60,11 +60,7 @@ func newImagePruneCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keep, err := containerImages(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			lines, freed, err := st.PruneImages(cmd.Context(), all, keep)
+			lines, freed, err := st.PruneImages(cmd.Context(), all, nil)
 			if len(lines) > 0 {
 				fmt.Fprintf(g.stdout, "Deleted Images:\n%s\n\n", strings.Join(lines, "\n"))
 			}

@@ -115,18 +115,9 @@ func newConvertCmd(g *globals) *cobra.Command {
 		Short: "Recompress a stored image's layers into a new image DST",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if estargz {
-				if compression != "" && compression != string(push.CompressionEstargz) {
-					return fmt.Errorf("--estargz conflicts with --compression %s", compression)
-				}
-				compression = string(push.CompressionEstargz)
-			}
-			c, err := push.ParseCompression(compression)
+			c, err := convertCompression(estargz, compression)
 			if err != nil {
 				return err
-			}
-			if c == push.CompressionKeep {
-				return fmt.Errorf("give --estargz or --compression")
 			}
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -154,4 +145,22 @@ func newConvertCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&estargz, "estargz", false, "convert to eStargz (lazy-pullable gzip)")
 	cmd.Flags().StringVar(&compression, "compression", "", "gzip, zstd or estargz")
 	return cmd
+}
+
+// convertCompression is convert's target: --estargz or --compression, one of them.
+func convertCompression(estargz bool, compression string) (push.Compression, error) {
+	if estargz {
+		if compression != "" && compression != string(push.CompressionEstargz) {
+			return "", fmt.Errorf("--estargz conflicts with --compression %s", compression)
+		}
+		compression = string(push.CompressionEstargz)
+	}
+	c, err := push.ParseCompression(compression)
+	if err != nil {
+		return "", err
+	}
+	if c == push.CompressionKeep {
+		return "", fmt.Errorf("give --estargz or --compression")
+	}
+	return c, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/container"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -33,7 +34,8 @@ type globals struct {
 	stderr io.Writer
 }
 
-// openStore opens the image store under the root. A remote-backed layer (imported lazily from a
+// openStore opens the image store under the root, protecting the images of the root's containers
+// from removal and prunes (container.OpenStore). A remote-backed layer (imported lazily from a
 // registry cache by a build) is fetched when first read, bound to ctx, with the registry settings of
 // a registry command given no flags: hoist login's credentials, the default registry config.
 func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
@@ -59,7 +61,7 @@ func (g *globals) openStoreWith(ctx context.Context, regOpts func() (push.Option
 		fmt.Fprintf(g.stderr, "fetching layer %s (%s) from %s\n", d.Digest, humanSize(d.Size), src.Repository)
 		return push.BlobFetcher(ctx, o)(src, d)
 	}
-	return store.Open(g.root, store.WithFetcher(fetch))
+	return container.OpenStore(g.root, store.WithFetcher(fetch))
 }
 
 // openStoreWriting opens the store and holds off garbage collection until release is called: for
@@ -179,6 +181,76 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "hoist's storage directory (env HOIST_ROOT)")
+	addProfiling(root)
+	root.AddCommand(subcommands(g)...)
+	registerCompletions(root, g)
+	// docker's cobra setup: a flag error is a usage error, exit status 125, in every command.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{code: 125, err: usageError(cmd, err)}
+	})
+	return root
+}
+
+// subcommands are hoist's commands, in help order.
+func subcommands(g *globals) []*cobra.Command {
+	return append(imageCommands(g), containerCommands(g)...)
+}
+
+// imageCommands are the image, registry and storage commands.
+func imageCommands(g *globals) []*cobra.Command {
+	return []*cobra.Command{
+		newVersionCmd(g),
+		newBuildCmd(g),
+		newImagesCmd(g),
+		newTagCmd(g),
+		newRmiCmd(g),
+		newInspectCmd(g),
+		newHistoryCmd(g),
+		newSaveCmd(g),
+		newLoadCmd(g),
+		newImportCmd(g),
+		newPullCmd(g),
+		newPushCmd(g),
+		newPruneCmd(g, "prune"),
+		newBuilderCmd(g),
+		newSystemCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
+		newSearchCmd(g),
+		newManifestCmd(g),
+		newConvertCmd(g),
+	}
+}
+
+// containerCommands are the container commands and the two management groups.
+func containerCommands(g *globals) []*cobra.Command {
+	return []*cobra.Command{
+		newRunCmd(g),
+		newCreateCmd(g),
+		newStartCmd(g),
+		newStopCmd(g),
+		newRestartCmd(g),
+		newKillCmd(g),
+		newRmCmd(g),
+		newWaitCmd(g),
+		newRenameCmd(g),
+		newPsCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newAttachCmd(g),
+		newPortCmd(g),
+		newTopCmd(g),
+		newStatsCmd(g),
+		newVolumeCmd(g),
+		newCpCmd(g),
+		newCommitCmd(g),
+		newImageGroup(g),
+		newContainerGroup(g),
+	}
+}
+
+// addProfiling adds the hidden --cpuprofile flag, which profiles the command.
+func addProfiling(root *cobra.Command) {
 	var cpuprofile string
 	root.PersistentFlags().StringVar(&cpuprofile, "cpuprofile", "", "write a Go CPU profile of the command to this file")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
@@ -208,55 +280,6 @@ func newRoot(g *globals) *cobra.Command {
 			stopProfile()
 		}
 	}
-	root.AddCommand(
-		newVersionCmd(g),
-		newBuildCmd(g),
-		newImagesCmd(g),
-		newTagCmd(g),
-		newRmiCmd(g),
-		newInspectCmd(g),
-		newHistoryCmd(g),
-		newSaveCmd(g),
-		newLoadCmd(g),
-		newImportCmd(g),
-		newPullCmd(g),
-		newPushCmd(g),
-		newPruneCmd(g, "prune"),
-		newBuilderCmd(g),
-		newSystemCmd(g),
-		newLoginCmd(g),
-		newLogoutCmd(g),
-		newSearchCmd(g),
-		newManifestCmd(g),
-		newConvertCmd(g),
-		newRunCmd(g),
-		newCreateCmd(g),
-		newStartCmd(g),
-		newStopCmd(g),
-		newRestartCmd(g),
-		newKillCmd(g),
-		newRmCmd(g),
-		newWaitCmd(g),
-		newRenameCmd(g),
-		newPsCmd(g),
-		newLogsCmd(g),
-		newExecCmd(g),
-		newAttachCmd(g),
-		newPortCmd(g),
-		newTopCmd(g),
-		newStatsCmd(g),
-		newVolumeCmd(g),
-		newCpCmd(g),
-		newCommitCmd(g),
-		newImageGroup(g),
-		newContainerGroup(g),
-	)
-	registerCompletions(root, g)
-	// docker's cobra setup: a flag error is a usage error, exit status 125, in every command.
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &exitError{code: 125, err: usageError(cmd, err)}
-	})
-	return root
 }
 
 func newVersionCmd(g *globals) *cobra.Command {
