@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -34,25 +33,34 @@ var knownArches = map[specs.Arch]bool{
 	specs.ArchLOONGARCH64: true, specs.ArchM68K: true, specs.ArchSH: true, specs.ArchSHEB: true,
 }
 
-// Syscall tables: go-seccomp-bpf's arch package (generated from Linux's
-// syscall tables). Its SyscallNames keeps one number per name, but x32
-// has names with two (rt_sigaction is 13 and 512), so invert the
-// number -> name map ourselves and keep every number.
+//go:generate go run ./internal/gentables
+
+// sysEntry is one syscall of a table: its number (without the ABI's base)
+// and name.
+type sysEntry struct {
+	nr   uint32
+	name string
+}
+
+// Syscall tables: generated (zsyscalls_linux.go) from go-seccomp-bpf's
+// arch package, itself generated from Linux's syscall tables, as static
+// data. x32 has names with two numbers (rt_sigaction is 13 and 512): every
+// number is kept.
 var (
-	abiX86_64 = newABI(specs.ArchX86_64, arch.X86_64, 0, x32Bit-1)
-	abiX32    = newABI(specs.ArchX32, arch.X32, x32Bit, 0xffffffff)
-	abiX86    = newABI(specs.ArchX86, arch.I386, 0, 0xffffffff)
-	abiARM64  = newABI(specs.ArchAARCH64, arch.AARCH64, 0, 0xffffffff)
-	abiARM    = newABI(specs.ArchARM, arch.ARM, 0, 0xffffffff)
+	abiX86_64 = newABI(specs.ArchX86_64, auditX86_64, syscallsX86_64, 0, x32Bit-1)
+	abiX32    = newABI(specs.ArchX32, auditX32, syscallsX32, x32Bit, 0xffffffff)
+	abiX86    = newABI(specs.ArchX86, auditI386, syscallsI386, 0, 0xffffffff)
+	abiARM64  = newABI(specs.ArchAARCH64, auditAARCH64, syscallsAARCH64, 0, 0xffffffff)
+	abiARM    = newABI(specs.ArchARM, auditARM, syscallsARM, 0, 0xffffffff)
 )
 
-func newABI(name specs.Arch, info *arch.Info, base, limit uint32) *abi {
+func newABI(name specs.Arch, audit uint32, table []sysEntry, base, limit uint32) *abi {
 	return &abi{
-		name: name, audit: uint32(info.ID), base: base, limit: limit,
+		name: name, audit: audit, base: base, limit: limit,
 		nums: sync.OnceValue(func() map[string][]uint32 {
-			m := make(map[string][]uint32, len(info.SyscallNumbers))
-			for nr, name := range info.SyscallNumbers {
-				m[name] = append(m[name], base+uint32(nr))
+			m := make(map[string][]uint32, len(table))
+			for _, e := range table {
+				m[e.name] = append(m[e.name], base+e.nr)
 			}
 			for _, v := range m {
 				sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })

@@ -6,6 +6,7 @@
 // evaluation of a profile's includes/excludes (capabilities, architecture,
 // kernel version) come from github.com/moby/profiles/seccomp, which yields
 // a runtime-spec LinuxSeccomp. Syscall tables come from
-// github.com/elastic/go-seccomp-bpf/arch. This package is the compiler,
+// github.com/elastic/go-seccomp-bpf/arch, turned into static tables by go generate
+// (zsyscalls_linux.go, internal/gentables). This package is the compiler,
 // written to give the filter runc builds with libseccomp (see Compile).
 package seccomp

@@ -7,41 +7,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
 )
 
-// GenerateDocs writes hoist's generated reference into dir: a markdown page
-// per command (dir/cli), a man page per command (dir/man, section 1) and the
-// shell completion scripts (dir/completion: hoist.bash, _hoist for zsh,
-// hoist.fish). The output depends only on the command tree, so a test can
-// check that the committed copy is current.
-func GenerateDocs(dir string) error {
+// DocsRoot returns hoist's command tree as the generated reference shows it
+// (hack/gendocs, `make docs`): the documented default of --root rather than
+// the generator's, and no generation date. The output of the generator then
+// depends only on the command tree, so a test can check that the committed
+// copy is current.
+func DocsRoot() *cobra.Command {
 	root := newRoot(&globals{stdin: os.Stdin, stdout: io.Discard, stderr: io.Discard})
-	// The default of --root depends on who runs the generator: show the documented one.
 	if f := root.PersistentFlags().Lookup("root"); f != nil {
 		f.DefValue = "/var/lib/hoist"
 	}
 	root.DisableAutoGenTag = true
-	cli, man, comp := filepath.Join(dir, "cli"), filepath.Join(dir, "man"), filepath.Join(dir, "completion")
-	for _, d := range []string{cli, man, comp} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := doc.GenMarkdownTree(root, cli); err != nil {
-		return fmt.Errorf("markdown: %w", err)
-	}
-	// A fixed date: the pages must not change with the day they are generated on.
-	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	hdr := &doc.GenManHeader{Title: "HOIST", Section: "1", Source: "hoist", Manual: "hoist manual", Date: &date}
-	if err := doc.GenManTree(root, hdr, man); err != nil {
-		return fmt.Errorf("man pages: %w", err)
-	}
-	return genCompletions(root, comp)
+	return root
 }
+
+// GenCompletions writes the bash (hoist.bash), zsh (_hoist) and fish
+// (hoist.fish) completion scripts of root into dir.
+func GenCompletions(root *cobra.Command, dir string) error { return genCompletions(root, dir) }
 
 // genCompletions writes root's bash, zsh and fish completion scripts into dir.
 func genCompletions(root *cobra.Command, dir string) error {
