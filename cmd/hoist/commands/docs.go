@@ -17,7 +17,7 @@ import (
 // depends only on the command tree, so a test can check that the committed
 // copy is current.
 func DocsRoot() *cobra.Command {
-	root := newRoot(&globals{stdin: os.Stdin, stdout: io.Discard, stderr: io.Discard})
+	root := newRoot(&globals{stdin: os.Stdin, stdout: io.Discard, stderr: io.Discard}, true)
 	if f := root.PersistentFlags().Lookup("root"); f != nil {
 		f.DefValue = "/var/lib/hoist"
 	}

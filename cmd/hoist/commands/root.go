@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -118,7 +119,7 @@ func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
-	root := newRoot(g)
+	root := newRoot(g, withGroups(args))
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -173,7 +174,7 @@ func defaultRoot() string {
 	return filepath.Join(home, ".local", "share", "hoist")
 }
 
-func newRoot(g *globals) *cobra.Command {
+func newRoot(g *globals, groups bool) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hoist",
 		Short:         "Build, push, pull and run OCI images without a daemon",
@@ -183,6 +184,9 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "hoist's storage directory (env HOIST_ROOT)")
 	addProfiling(root)
 	root.AddCommand(subcommands(g)...)
+	if groups {
+		root.AddCommand(newImageGroup(g), newContainerGroup(g))
+	}
 	registerCompletions(root, g)
 	// docker's cobra setup: a flag error is a usage error, exit status 125, in every command.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -244,9 +248,23 @@ func containerCommands(g *globals) []*cobra.Command {
 		newVolumeCmd(g),
 		newCpCmd(g),
 		newCommitCmd(g),
-		newImageGroup(g),
-		newContainerGroup(g),
 	}
+}
+
+// withGroups reports whether a command line may need docker's management groups (`hoist image
+// ls`, `hoist container rm`): they repeat every command with its flags, so they are built only for
+// command lines that can use them (help and completion included), not for every start.
+func withGroups(args []string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	for _, a := range args {
+		switch {
+		case a == "image", a == "container", a == "help", a == "--help", a == "-h", strings.HasPrefix(a, "__complete"):
+			return true
+		}
+	}
+	return false
 }
 
 // addProfiling adds the hidden --cpuprofile flag, which profiles the command.
