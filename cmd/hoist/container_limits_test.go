@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,5 +31,24 @@ func TestRunUlimitShmSizeInit(t *testing.T) {
 	}
 	if ps := hoist(t, root, "", "ps", "-aq"); strings.TrimSpace(ps.stdout) != "" {
 		t.Errorf("refused runs left containers: %q", ps.stdout)
+	}
+}
+
+// TestExecEnvFile: exec --env-file reads KEY=VALUE lines (comments and blank lines skipped, -e
+// after it wins), as docker exec does; a missing file exits 125 naming the flag.
+func TestExecEnvFile(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "-d", "--name", "envx", "--network", "none", "busybox", "sleep", "100"), "run -d")
+	f := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(f, []byte("# comment\n\nA=from-file\nB=b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := hoist(t, root, "", "exec", "--env-file", f, "-e", "B=from-flag", "envx", "sh", "-c", "echo $A $B")
+	if r.code != 0 || r.stdout != "from-file from-flag\n" {
+		t.Errorf("exec --env-file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = hoist(t, root, "", "exec", "--env-file", "/nonexistent", "envx", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "--env-file") {
+		t.Errorf("missing --env-file: exit %d, stderr %q; want 125 naming the flag", r.code, r.stderr)
 	}
 }

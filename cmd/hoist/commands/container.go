@@ -93,10 +93,21 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 	if cmd.Flags().Changed("stop-timeout") {
 		o.StopTimeout = &f.stopTimeout
 	}
+	if err := f.envAndLabels(&o); err != nil {
+		return o, err
+	}
+	if err := f.limits(&o); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// envAndLabels fills o's environment (--env-file, then -e) and labels.
+func (f *createFlags) envAndLabels(o *container.CreateOptions) error {
 	for _, file := range f.envFiles {
 		lines, err := readEnvFile(file)
 		if err != nil {
-			return o, err
+			return err
 		}
 		o.Env = append(o.Env, lines...)
 	}
@@ -110,39 +121,44 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 			o.Labels[k] = v
 		}
 	}
+	return nil
+}
+
+// limits fills o's resource limits: -m, --shm-size, --ulimit, --cpus, --pids-limit.
+func (f *createFlags) limits(o *container.CreateOptions) error {
 	if f.memory != "" {
 		n, err := units.RAMInBytes(f.memory)
 		if err != nil {
-			return o, fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", f.memory, err)
+			return fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", f.memory, err)
 		}
 		if n < 6<<20 {
-			return o, errors.New("minimum memory limit allowed is 6MB")
+			return errors.New("minimum memory limit allowed is 6MB")
 		}
 		o.Resources.Memory = n
 	}
 	if f.shmSize != "" {
 		n, err := units.RAMInBytes(f.shmSize)
 		if err != nil || n <= 0 {
-			return o, fmt.Errorf("invalid argument %q for \"--shm-size\" flag: invalid size", f.shmSize)
+			return fmt.Errorf("invalid argument %q for \"--shm-size\" flag: invalid size", f.shmSize)
 		}
 		o.ShmSize = n
 	}
 	ul, err := run.ParseUlimits(f.ulimits)
 	if err != nil {
-		return o, err
+		return err
 	}
 	if err := run.CheckRlimits(ul); err != nil {
-		return o, fmt.Errorf("--ulimit: %w", err)
+		return fmt.Errorf("--ulimit: %w", err)
 	}
 	o.Ulimits = ul
 	if f.cpus < 0 {
-		return o, fmt.Errorf("invalid argument %v for \"--cpus\" flag", f.cpus)
+		return fmt.Errorf("invalid argument %v for \"--cpus\" flag", f.cpus)
 	}
 	o.Resources.NanoCPUs = int64(f.cpus * 1e9)
 	if f.pidsLimit > 0 {
 		o.Resources.PidsLimit = f.pidsLimit
 	}
-	return o, nil
+	return nil
 }
 
 // envValue is one -e: KEY=VALUE as is, a bare KEY from hoist's environment

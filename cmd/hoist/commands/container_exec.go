@@ -13,7 +13,7 @@ import (
 
 func newExecCmd(g *globals) *cobra.Command {
 	var o container.ExecOptions
-	var env []string
+	var env, envFiles []string
 	cmd := &cobra.Command{
 		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
 		Short: "Execute a command in a running container",
@@ -24,36 +24,18 @@ func newExecCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, file := range envFiles {
+				lines, err := readEnvFile(file)
+				if err != nil {
+					return &exitError{code: 125, err: err}
+				}
+				o.Env = append(o.Env, lines...)
+			}
 			for _, e := range env {
 				o.Env = append(o.Env, envValue(e)...)
 			}
 			o.Args = args[1:]
-			rt, err := g.openRuntime(cmd.Context())
-			if err != nil {
-				return dockerExit(err)
-			}
-			stdio := container.Stdio{In: g.stdin, Out: g.stdout, Err: g.stderr}
-			if o.Tty {
-				if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
-					stdio.Terminal = f
-					if o.Interactive {
-						if restore, err := makeRaw(f); err == nil {
-							defer restore()
-						}
-					}
-				}
-			}
-			code, err := rt.Exec(cmd.Context(), args[0], o, stdio)
-			if err != nil {
-				if errors.Is(err, container.ErrNotRunning) || errors.Is(err, container.ErrNotFound) {
-					return &exitError{code: 1, err: err}
-				}
-				return dockerExit(err)
-			}
-			if code != 0 {
-				return &exitError{code: code}
-			}
-			return nil
+			return runExec(cmd, g, args[0], o)
 		},
 	}
 	fs := cmd.Flags()
@@ -61,9 +43,41 @@ func newExecCmd(g *globals) *cobra.Command {
 	fs.BoolVarP(&o.Interactive, "interactive", "i", false, "keep STDIN open even if not attached")
 	fs.BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	fs.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
+	fs.StringArrayVar(&envFiles, "env-file", nil, "read in a file of environment variables")
 	fs.StringVarP(&o.User, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
 	return stopAtArgs(cmd)
+}
+
+// runExec runs o in container ref, with the caller's terminal when -t and stdin is one, and maps
+// the result to docker's exit statuses.
+func runExec(cmd *cobra.Command, g *globals, ref string, o container.ExecOptions) error {
+	rt, err := g.openRuntime(cmd.Context())
+	if err != nil {
+		return dockerExit(err)
+	}
+	stdio := container.Stdio{In: g.stdin, Out: g.stdout, Err: g.stderr}
+	if o.Tty {
+		if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+			stdio.Terminal = f
+			if o.Interactive {
+				if restore, err := makeRaw(f); err == nil {
+					defer restore()
+				}
+			}
+		}
+	}
+	code, err := rt.Exec(cmd.Context(), ref, o, stdio)
+	if err != nil {
+		if errors.Is(err, container.ErrNotRunning) || errors.Is(err, container.ErrNotFound) {
+			return &exitError{code: 1, err: err}
+		}
+		return dockerExit(err)
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 func newAttachCmd(g *globals) *cobra.Command {

@@ -16,6 +16,28 @@ import (
 // defaultServer is what docker login and logout use without an argument.
 const defaultServer = "docker.io"
 
+// loginCredentials completes the username and password of login: the password from stdin with
+// --password-stdin, else a prompt on a terminal for what is missing (docker's rules).
+func loginCredentials(g *globals, user, password string, passwordStdin bool) (string, string, error) {
+	if passwordStdin {
+		if password != "" {
+			return "", "", errors.New("--password and --password-stdin are mutually exclusive")
+		}
+		if user == "" {
+			return "", "", errors.New("must provide --username with --password-stdin")
+		}
+		b, err := io.ReadAll(bufio.NewReader(g.stdin))
+		if err != nil {
+			return "", "", fmt.Errorf("reading password: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if user == "" || password == "" {
+		return promptLogin(g, user)
+	}
+	return user, password, nil
+}
+
 func newLoginCmd(g *globals) *cobra.Command {
 	var rf registryFlags
 	var user, password string
@@ -29,24 +51,9 @@ func newLoginCmd(g *globals) *cobra.Command {
 			if len(args) == 1 {
 				server = normalizeServer(args[0])
 			}
-			if passwordStdin {
-				if password != "" {
-					return errors.New("--password and --password-stdin are mutually exclusive")
-				}
-				if user == "" {
-					return errors.New("must provide --username with --password-stdin")
-				}
-				b, err := io.ReadAll(bufio.NewReader(g.stdin))
-				if err != nil {
-					return fmt.Errorf("reading password: %w", err)
-				}
-				password = strings.TrimRight(string(b), "\r\n")
-			}
-			if user == "" || password == "" {
-				var err error
-				if user, password, err = promptLogin(g, user); err != nil {
-					return err
-				}
+			var err error
+			if user, password, err = loginCredentials(g, user, password, passwordStdin); err != nil {
+				return err
 			}
 			rf.quiet = true
 			o, done, err := rf.options(g)

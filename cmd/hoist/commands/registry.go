@@ -2,8 +2,10 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -22,9 +24,9 @@ func newSearchCmd(g *globals) *cobra.Command {
 		Short: "Search a registry's repositories (its _catalog) for TERM",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, term, ok := strings.Cut(args[0], "/")
-			if !ok || !strings.ContainsAny(reg, ".:") && reg != "localhost" {
-				return fmt.Errorf("search %q: give the registry too (REGISTRY/TERM); Docker Hub's search service is not supported", args[0])
+			reg, term, err := searchTarget(args[0])
+			if err != nil {
+				return err
 			}
 			rf.quiet = true
 			o, done, err := rf.options(g)
@@ -42,26 +44,9 @@ func newSearchCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
 			defer tw.Flush()
 			if listTags {
-				fmt.Fprintln(tw, "NAME\tTAG")
-				for _, r := range repos {
-					ref, err := store.ParseName(reg + "/" + r)
-					if err != nil {
-						return err
-					}
-					tags, err := push.Tags(cmd.Context(), ref.Context(), o)
-					if err != nil {
-						return err
-					}
-					for _, t := range tags {
-						fmt.Fprintf(tw, "%s/%s\t%s\n", reg, r, t)
-					}
-				}
-				return nil
+				return printTags(cmd.Context(), tw, reg, repos, o)
 			}
-			fmt.Fprintln(tw, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED")
-			for _, r := range repos {
-				fmt.Fprintf(tw, "%s/%s\t\t0\t\t\n", reg, r)
-			}
+			printRepos(tw, reg, repos)
 			return nil
 		},
 	}
@@ -69,6 +54,44 @@ func newSearchCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 25, "maximum number of results")
 	cmd.Flags().BoolVar(&listTags, "list-tags", false, "list the tags of each repository found (podman's flag)")
 	return cmd
+}
+
+// searchTarget splits search's REGISTRY/TERM; a term without a registry is refused (Docker Hub's
+// search service is not supported).
+func searchTarget(arg string) (reg, term string, err error) {
+	reg, term, ok := strings.Cut(arg, "/")
+	if !ok || !strings.ContainsAny(reg, ".:") && reg != "localhost" {
+		return "", "", fmt.Errorf("search %q: give the registry too (REGISTRY/TERM); Docker Hub's search service is not supported", arg)
+	}
+	return reg, term, nil
+}
+
+// printRepos prints search's table in docker's columns (a registry's catalog has no description,
+// stars or flags).
+func printRepos(w io.Writer, reg string, repos []string) {
+	fmt.Fprintln(w, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED")
+	for _, r := range repos {
+		fmt.Fprintf(w, "%s/%s\t\t0\t\t\n", reg, r)
+	}
+}
+
+// printTags prints search --list-tags: every tag of each repository of reg.
+func printTags(ctx context.Context, w io.Writer, reg string, repos []string, o push.Options) error {
+	fmt.Fprintln(w, "NAME\tTAG")
+	for _, r := range repos {
+		ref, err := store.ParseName(reg + "/" + r)
+		if err != nil {
+			return err
+		}
+		tags, err := push.Tags(ctx, ref.Context(), o)
+		if err != nil {
+			return err
+		}
+		for _, t := range tags {
+			fmt.Fprintf(w, "%s/%s\t%s\n", reg, r, t)
+		}
+	}
+	return nil
 }
 
 func newManifestCmd(g *globals) *cobra.Command {
