@@ -262,7 +262,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("rm of a running container succeeded")
 	}
 	start := time.Now()
-	if res := hoist(t, root, "", "stop", "-t", "1", "life2"); res.code != 0 {
+	if res := hoist(t, root, "", "stop", "--timeout", "1", "life2"); res.code != 0 {
 		t.Fatalf("stop: %+v", res)
 	}
 	// sh as PID 1 has no SIGTERM handler: the kernel drops SIGTERM, SIGKILL follows after 1 s.

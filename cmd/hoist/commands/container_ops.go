@@ -34,13 +34,14 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 				return err
 			}
 			var t *int
-			if cmd.Flags().Changed("time") {
+			if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
 				t = &timeout
 			}
 			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, t) })
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait before killing the container (current docker's name of -t)")
 	return cmd
 }
 
