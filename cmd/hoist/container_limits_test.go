@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunUlimitShmSizeInit: run's --ulimit, --shm-size and --init reach the container; bad values exit
@@ -50,5 +51,31 @@ func TestExecEnvFile(t *testing.T) {
 	r = hoist(t, root, "", "exec", "--env-file", "/nonexistent", "envx", "true")
 	if r.code != 125 || !strings.Contains(r.stderr, "--env-file") {
 		t.Errorf("missing --env-file: exit %d, stderr %q; want 125 naming the flag", r.code, r.stderr)
+	}
+}
+
+// TestLogsUntil: logs --until leaves out what was logged after the time (RFC 3339 or relative), as
+// docker logs does; a bad value exits non-zero naming it.
+func TestLogsUntil(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "-d", "--name", "untilx", "--network", "none", "busybox",
+		"sh", "-c", "echo one; sleep 1.5; echo two"), "run -d")
+	waitFor(t, 10*time.Second, "both lines", func() bool {
+		return hoist(t, root, "", "logs", "untilx").stdout == "one\ntwo\n"
+	})
+	first := strings.Fields(hoist(t, root, "", "logs", "-t", "untilx").stdout)[0]
+	at, err := time.Parse(time.RFC3339Nano, first)
+	if err != nil {
+		t.Fatalf("timestamp %q: %v", first, err)
+	}
+	until := at.Add(500 * time.Millisecond).Format(time.RFC3339Nano)
+	if r := hoist(t, root, "", "logs", "--until", until, "untilx"); r.code != 0 || r.stdout != "one\n" {
+		t.Errorf("logs --until %s: exit %d, stdout %q", until, r.code, r.stdout)
+	}
+	if r := hoist(t, root, "", "logs", "--until", "0s", "untilx"); r.stdout != "one\ntwo\n" {
+		t.Errorf("logs --until 0s (now): stdout %q", r.stdout)
+	}
+	if r := hoist(t, root, "", "logs", "--until", "yesterday", "untilx"); r.code == 0 || !strings.Contains(r.stderr, "yesterday") {
+		t.Errorf("logs --until yesterday: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -99,6 +99,7 @@ type LogOptions struct {
 	Follow     bool
 	Tail       int // < 0: all
 	Since      time.Time
+	Until      time.Time // zero: no end; entries after it are left out, and Follow stops once it passed
 	Timestamps bool
 }
 
@@ -130,7 +131,7 @@ func (r *Runtime) logs(ctx context.Context, c *Container, o LogOptions, stdout, 
 		if err := json.Unmarshal(line, &e); err != nil {
 			return nil // a torn last line; the writer completes it later
 		}
-		if !o.Since.IsZero() && e.Time.Before(o.Since) {
+		if !o.Since.IsZero() && e.Time.Before(o.Since) || !o.Until.IsZero() && e.Time.After(o.Until) {
 			return nil
 		}
 		w := stdout
@@ -187,6 +188,9 @@ func (r *Runtime) logs(ctx context.Context, c *Container, o LogOptions, stdout, 
 		}
 		if err != io.EOF {
 			return err
+		}
+		if !o.Until.IsZero() && time.Now().After(o.Until) {
+			return nil // docker's --until ends a --follow
 		}
 		c, gerr := r.Get(ctx, c.ID)
 		if gerr != nil || !c.State.Running() {

@@ -137,7 +137,7 @@ func newRenameCmd(g *globals) *cobra.Command {
 
 func newLogsCmd(g *globals) *cobra.Command {
 	var o container.LogOptions
-	var tail, since string
+	var tail, since, until string
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
@@ -151,12 +151,12 @@ func newLogsCmd(g *globals) *cobra.Command {
 				}
 				o.Tail = n
 			}
-			if since != "" {
-				t, err := parseSince(since)
-				if err != nil {
-					return err
-				}
-				o.Since = t
+			var err error
+			if o.Since, err = parseSinceFlag(since); err != nil {
+				return err
+			}
+			if o.Until, err = parseSinceFlag(until); err != nil {
+				return err
 			}
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -169,7 +169,16 @@ func newLogsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
 	cmd.Flags().StringVar(&since, "since", "", "show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+	cmd.Flags().StringVar(&until, "until", "", "show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
 	return cmd
+}
+
+// parseSinceFlag is parseSince for an optional flag value: "" is the zero time.
+func parseSinceFlag(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	return parseSince(v)
 }
 
 // parseSince accepts a duration ("42m"), RFC 3339 or Unix seconds.
