@@ -300,9 +300,6 @@ func layerFiles(t *testing.T, l v1.Layer) map[string]string {
 // TestDockerContextSymlinksStayInside runs the same probes under docker's BuildKit (the reference
 // environment's dockerd 20.10), to show they are real: docker refuses every one of them too.
 func TestDockerContextSymlinksStayInside(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: no docker builds")
-	}
 	const docker = "/usr/bin/docker"
 	prereq.Require(t, prereq.Docker) // dockerd 20.10 with BuildKit
 	ec := newEscapeContext(t)

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 func TestParseDevice(t *testing.T) {
 	kmsg, err := os.Stat("/dev/kmsg")
 	if err != nil {
-		t.Skip("no /dev/kmsg")
+		prereq.Skip(t, "no /dev/kmsg on this host")
 	}
 	null := Device{HostPath: "/dev/null", Path: "/dev/null", Type: 'c', Major: 1, Minor: 3, FileMode: 0o666, Permissions: "rwm"}
 	tests := []struct {

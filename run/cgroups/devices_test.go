@@ -285,7 +285,7 @@ func attachedDevicePrograms(t *testing.T, dir string) int {
 func TestDeviceSetMatchesKernel(t *testing.T) {
 	requireRoot(t)
 	if IsV2() {
-		t.Skip("needs the v1 devices controller")
+		prereq.Skip(t, "needs the v1 devices controller (a cgroup v1 or hybrid host)")
 	}
 	if m, err := v1Mounts(); err != nil || m["devices"] == "" {
 		prereq.Skip(t, "cgroup v1 without a devices hierarchy mounted")

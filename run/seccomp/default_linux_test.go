@@ -2,13 +2,8 @@ package seccomp
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +28,7 @@ const (
 func requireAmd64Root(t *testing.T) {
 	t.Helper()
 	if runtime.GOARCH != "amd64" {
-		t.Skip("the probes use amd64 syscall numbers")
+		prereq.Skip(t, "the probes use amd64 syscall numbers (an amd64 machine)")
 	}
 	prereq.Require(t, prereq.Root) // capabilities decide EPERM versus the filter
 }
@@ -127,43 +122,6 @@ func TestDefaultProfileSysAdmin(t *testing.T) {
 		{"mount reaches the kernel", "", unix.SYS_MOUNT, []uint64{0, 0, 0, 0, 0}, want{notPerm: true}},
 		{"kexec_load", "", unix.SYS_KEXEC_LOAD, []uint64{0, 0, 0, 0}, want{errno: unix.EPERM}},
 	})
-}
-
-// TestI386 runs an int 0x80 program under the filter: the kernel reports
-// AUDIT_ARCH_I386 and i386 numbers, which must use the i386 table.
-func TestI386(t *testing.T) {
-	requireAmd64Root(t)
-	bin := filepath.Join(t.TempDir(), "probe386")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/probe386")
-	build.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build the i386 probe: %v\n%s", err, out)
-	}
-	if err := exec.Command(bin, "20").Run(); err != nil {
-		t.Skipf("this kernel does not run i386 programs: %v", err)
-	}
-	p := defaultProgram(t, dockerCaps)
-	for _, c := range []struct {
-		name string
-		args []uint64 // i386 number, then arguments
-		want want
-	}{
-		{"getpid", []uint64{20}, want{}},
-		{"unshare CLONE_NEWUSER", []uint64{310, unix.CLONE_NEWUSER}, want{errno: unix.EPERM}},
-		{"socket AF_VSOCK", []uint64{359, unix.AF_VSOCK, unix.SOCK_STREAM, 0}, want{errno: unix.EPERM}},
-		{"socket AF_INET", []uint64{359, unix.AF_INET, unix.SOCK_STREAM, 0}, want{}},
-		{"syscall 1000", []uint64{1000}, want{errno: unix.ENOSYS}},
-	} {
-		argv := []string{"probe386"}
-		for _, a := range c.args {
-			argv = append(argv, strconv.FormatUint(a, 10))
-		}
-		o := runProbe(t, probeSpec{Prog: p, Mode: "exec", Path: bin, Argv: argv})
-		if f := strings.Fields(o.out); o.signal == 0 && len(f) != 2 {
-			t.Fatalf("%s: output %q, stderr %s", c.name, o.out, o.stderr)
-		}
-		c.want.check(t, "i386 "+c.name, o)
-	}
 }
 
 func TestProgramJSON(t *testing.T) {
