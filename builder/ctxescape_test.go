@@ -108,6 +108,38 @@ var escapeProbes = []struct {
 	{"loop", "COPY loop1 /x", false},
 	{"bind mount", "RUN --mount=type=bind,source=etclink,target=/m cat /m/hostname > /out", false},
 	{"bind mount of a linked dir", "RUN --mount=type=bind,source=mlink,target=/m cat /m/secret > /out", false},
+	{"rw bind mount of a linked dir", "RUN --mount=type=bind,source=mlink,target=/m,rw cat /m/secret > /out", false},
+	{"parents through a link", "COPY --parents mlink/./secret /x/", false},
+	{"parents through /etc", "COPY --parents etclink/./hostname /x/", false},
+	{"exclude on a linked dir", "COPY --exclude=nothing mlink/ /x/", false},
+}
+
+// TestBindRWStaysInBuild: RUN --mount=type=bind,rw writes go to a throw-away layer: the attack
+// rewrites, deletes and adds files through the mount, and writes through a link in the context that
+// points out of it; afterwards the context and the directory outside it are as they were.
+func TestBindRWStaysInBuild(t *testing.T) {
+	b, _ := newBuilder(t)
+	ec := newEscapeContext(t)
+	run := "RUN --mount=type=bind,source=.,target=/ctx,rw sh -c '" +
+		"echo pwned > /ctx/keep; rm -f /ctx/d/x; ln -s /etc /ctx/newlink; echo pwned > /ctx/mlink/secret 2>/dev/null; " +
+		"echo pwned > /ctx/mfile 2>/dev/null; true'"
+	var log bytes.Buffer
+	if _, err := b.Build(context.Background(), builder.Options{ContextDir: ec.dir, Progress: &log,
+		DockerfileData: []byte("FROM busybox\n" + run + "\n")}); err != nil {
+		t.Fatalf("build: %v\n%s", err, log.String())
+	}
+	for p, want := range map[string]string{
+		filepath.Join(ec.dir, "keep"):       "kept\n",
+		filepath.Join(ec.dir, "d", "x"):     "dfile\n",
+		filepath.Join(ec.outside, "secret"): ec.marker + "\n",
+	} {
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Errorf("%s after the build: %q, %v; want %q", p, got, err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(ec.dir, "newlink")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a link made through the rw mount reached the context: %v", err)
+	}
 }
 
 // TestContextSymlinksStayInside: every probe fails with a not-found error naming its line, and
