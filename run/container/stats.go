@@ -9,48 +9,6 @@ import (
 	"time"
 )
 
-// Process is one process of a running container, for top.
-type Process struct {
-	UID, PID, PPID int
-	Cmd            string
-}
-
-// Top lists the processes in the container's cgroup.
-func (r *Runtime) Top(ctx context.Context, ref string) ([]Process, error) {
-	c, err := r.Get(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if c.State.Status != StatusRunning || c.State.Cgroup == nil {
-		return nil, fmt.Errorf("%w: container %s is not running", ErrNotRunning, c.ID[:12])
-	}
-	pids, err := c.State.Cgroup.Pids()
-	if err != nil {
-		return nil, err
-	}
-	var out []Process
-	for _, pid := range pids {
-		p := Process{PID: pid}
-		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-			for _, line := range strings.Split(string(st), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 2 && f[0] == "Uid:" {
-					p.UID, _ = strconv.Atoi(f[1])
-				}
-				if len(f) >= 2 && f[0] == "PPid:" {
-					p.PPID, _ = strconv.Atoi(f[1])
-				}
-			}
-		}
-		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		p.Cmd = strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
-		out = append(out, p)
-	}
-	return out, nil
-}
 
 // Usage is one stats sample of a container.
 type Usage struct {
