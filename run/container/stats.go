@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 // Usage is one stats sample of a container.
 type Usage struct {
 	CPUPercent            float64
