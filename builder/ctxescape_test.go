@@ -349,6 +349,11 @@ func TestDockerContextSymlinksStayInside(t *testing.T) {
 		return string(out), err
 	}
 	for _, p := range escapeProbes {
+		if strings.Contains(p.body, "--parents") || strings.Contains(p.body, "--exclude") {
+			// docker 20.10's BuildKit has no COPY --parents/--exclude: it can only refuse the flag,
+			// which proves nothing about the path. TestContextSymlinksStayInside runs them on hoist.
+			continue
+		}
 		t.Run(p.name, func(t *testing.T) {
 			// A RUN after the probe prints what the image holds, had the copy worked.
 			out, err := run(t, "FROM busybox:latest\n"+p.body+"\nRUN cat /x /x/* /out 2>/dev/null; true\n")
