@@ -114,7 +114,7 @@ func runSandbox(ctx context.Context, spec run.Spec, mode string, stdio run.IO) (
 	holder := fmt.Sprintf("%d-%d", self, network.ProcessStart(self))
 	removeStaleCgroups()
 	// The name says who made it, so a cgroup a killed build left behind can be told from one in use.
-	cg, err := cgroups.Create(cgroupPrefix+holder+"-"+id, runResources(spec.Security.Privileged))
+	cg, err := cgroups.CreateOrNone(cgroupPrefix+holder+"-"+id, runResources(spec.Security.Privileged))
 	if err != nil {
 		return -1, fmt.Errorf("creating the RUN cgroup: %w", err)
 	}

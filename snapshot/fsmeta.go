@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,13 +21,26 @@ const (
 	// whiteoutMetaPrefix starts aufs metadata names (.wh..wh.plnk, ...).
 	whiteoutMetaPrefix = ".wh..wh."
 
-	overlayXattrPrefix = "trusted.overlay."
-	xattrOpaque        = "trusted.overlay.opaque"
-	xattrOrigin        = "trusted.overlay.origin"
-	xattrRedirect      = "trusted.overlay.redirect"
-	xattrMetacopy      = "trusted.overlay.metacopy"
-	xattrSELinux       = "security.selinux"
+	xattrSELinux = "security.selinux"
 )
+
+// overlayfs keeps its metadata in trusted.overlay.* xattrs. In a user namespace (rootless hoist)
+// trusted xattrs are out of reach: hoist mounts with "userxattr" there and overlayfs uses
+// user.overlay.* instead (the names below follow).
+var (
+	overlayXattrPrefix = overlayPrefix(userns.RunningInUserNS())
+	xattrOpaque        = overlayXattrPrefix + "opaque"
+	xattrOrigin        = overlayXattrPrefix + "origin"
+	xattrRedirect      = overlayXattrPrefix + "redirect"
+	xattrMetacopy      = overlayXattrPrefix + "metacopy"
+)
+
+func overlayPrefix(inUserns bool) string {
+	if inUserns {
+		return "user.overlay."
+	}
+	return "trusted.overlay."
+}
 
 // devIno identifies an inode, for hardlink detection.
 type devIno struct{ dev, ino uint64 }

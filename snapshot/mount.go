@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +20,17 @@ import (
 // /sys/module/overlay/parameters/<name>, or EINVAL at mount time) is
 // mounted without it.
 func optionalOverlayOptions() []string { return []string{"index", "metacopy", "redirect_dir"} }
+
+// overlayOff is the value that turns option o off. In a user namespace (rootless hoist) the kernel
+// refuses redirect_dir=off where redirect_always_follow makes "off" mean "follow" (following a
+// redirect is privileged); "nofollow" neither creates nor follows redirects, which is what hoist
+// needs: its lowers are extracted layers and never hold one.
+func overlayOff(o string) string {
+	if o == "redirect_dir" && userns.RunningInUserNS() {
+		return "nofollow"
+	}
+	return "off"
+}
 
 // MountOverlay mounts an overlay at target (an existing directory).
 // lowers are lower directories base first, as Ensure returns them.
@@ -119,10 +131,15 @@ func mountOverlayNewAPI(lowersTop []string, upper, work, target string, readOnly
 			return fmt.Errorf("workdir %s: %w%s", work, err, fsLog(fd))
 		}
 	}
+	if userns.RunningInUserNS() {
+		if err := unix.FsconfigSetFlag(fd, "userxattr"); err != nil {
+			return fmt.Errorf("userxattr: %w%s", err, fsLog(fd))
+		}
+	}
 	for _, o := range optionalOverlayOptions() {
 		if overlayOptionKnown(o) {
 			// Rejection means the kernel cannot turn it off: go without.
-			_ = unix.FsconfigSetString(fd, o, "off")
+			_ = unix.FsconfigSetString(fd, o, overlayOff(o))
 		}
 	}
 	fsLog(fd) // drop messages about skipped options
@@ -172,7 +189,7 @@ func mountOverlayLegacy(lowersTop []string, upper, work, target string, readOnly
 	var optional []string
 	for _, o := range optionalOverlayOptions() {
 		if overlayOptionKnown(o) {
-			optional = append(optional, o+"=off")
+			optional = append(optional, o+"="+overlayOff(o))
 		}
 	}
 	lowers := lowersTop
@@ -207,6 +224,9 @@ func legacyOptions(lowersTop []string, upper, work string, optional []string) st
 	opts := []string{"lowerdir=" + strings.Join(esc, ":")}
 	if upper != "" {
 		opts = append(opts, "upperdir="+escapeOverlayPath(upper), "workdir="+escapeOverlayPath(work))
+	}
+	if userns.RunningInUserNS() {
+		opts = append(opts, "userxattr") // see overlayPrefix
 	}
 	opts = append(opts, optional...)
 	return strings.Join(opts, ",")

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
 )
@@ -12,5 +13,10 @@ import (
 func main() {
 	run.MaybeInit()          // the re-exec'd sandbox init never returns from here
 	container.MaybeMonitor() // nor does a container's monitor
-	os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	rootless.MaybeServe()    // nor the rootless server
+	args := os.Args[1:]
+	if rootless.Needed() && commands.NeedsNamespace(args) {
+		os.Exit(rootless.Forward(args)) // an ordinary user's command runs in the rootless namespaces
+	}
+	os.Exit(commands.Execute(args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/userns"
 )
 
 // Resources are the limits of a cgroup; zero values mean "no limit".
@@ -61,6 +63,11 @@ type Cgroup struct {
 // ErrUnavailable is returned when the host has no usable cgroup hierarchy.
 var ErrUnavailable = errors.New("no usable cgroup hierarchy")
 
+// ErrNotDelegated is returned in a user namespace (rootless hoist): the host gives an ordinary user
+// no cgroups of its own on cgroup v1, and hoist does not yet use a delegated cgroup v2 subtree.
+var ErrNotDelegated = errors.New("rootless hoist cannot create cgroups on this host " +
+	"(an ordinary user gets none on cgroup v1, and delegated cgroup v2 subtrees are not supported yet)")
+
 const mountRoot = "/sys/fs/cgroup"
 
 // v1Controllers are the hierarchies hoist uses on cgroup v1.
@@ -75,6 +82,9 @@ func IsV2() bool {
 // Create makes the cgroup of container id and applies r. A cgroup of that
 // name left behind (by a killed monitor) is emptied and replaced.
 func Create(id string, r Resources) (*Cgroup, error) {
+	if userns.RunningInUserNS() {
+		return nil, ErrNotDelegated
+	}
 	var cg *Cgroup
 	var err error
 	if IsV2() {
@@ -90,6 +100,31 @@ func Create(id string, r Resources) (*Cgroup, error) {
 		return nil, err
 	}
 	return cg, nil
+}
+
+// CreateOrNone is Create for a sandbox that can run without a cgroup of its own: where cgroups
+// cannot be created (ErrNotDelegated) and r asks for no limit, it returns a Cgroup without
+// directories, through which nothing is limited, counted or killed. The user namespace stands in for
+// the device rules there: it cannot create device nodes, and the sandbox's /dev holds bind mounts of
+// the host's harmless ones only. A limit that cannot be applied is an error naming it, never ignored.
+func CreateOrNone(id string, r Resources) (*Cgroup, error) {
+	cg, err := Create(id, r)
+	if !errors.Is(err, ErrNotDelegated) {
+		return cg, err
+	}
+	var limits []string
+	for _, l := range []struct {
+		set  bool
+		name string
+	}{{r.Memory != 0, "--memory"}, {r.NanoCPUs != 0, "--cpus"}, {r.PidsLimit > 0, "--pids-limit"}} {
+		if l.set {
+			limits = append(limits, l.name)
+		}
+	}
+	if len(limits) > 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(limits, ", "), err)
+	}
+	return &Cgroup{Paths: map[string]string{}}, nil
 }
 
 func createV2(id string) (*Cgroup, error) {

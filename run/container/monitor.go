@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -235,7 +236,7 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{os.Args[0], MonitorArg, r.hroot, c.ID},
-		Env:         []string{"PATH=" + os.Getenv("PATH")},
+		Env:         append([]string{"PATH=" + os.Getenv("PATH")}, rootless.Env()...),
 		Stdin:       devnull,
 		Stdout:      devnull,
 		Stderr:      devnull,

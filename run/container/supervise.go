@@ -117,7 +117,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	if err != nil {
 		return startErr(err)
 	}
-	cg, err := cgroups.Create(c.ID, c.Config.Resources)
+	cg, err := cgroups.CreateOrNone(c.ID, c.Config.Resources)
 	if err != nil {
 		return startErr(fmt.Errorf("creating cgroup: %w", err))
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/rootless"
 )
 
 // Bridge settings.
@@ -33,8 +35,17 @@ const (
 )
 
 // StateDir holds the address leases; it is per host, not per hoist root,
-// because the bridge is.
-var StateDir = "/run/hoist/network"
+// because the bridge is. A rootless hoist has a bridge of its own, in the
+// network namespace of its rootless server, and keeps the leases in the
+// user's runtime directory.
+var StateDir = defaultStateDir()
+
+func defaultStateDir() string {
+	if rootless.Active() {
+		return filepath.Join(rootless.RuntimeDir(), "network")
+	}
+	return "/run/hoist/network"
+}
 
 // Lease is one container's address on the bridge.
 type Lease struct {
@@ -61,13 +72,35 @@ func MACFor(ip string) string {
 
 // run runs an ip(8)/iptables(8) command and returns its combined output in the error.
 func run(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, sbinPath(name), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// linkExists reports whether this network namespace has the interface name. It asks the kernel
+// (netlink), not /sys/class/net, which shows the namespace of whoever mounted /sys: in a rootless
+// hoist's network namespace that is the host's.
+func linkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
+// sbinPath finds an administration tool (iptables) also where an ordinary user's PATH does not
+// look: a rootless hoist is root in its user namespace, with the user's environment.
+func sbinPath(name string) string {
+	if _, err := exec.LookPath(name); err == nil {
+		return name
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(d, name); unix.Access(p, unix.X_OK) == nil {
+			return p
+		}
+	}
+	return name
 }
 
 func lock(ctx context.Context) (func(), error) {
@@ -87,7 +120,7 @@ func lock(ctx context.Context) (func(), error) {
 
 // ensureBridge creates hoist0 and the NAT rule when missing.
 func ensureBridge(ctx context.Context) error {
-	if _, err := os.Stat("/sys/class/net/" + BridgeName); err != nil {
+	if !linkExists(BridgeName) {
 		if err := run(ctx, "ip", "link", "add", BridgeName, "type", "bridge"); err != nil {
 			return fmt.Errorf("creating bridge: %w", err)
 		}
@@ -186,7 +219,7 @@ func (l *Lease) Attach(ctx context.Context, pid int) error {
 
 // Release deletes the host veth if it is still there and frees the address.
 func (l *Lease) Release() error {
-	if _, err := os.Stat("/sys/class/net/" + l.HostVeth); err == nil {
+	if linkExists(l.HostVeth) {
 		_ = run(context.Background(), "ip", "link", "del", l.HostVeth)
 	}
 	if err := os.Remove(l.file); err != nil && !errors.Is(err, os.ErrNotExist) {

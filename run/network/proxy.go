@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hoistbuild/hoist/internal/rootless"
 )
 
 // Port is a published port.
@@ -70,7 +72,7 @@ func Publish(ports []Port, ctrIP string) (*Proxy, []Port, error) {
 // bound port.
 func (p *Proxy) listen(addr, proto, target string) (int, error) {
 	if proto == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := listenUDP(addr)
 		if err != nil {
 			return 0, err
 		}
@@ -79,7 +81,7 @@ func (p *Proxy) listen(addr, proto, target string) (int, error) {
 		go func() { defer p.wg.Done(); serveUDP(c.(*net.UDPConn), target) }()
 		return c.LocalAddr().(*net.UDPAddr).Port, nil
 	}
-	l, err := net.Listen("tcp4", addr)
+	l, err := listenTCP(addr)
 	if err != nil {
 		return 0, err
 	}
@@ -87,6 +89,32 @@ func (p *Proxy) listen(addr, proto, target string) (int, error) {
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); serveTCP(l, target) }()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// listenTCP and listenUDP bind a published port on the host. A rootless hoist's network namespace
+// is not the host's: the port helper binds it there and hands the socket in (rootless.BindHost).
+func listenTCP(addr string) (net.Listener, error) {
+	if !rootless.Active() {
+		return net.Listen("tcp4", addr)
+	}
+	f, err := rootless.BindHost("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+func listenUDP(addr string) (net.PacketConn, error) {
+	if !rootless.Active() {
+		return net.ListenPacket("udp4", addr)
+	}
+	f, err := rootless.BindHost("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FilePacketConn(f)
 }
 
 func bindError(addr, proto string, err error) error {

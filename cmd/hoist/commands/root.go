@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
@@ -164,14 +164,10 @@ func defaultRoot() string {
 	if r := os.Getenv("HOIST_ROOT"); r != "" {
 		return r
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !rootless.Active() {
 		return "/var/lib/hoist"
 	}
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "hoist")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "hoist")
+	return rootless.DataHome()
 }
 
 func newRoot(g *globals, groups bool) *cobra.Command {
