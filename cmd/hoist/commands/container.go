@@ -219,8 +219,10 @@ func newRunCmd(g *globals) *cobra.Command {
 	var f createFlags
 	var detach bool
 	cmd := &cobra.Command{
-		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create and run a new container from an image",
+		Use:     "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:   "Create and run a new container from an image",
+		Long:    runLong,
+		Example: runExample,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return &exitError{code: 125, err: errors.New("\"hoist run\" requires at least 1 argument")}
@@ -280,9 +282,11 @@ func runAttached(g *globals, cmd *cobra.Command, rt *container.Runtime, id strin
 func newCreateCmd(g *globals) *cobra.Command {
 	var f createFlags
 	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create a new container",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:   "Create a new container",
+		Long:    createLong,
+		Example: createExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, c, err := f.create(cmd, g, args)
 			if err != nil {
@@ -299,9 +303,11 @@ func newCreateCmd(g *globals) *cobra.Command {
 func newStartCmd(g *globals) *cobra.Command {
 	var attach, interactive bool
 	cmd := &cobra.Command{
-		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Start one or more stopped containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Start one or more stopped containers",
+		Long:    startLong,
+		Example: startExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {

@@ -26,9 +26,11 @@ func splitCpArg(a string) (ctr, p string) {
 func newCpCmd(g *globals) *cobra.Command {
 	var archive, follow, quiet bool
 	cmd := &cobra.Command{
-		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
-		Short: "Copy files/folders between a container and the local filesystem",
-		Args:  cobra.ExactArgs(2),
+		Use:     "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
+		Short:   "Copy files/folders between a container and the local filesystem",
+		Long:    cpLong,
+		Example: cpExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// A stopped container's rootfs is mounted for the copy.
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
@@ -140,9 +142,11 @@ func newCommitCmd(g *globals) *cobra.Command {
 	var o container.CommitOptions
 	var changes []string
 	cmd := &cobra.Command{
-		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
-		Short: "Create a new image from a container's changes",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+		Short:   "Create a new image from a container's changes",
+		Long:    commitLong,
+		Example: commitExample,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 {
 				o.Ref = args[1]

@@ -14,11 +14,15 @@ import (
 )
 
 func newStopCmd(g *globals) *cobra.Command {
-	return newStopLikeCmd(g, "stop", "Stop one or more running containers", (*container.Runtime).Stop)
+	cmd := newStopLikeCmd(g, "stop", "Stop one or more running containers", (*container.Runtime).Stop)
+	cmd.Long, cmd.Example = stopLong, stopExample
+	return cmd
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
-	return newStopLikeCmd(g, "restart", "Restart one or more containers", (*container.Runtime).Restart)
+	cmd := newStopLikeCmd(g, "restart", "Restart one or more containers", (*container.Runtime).Restart)
+	cmd.Long, cmd.Example = restartLong, restartExample
+	return cmd
 }
 
 // newStopLikeCmd is stop and restart: a -t timeout and one runtime call per container.
@@ -48,9 +52,11 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 func newKillCmd(g *globals) *cobra.Command {
 	var sig string
 	cmd := &cobra.Command{
-		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Kill one or more running containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "kill [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Kill one or more running containers",
+		Long:    killLong,
+		Example: killExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := container.ParseSignal(sig)
 			if err != nil {
@@ -70,9 +76,11 @@ func newKillCmd(g *globals) *cobra.Command {
 func newRmCmd(g *globals) *cobra.Command {
 	var force, volumes bool
 	cmd := &cobra.Command{
-		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Remove one or more containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Remove one or more containers",
+		Long:    rmLong,
+		Example: rmExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -94,9 +102,11 @@ func newRmCmd(g *globals) *cobra.Command {
 
 func newWaitCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "wait CONTAINER [CONTAINER...]",
-		Short: "Block until one or more containers stop, then print their exit codes",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "wait CONTAINER [CONTAINER...]",
+		Short:   "Block until one or more containers stop, then print their exit codes",
+		Long:    waitLong,
+		Example: waitExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -122,9 +132,11 @@ func newWaitCmd(g *globals) *cobra.Command {
 
 func newRenameCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rename CONTAINER NEW_NAME",
-		Short: "Rename a container",
-		Args:  cobra.ExactArgs(2),
+		Use:     "rename CONTAINER NEW_NAME",
+		Short:   "Rename a container",
+		Long:    renameLong,
+		Example: renameExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -139,9 +151,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var o container.LogOptions
 	var tail, since, until string
 	cmd := &cobra.Command{
-		Use:   "logs [OPTIONS] CONTAINER",
-		Short: "Fetch the logs of a container",
-		Args:  cobra.ExactArgs(1),
+		Use:     "logs [OPTIONS] CONTAINER",
+		Short:   "Fetch the logs of a container",
+		Long:    logsLong,
+		Example: logsExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Tail = -1
 			if tail != "all" && tail != "" {

@@ -18,9 +18,11 @@ func newPsCmd(g *globals) *cobra.Command {
 	var tmpl string
 	var filters []string
 	cmd := &cobra.Command{
-		Use:   "ps [OPTIONS]",
-		Short: "List containers",
-		Args:  cobra.NoArgs,
+		Use:     "ps [OPTIONS]",
+		Short:   "List containers",
+		Long:    psLong,
+		Example: psExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := container.ParsePsFilter(filters)
 			if err != nil {

@@ -20,9 +20,11 @@ func newSearchCmd(g *globals) *cobra.Command {
 	var limit int
 	var listTags bool
 	cmd := &cobra.Command{
-		Use:   "search [OPTIONS] REGISTRY/TERM",
-		Short: "Search a registry's repositories (its _catalog) for TERM",
-		Args:  cobra.ExactArgs(1),
+		Use:     "search [OPTIONS] REGISTRY/TERM",
+		Short:   "Search a registry's repositories (its _catalog) for TERM",
+		Long:    searchLong,
+		Example: searchExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, term, err := searchTarget(args[0])
 			if err != nil {
@@ -95,12 +97,14 @@ func printTags(ctx context.Context, w io.Writer, reg string, repos []string, o p
 }
 
 func newManifestCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "manifest", Short: "Inspect manifests in a registry"}
+	cmd := &cobra.Command{Use: "manifest", Short: "Inspect manifests in a registry", Long: manifestLong, Example: manifestExample}
 	var rf registryFlags
 	inspect := &cobra.Command{
-		Use:   "inspect [OPTIONS] NAME[:TAG|@DIGEST]",
-		Short: "Print an image's manifest or index as the registry serves it",
-		Args:  cobra.ExactArgs(1),
+		Use:     "inspect [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short:   "Print an image's manifest or index as the registry serves it",
+		Long:    manifestInspectLong,
+		Example: manifestInspectExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := store.ParseName(args[0])
 			if err != nil {
@@ -134,9 +138,11 @@ func newConvertCmd(g *globals) *cobra.Command {
 	var estargz bool
 	var compression string
 	cmd := &cobra.Command{
-		Use:   "convert [--estargz | --compression gzip|zstd|estargz] SRC DST",
-		Short: "Recompress a stored image's layers into a new image DST",
-		Args:  cobra.ExactArgs(2),
+		Use:     "convert [--estargz | --compression gzip|zstd|estargz] SRC DST",
+		Short:   "Recompress a stored image's layers into a new image DST",
+		Long:    convertLong,
+		Example: convertExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := convertCompression(estargz, compression)
 			if err != nil {
