@@ -86,13 +86,7 @@ func newLoadCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if !quiet {
-				for _, l := range loaded {
-					if strings.HasPrefix(l, "sha256:") {
-						fmt.Fprintf(g.stdout, "Loaded image ID: %s\n", l)
-					} else {
-						fmt.Fprintf(g.stdout, "Loaded image: %s\n", familiar(l))
-					}
-				}
+				printLoaded(g.stdout, loaded)
 			}
 			return nil
 		},
@@ -100,6 +94,17 @@ func newLoadCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a tar archive file instead of stdin")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
 	return cmd
+}
+
+// printLoaded prints docker load's lines: the names of the loaded images, or their IDs.
+func printLoaded(w io.Writer, loaded []string) {
+	for _, l := range loaded {
+		if strings.HasPrefix(l, "sha256:") {
+			fmt.Fprintf(w, "Loaded image ID: %s\n", l)
+		} else {
+			fmt.Fprintf(w, "Loaded image: %s\n", familiar(l))
+		}
+	}
 }
 
 func familiar(n string) string {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -157,26 +156,12 @@ func newPortCmd(g *globals) *cobra.Command {
 			want := ""
 			if len(args) == 2 {
 				want = args[1]
-				if !strings.Contains(want, "/") {
-					want += "/tcp"
-				}
 			}
-			found := false
-			for _, p := range c.State.Ports {
-				key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
-				if want != "" {
-					if key == want {
-						fmt.Fprintf(g.stdout, "%s:%d\n", p.HostIP, p.HostPort)
-						found = true
-					}
-					continue
-				}
-				fmt.Fprintf(g.stdout, "%s -> %s:%d\n", key, p.HostIP, p.HostPort)
+			lines, err := c.PortLines(want)
+			for _, l := range lines {
+				fmt.Fprintln(g.stdout, l)
 			}
-			if want != "" && !found {
-				return fmt.Errorf("no public port '%s' published for %s", want, c.ID[:12])
-			}
-			return nil
+			return err
 		},
 	}
 }
