@@ -27,6 +27,7 @@ REG=${BENCH_REGISTRY:-127.0.0.1:5000}
 DOCKER=${DOCKER:-/usr/bin/docker}
 RESULTS=${BENCH_RESULTS:-$REPO/bench/results}
 RUN_ID=$(date +%Y%m%d%H%M%S)-$$
+TREE=$(git -C "$REPO" describe --always --dirty) # at the start: the tree may change during the run
 die() { echo "bench/registry.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root"
@@ -108,7 +109,7 @@ mkdir -p "$RESULTS"
 trap 'stop_registry; rm -rf "$BDIR" "$RESULT.partial"' EXIT
 exec 3>&1 > >(tee "$RESULT.partial")
 TEE=$!
-echo "# bench/registry.sh, hoist $(git -C "$REPO" describe --always --dirty), $(nproc) CPUs"
+echo "# bench/registry.sh, hoist $TREE (tree at the start; HOIST=${HOIST:-bin/hoist}), $(nproc) CPUs"
 echo
 echo "bigcontext image ($SIZE compressed), $RUNS runs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo
