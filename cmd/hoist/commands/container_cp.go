@@ -106,20 +106,23 @@ func copyToContainer(ctx context.Context, g *globals, rt *container.Runtime, sp,
 	return rt.CopyTo(ctx, dc, dir, strings.TrimPrefix(rename, "."), pr)
 }
 
-// localSource is the absolute local source path; with -L a symlink is replaced by its target.
+// localSource is the absolute local source path; with -L a symlink is replaced by its target. A
+// source naming a directory's contents (SRC/. or .) keeps its "/." (filepath.Abs drops it), which
+// container.WriteTar turns into a "." top entry: the contents go into the destination directory.
 func localSource(p string, follow bool) (string, error) {
 	abs, err := filepath.Abs(p)
-	if err != nil || !follow {
-		return abs, err
-	}
-	target, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return "", err
 	}
-	if strings.HasSuffix(p, "/.") {
-		target += "/."
+	if follow {
+		if abs, err = filepath.EvalSymlinks(abs); err != nil {
+			return "", err
+		}
 	}
-	return target, nil
+	if filepath.Base(p) == "." {
+		abs += "/."
+	}
+	return abs, nil
 }
 
 // localDest is docker's rule for a local destination: into an existing

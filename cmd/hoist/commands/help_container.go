@@ -120,7 +120,7 @@ owners, modes and times are kept. SRC/. copies a directory's content.`
 
 const cpExample = `  hoist cp web:/etc/hostname .
   hoist cp ./site/. web:/www
-  hoist cp web:/var/log - | tar -t`
+  hoist cp web:/etc - | tar -tv`
 
 const commitLong = `Make an image of a container's changes: its writable layer on top of its image, with the
 container's configuration and --change instructions. The container is not paused (docker pauses it

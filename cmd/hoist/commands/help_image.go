@@ -13,8 +13,8 @@ when the command cannot be executed or is not found, otherwise the container's e
 docs/compatibility.md lists every intentional difference from docker and BuildKit.`
 
 const rootExample = `  # make a busybox base image from the host's busybox-static (what "make base" does)
-  go run ./hack/mkbusybox /bin/busybox > busybox.tar
-  hoist import --change 'CMD ["sh"]' busybox.tar busybox:latest
+  go run ./hack/mkbusybox /bin/busybox > busybox-rootfs.tar
+  hoist import --change 'CMD ["sh"]' busybox-rootfs.tar busybox:latest
 
   # build, run and push
   hoist build -t app:1 .
@@ -110,8 +110,8 @@ const importLong = `Make a one-layer image from a root filesystem tarball (a fil
 does: the tarball becomes the layer and --change sets the config with Dockerfile instructions
 (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). Prints the image ID.`
 
-const importExample = `  go run ./hack/mkbusybox /bin/busybox > busybox.tar
-  hoist import --change 'CMD ["sh"]' --change 'ENV PATH=/bin' busybox.tar busybox:latest
+const importExample = `  go run ./hack/mkbusybox /bin/busybox > busybox-rootfs.tar
+  hoist import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' busybox-rootfs.tar busybox:latest
   tar -C rootfs -c . | hoist import -m 'from rootfs' - mybase:1`
 
 const convertLong = `Recompress a stored image's layers and store the result as a new image DST: gzip, zstd or

@@ -12,7 +12,7 @@ fetched again. Names without a registry mean Docker Hub (docker.io/library/...),
 config.json (or --authfile, or $REGISTRY_AUTH_FILE), as written by hoist login or docker login.`
 
 const pullExample = `  hoist pull 127.0.0.1:5000/library/busybox:latest
-  hoist pull --platform linux/arm64 127.0.0.1:5000/library/busybox
+  hoist pull -q 127.0.0.1:5000/library/debian:bookworm-slim
   hoist pull -a 127.0.0.1:5000/team/app`
 
 const pushLong = `Push an image from hoist's store to a registry: IMAGE names the stored image, DESTINATION (when
@@ -34,14 +34,14 @@ or $REGISTRY_AUTH_FILE), so hoist, docker, podman and skopeo share them. Without
 from stdin (it keeps it out of the shell history and the process list).`
 
 const loginExample = `  hoist login 127.0.0.1:5000
-  echo "$TOKEN" | hoist login -u ci --password-stdin registry.example.com
-  hoist login --authfile ./auth.json -u ci --password-stdin registry.example.com < token.txt`
+  echo "$TOKEN" | hoist login -u ci --password-stdin 127.0.0.1:5000
+  hoist login --authfile ./auth.json -u ci --password-stdin 127.0.0.1:5000 < token.txt`
 
 const logoutLong = `Remove a registry's credentials (Docker Hub's without SERVER) from docker's config.json, or from
 --authfile.`
 
 const logoutExample = `  hoist logout 127.0.0.1:5000
-  hoist logout --authfile ./auth.json registry.example.com`
+  hoist logout --authfile ./auth.json 127.0.0.1:5000`
 
 const searchLong = `Search a registry's repositories for TERM. docker search asks Docker Hub's search API; hoist lists
 the registry's catalog (GET /v2/_catalog, which distribution registries, Harbor and others serve)
