@@ -19,7 +19,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/cache"
@@ -145,7 +144,11 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy,
 		Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
 	if l != nil {
-		next.layers = append(next.layers, newBlobLayer(sr.bd.b.store, l))
+		layer, err := layerOf(sr.bd.b.store, l)
+		if err != nil {
+			return err
+		}
+		next.layers = append(next.layers, layer)
 	}
 	sr.st = next
 	return nil
@@ -380,47 +383,18 @@ var emptyTarDiffID = func() v1.Hash {
 	return h
 }()
 
-// blobLayer is a v1.Layer whose compressed bytes are a blob in the store.
-type blobLayer struct {
-	s      *store.Store
-	digest v1.Hash
-	diffID v1.Hash
-	size   int64
-	mt     types.MediaType
-}
-
-var _ v1.Layer = (*blobLayer)(nil)
-
-func newBlobLayer(s *store.Store, l *cache.Layer) *blobLayer {
-	d, _ := v1.NewHash(l.Digest)
-	di, _ := v1.NewHash(l.DiffID)
-	return &blobLayer{s: s, digest: d, diffID: di, size: l.Size, mt: types.MediaType(l.MediaType)}
-}
-
-func (l *blobLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
-func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
-func (l *blobLayer) Size() (int64, error)                { return l.size, nil }
-func (l *blobLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
-func (l *blobLayer) Compressed() (io.ReadCloser, error)  { return l.s.OpenBlob(l.digest) }
-func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
-	rc, err := l.s.OpenBlob(l.digest)
+// layerOf is the layer a cache record names: its blob in the store (store.Layer).
+func layerOf(s *store.Store, l *cache.Layer) (v1.Layer, error) {
+	d, err := v1.NewHash(l.Digest)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cached layer: %w", err)
 	}
-	zr, err := gzip.NewReader(rc)
+	diffID, err := v1.NewHash(l.DiffID)
 	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
+		return nil, fmt.Errorf("cached layer %s: diff ID: %w", l.Digest, err)
 	}
-	return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	return s.Layer(v1.Descriptor{MediaType: types.MediaType(l.MediaType), Size: l.Size, Digest: d}, diffID)
 }
-
-type readCloser struct {
-	io.Reader
-	close func() error
-}
-
-func (r *readCloser) Close() error { return r.close() }
 
 // scratchDir is a build's private directory under root/builds, held with a flock so that a concurrent
 // hoist can tell a live build's directory from one left by a killed process.
