@@ -1,29 +1,19 @@
 package builder
 
 import (
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/klauspost/compress/gzip"
-	"github.com/moby/sys/user"
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
-
-	"github.com/hoistbuild/hoist/snapshot"
 )
 
 // copyInto performs a COPY/ADD of items into the mounted rootfs.
@@ -450,137 +440,4 @@ func (c *copier) writeFile(p string, r io.Reader, mode os.FileMode, uid, gid int
 		return err
 	}
 	return os.Chtimes(target, mtime, mtime)
-}
-
-// tryExtract extracts a local tar archive (plain, gzip, bzip2 or xz) into dest if host is one.
-func (c *copier) tryExtract(ctx context.Context, host, dest string, uid, gid int) (bool, error) {
-	f, err := openNoFollow(host) // resolved in the context by selectContext
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	head, _ := br.Peek(512 + 8)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(head, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		r = xr
-	}
-	// Is it a tar? Peek at the decompressed header's magic.
-	tb := bufio.NewReaderSize(r, 1<<16)
-	hdr, err := tb.Peek(512)
-	if err != nil || !isTarHeader(hdr) {
-		return false, nil
-	}
-	dst, err := c.mkdirAll(dest, uid, gid)
-	if err != nil {
-		return false, err
-	}
-	checked := strictTar(tb)
-	defer checked.Close()
-	if err := snapshot.ApplyTar(ctx, checked, dst); err != nil {
-		return false, fmt.Errorf("extracting %s: %w", filepath.Base(host), err)
-	}
-	return true, nil
-}
-
-func isTarHeader(b []byte) bool {
-	if len(b) < 512 {
-		return false
-	}
-	if string(b[257:262]) == "ustar" {
-		return true
-	}
-	// V7 tar: verify the header checksum.
-	sum := 0
-	for i, c := range b {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		sum += int(c)
-	}
-	want, err := strconv.ParseInt(strings.TrimRight(strings.TrimSpace(string(b[148:156])), "\x00"), 8, 64)
-	return err == nil && int64(sum) == want && b[0] != 0
-}
-
-// resolveChown parses --chown user[:group] against the rootfs's /etc/passwd and /etc/group. An unknown
-// name becomes 0 with a warning, as BuildKit does.
-func resolveChown(rootfs, spec string) (int, int, string, error) {
-	u, g, hasGroup := strings.Cut(spec, ":")
-	var warn []string
-	uid, ugid, err := lookupUser(rootfs, u)
-	if err != nil {
-		warn = append(warn, err.Error())
-	}
-	gid := ugid
-	if hasGroup {
-		if gg, err := lookupGroup(rootfs, g); err != nil {
-			// An unknown group keeps the user's primary group, as BuildKit does.
-			warn = append(warn, err.Error())
-		} else {
-			gid = gg
-		}
-	}
-	return uid, gid, strings.Join(warn, "; "), nil
-}
-
-func lookupUser(rootfs, name string) (int, int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, n, nil
-	}
-	p, err := securejoin.SecureJoin(rootfs, "/etc/passwd")
-	if err != nil {
-		return 0, 0, err
-	}
-	users, err := user.ParsePasswdFileFilter(p, func(u user.User) bool { return u.Name == name })
-	if err != nil || len(users) == 0 {
-		return 0, 0, fmt.Errorf("--chown: unknown user %q, using 0", name)
-	}
-	return users[0].Uid, users[0].Gid, nil
-}
-
-func lookupGroup(rootfs, name string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, nil
-	}
-	p, err := securejoin.SecureJoin(rootfs, "/etc/group")
-	if err != nil {
-		return 0, err
-	}
-	groups, err := user.ParseGroupFileFilter(p, func(g user.Group) bool { return g.Name == name })
-	if err != nil || len(groups) == 0 {
-		return 0, fmt.Errorf("--chown: unknown group %q, using 0", name)
-	}
-	return groups[0].Gid, nil
-}
-
-// mkdirWorkdir creates WORKDIR p in the rootfs if missing, owned by the USER in effect.
-func mkdirWorkdir(rootfs, p, usr string) error {
-	uid, gid := 0, 0
-	if usr != "" {
-		u, g, _ := strings.Cut(usr, ":")
-		uid, gid, _ = lookupUser(rootfs, u)
-		if g != "" {
-			gid, _ = lookupGroup(rootfs, g)
-		}
-	}
-	c := &copier{root: rootfs}
-	_, err := c.mkdirAll(p, uid, gid)
-	if errors.Is(err, fs.ErrExist) {
-		return nil
-	}
-	return err
 }
