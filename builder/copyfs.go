@@ -18,87 +18,16 @@ import (
 
 // copyInto performs a COPY/ADD of items into the mounted rootfs.
 func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, items []copyItem, spec *copySpec) error {
-	rootfs := sfs.root
-	uid, gid := -1, -1
-	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
-		uid, gid = 0, 0
+	cp, err := sr.newCopier(sfs, spec)
+	if err != nil {
+		return err
 	}
-	if spec.chown != "" {
-		u, g, warn, err := resolveChown(rootfs, spec.chown)
-		if err != nil {
-			return err
-		}
-		if warn != "" {
-			sr.bd.progress.printf("[warning] %s\n", warn)
-		}
-		uid, gid = u, g
-	}
-	cp := &copier{root: rootfs, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
-	if !spec.fromCtx {
-		cp.ctx = nil
-	}
-	if spec.ctxFiles != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
-		if prev, prevFiles := sr.previousResult(); prev != "" {
-			cp.reuse = newLayerReuse(prev, sfs.upper, rootfs, spec.ctxFiles, prevFiles)
-			sfs.finish = cp.reuse.finish
-		}
-	}
-	dirUID, dirGID := max(uid, 0), max(gid, 0)
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		switch {
-		case it.data != nil:
-			target := spec.dest
-			if spec.destDir {
-				target = path.Join(spec.dest, it.rel)
-			}
-			mode := os.FileMode(0o644)
-			if spec.chmod != nil {
-				mode = *spec.chmod
-			}
-			if err := cp.writeFile(target, strings.NewReader(*it.data), mode, dirUID, dirGID, time.Now()); err != nil {
-				return err
-			}
-		case it.url != "":
-			if err := sr.addURL(ctx, cp, it, spec, spec.checksum, dirUID, dirGID); err != nil {
-				return err
-			}
-		case it.git != nil:
-			if err := sr.addGit(ctx, cp, it, spec, dirUID, dirGID); err != nil {
-				return err
-			}
-		case it.info.IsDir():
-			dst, err := cp.mkdirAll(spec.dest, dirUID, dirGID)
-			if err != nil {
-				return err
-			}
-			if err := cp.copyTree(it, dst); err != nil {
-				return err
-			}
-		default:
-			if spec.step.Add && (spec.step.Unpack == nil || *spec.step.Unpack) && spec.fromCtx {
-				ok, err := cp.tryExtract(ctx, it.host, spec.dest, dirUID, dirGID)
-				if err != nil {
-					return err
-				}
-				if ok {
-					continue
-				}
-			}
-			target := spec.dest
-			if spec.destDir || cp.isDir(target) {
-				target = path.Join(spec.dest, path.Base(it.rel))
-			}
-			// A destination that is a symlink in the image is written through, like BuildKit does
-			// (COPY f /bin/ls replaces /bin/busybox); resolve it inside the rootfs.
-			if resolved, ok := cp.followLink(target); ok {
-				target = resolved
-			}
-			if err := cp.copyEntry(it.host, target, it.info); err != nil {
-				return err
-			}
+		if err := sr.copyItem(ctx, cp, it, spec); err != nil {
+			return err
 		}
 	}
 	if cp.reuse != nil && cp.reuse.linked() > 0 {
@@ -106,6 +35,81 @@ func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, i
 			sr.label(sr.stepN), cp.reuse.linked())
 	}
 	return nil
+}
+
+// newCopier is the copier of a COPY/ADD into sfs: the owner it gives (the sources' own, 0 for the
+// build context and heredocs, or --chown's, an unknown name warned about), and, when the step runs
+// again on an overlay, the previous result's unchanged files to link (layerReuse).
+func (sr *stageRun) newCopier(sfs *stepFS, spec *copySpec) (*copier, error) {
+	uid, gid := -1, -1
+	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
+		uid, gid = 0, 0
+	}
+	if spec.chown != "" {
+		u, g, warn, err := resolveChown(sfs.root, spec.chown)
+		if err != nil {
+			return nil, err
+		}
+		if warn != "" {
+			sr.bd.progress.printf("[warning] %s\n", warn)
+		}
+		uid, gid = u, g
+	}
+	cp := &copier{root: sfs.root, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
+	if !spec.fromCtx {
+		cp.ctx = nil
+	}
+	if spec.ctxFiles != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
+		if prev, prevFiles := sr.previousResult(); prev != "" {
+			cp.reuse = newLayerReuse(prev, sfs.upper, sfs.root, spec.ctxFiles, prevFiles)
+			sfs.finish = cp.reuse.finish
+		}
+	}
+	return cp, nil
+}
+
+// copyItem copies one source of a COPY/ADD: a heredoc, a URL, a git repository, a directory's
+// contents, or a file (a local archive ADD extracts).
+func (sr *stageRun) copyItem(ctx context.Context, cp *copier, it copyItem, spec *copySpec) error {
+	dirUID, dirGID := max(cp.uid, 0), max(cp.gid, 0)
+	switch {
+	case it.data != nil:
+		target := spec.dest
+		if spec.destDir {
+			target = path.Join(spec.dest, it.rel)
+		}
+		mode := os.FileMode(0o644)
+		if spec.chmod != nil {
+			mode = *spec.chmod
+		}
+		return cp.writeFile(target, strings.NewReader(*it.data), mode, dirUID, dirGID, time.Now())
+	case it.url != "":
+		return sr.addURL(ctx, cp, it, spec, spec.checksum, dirUID, dirGID)
+	case it.git != nil:
+		return sr.addGit(ctx, cp, it, spec, dirUID, dirGID)
+	case it.info.IsDir():
+		dst, err := cp.mkdirAll(spec.dest, dirUID, dirGID)
+		if err != nil {
+			return err
+		}
+		return cp.copyTree(it, dst)
+	}
+	if spec.step.Add && (spec.step.Unpack == nil || *spec.step.Unpack) && spec.fromCtx {
+		ok, err := cp.tryExtract(ctx, it.host, spec.dest, dirUID, dirGID)
+		if err != nil || ok {
+			return err
+		}
+	}
+	target := spec.dest
+	if spec.destDir || cp.isDir(target) {
+		target = path.Join(spec.dest, path.Base(it.rel))
+	}
+	// A destination that is a symlink in the image is written through, like BuildKit does
+	// (COPY f /bin/ls replaces /bin/busybox); resolve it inside the rootfs.
+	if resolved, ok := cp.followLink(target); ok {
+		target = resolved
+	}
+	return cp.copyEntry(it.host, target, it.info)
 }
 
 // copier writes entries into a rootfs; every destination path is resolved inside root with chroot

@@ -44,30 +44,8 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	sr.step = &step
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
-		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
-			b.cache.Touch(key)
-			sr.bd.recordExport(key, rec, sr.stage.Index)
-			if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
-				return false, err
-			}
-			return true, nil
-		}
-		if !sr.bd.opts.Explain {
-			rec, source, err := sr.bd.fromRemote(ctx, key)
-			if err != nil {
-				return false, err
-			}
-			if rec != nil {
-				sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
-				sr.bd.recordExport(key, *rec, sr.stage.Index)
-				if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
-					return false, err
-				}
-				return true, nil
-			}
-		} else if _, ok := sr.bd.remote[key]; ok {
-			err := sr.apply(ctx, next, key, createdBy, sr.bd.remote[key].rec.Layer, sr.bd.remote[key].rec.Created)
-			return err == nil, err
+		if hit, err := sr.fromCache(ctx, next, key, createdBy); hit || err != nil {
+			return hit && err == nil, err
 		}
 	}
 	reason := sr.bd.explainMiss(step, sr.argNames(), noCache)
@@ -105,6 +83,32 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		return false, err
 	}
 	return false, nil
+}
+
+// fromCache moves the stage to next with the result cached for key, in the local cache or in a
+// --cache-from source (imported), and reports whether there was one. With --explain a remote record
+// is used without importing it.
+func (sr *stageRun) fromCache(ctx context.Context, next *imageState, key cache.Key, createdBy string) (bool, error) {
+	b := sr.bd.b
+	if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
+		b.cache.Touch(key)
+		sr.bd.recordExport(key, rec, sr.stage.Index)
+		return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
+	}
+	if sr.bd.opts.Explain {
+		r, ok := sr.bd.remote[key]
+		if !ok {
+			return false, nil
+		}
+		return true, sr.apply(ctx, next, key, createdBy, r.rec.Layer, r.rec.Created)
+	}
+	rec, source, err := sr.bd.fromRemote(ctx, key)
+	if err != nil || rec == nil {
+		return false, err
+	}
+	sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
+	sr.bd.recordExport(key, *rec, sr.stage.Index)
+	return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
 }
 
 func (b *Builder) recordUsable(rec cache.Record) bool {
