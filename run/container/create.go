@@ -200,12 +200,19 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			o.Notes(n)
 		}
 	}
-	for k, v := range ic.Labels {
-		cfg.Labels[k] = v
+	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyRestart, applyPorts, r.applyMounts} {
+		if err := step(cfg, ic, o); err != nil {
+			return nil, err
+		}
 	}
-	for k, v := range o.Labels {
-		cfg.Labels[k] = v
-	}
+	return cfg, nil
+}
+
+// applyCommand sets the labels, the command (--entrypoint, the arguments), the working directory
+// and the user.
+func applyCommand(cfg *Config, ic v1.Config, o CreateOptions) error {
+	maps.Copy(cfg.Labels, ic.Labels)
+	maps.Copy(cfg.Labels, o.Labels)
 	if o.Entrypoint != nil {
 		cfg.Entrypoint, cfg.Cmd = nil, nil
 		if *o.Entrypoint != "" {
@@ -216,17 +223,22 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		cfg.Cmd = o.Args
 	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
-		return nil, ErrNoCommand
+		return ErrNoCommand
 	}
 	if o.WorkingDir != "" {
 		if !filepath.IsAbs(o.WorkingDir) {
-			return nil, fmt.Errorf("%w: the working directory '%s' is invalid, it needs to be an absolute path", ErrBadOption, o.WorkingDir)
+			return fmt.Errorf("%w: the working directory '%s' is invalid, it needs to be an absolute path", ErrBadOption, o.WorkingDir)
 		}
 		cfg.WorkingDir = o.WorkingDir
 	}
 	if o.User != "" {
 		cfg.User = o.User
 	}
+	return nil
+}
+
+// applyStop sets the stop signal and timeout.
+func applyStop(cfg *Config, _ v1.Config, o CreateOptions) error {
 	if o.StopSignal != "" {
 		cfg.StopSignal = o.StopSignal
 	}
@@ -234,11 +246,28 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		cfg.StopSignal = "SIGTERM"
 	}
 	if _, err := ParseSignal(cfg.StopSignal); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		return fmt.Errorf("%w: %w", ErrBadOption, err)
 	}
 	if o.StopTimeout != nil {
 		cfg.StopTimeout = *o.StopTimeout
 	}
+	return nil
+}
+
+// applyRestart sets the restart policy and checks it against --rm.
+func applyRestart(cfg *Config, _ v1.Config, o CreateOptions) error {
+	var err error
+	if cfg.Restart, err = parseRestart(o.Restart); err != nil {
+		return err
+	}
+	if cfg.AutoRemove && cfg.Restart.Name != "no" {
+		return fmt.Errorf("%w: conflicting options: --restart and --rm", ErrBadOption)
+	}
+	return nil
+}
+
+// applyNetwork sets the network mode: bridge by default (none without root), host, none.
+func applyNetwork(cfg *Config, _ v1.Config, _ CreateOptions) error {
 	switch cfg.Network {
 	case "":
 		cfg.Network = "bridge"
@@ -250,14 +279,14 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			cfg.Network = "bridge"
 		}
 	default:
-		return nil, fmt.Errorf("%w: network %s not found", ErrBadOption, cfg.Network)
+		return fmt.Errorf("%w: network %s not found", ErrBadOption, cfg.Network)
 	}
-	if cfg.Restart, err = parseRestart(o.Restart); err != nil {
-		return nil, err
-	}
-	if cfg.AutoRemove && cfg.Restart.Name != "no" {
-		return nil, fmt.Errorf("%w: conflicting options: --restart and --rm", ErrBadOption)
-	}
+	return nil
+}
+
+// applyPorts sets the exposed ports (the image's and --expose) and the published ones (-p, -P).
+// It runs after applyNetwork: published ports are discarded with host or none networking.
+func applyPorts(cfg *Config, ic v1.Config, o CreateOptions) error {
 	for p := range ic.ExposedPorts {
 		cfg.Exposed = append(cfg.Exposed, p)
 	}
@@ -270,7 +299,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 	for _, p := range o.Publish {
 		ports, err := ParsePorts(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, pt := range ports {
 			cfg.Ports = append(cfg.Ports, pt)
@@ -278,33 +307,42 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		}
 	}
 	if o.PublishAll {
-		for _, e := range cfg.Exposed {
-			ps, proto, _ := strings.Cut(e, "/")
-			n, err := strconv.Atoi(ps)
-			if err != nil || n < 1 || n > 65535 {
-				continue
-			}
-			if proto == "" {
-				proto = "tcp"
-			}
-			if !hasPort(cfg.Ports, n, proto) {
-				cfg.Ports = append(cfg.Ports, Port{ContainerPort: n, Proto: proto})
-			}
-		}
+		publishAll(cfg)
 	}
 	cfg.Exposed = dedupe(cfg.Exposed)
 	if len(cfg.Ports) > 0 && cfg.Network != "bridge" {
 		cfg.Ports = nil // docker: published ports are discarded with host/none networking
 	}
+	return nil
+}
+
+// publishAll publishes every exposed port not published yet on a free host port (-P).
+func publishAll(cfg *Config) {
+	for _, e := range cfg.Exposed {
+		ps, proto, _ := strings.Cut(e, "/")
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 65535 {
+			continue
+		}
+		if proto == "" {
+			proto = "tcp"
+		}
+		if !hasPort(cfg.Ports, n, proto) {
+			cfg.Ports = append(cfg.Ports, Port{ContainerPort: n, Proto: proto})
+		}
+	}
+}
+
+// applyMounts sets the -v mounts and an anonymous volume for each image VOLUME that no -v covers,
+// as docker gives it (filled from the image at the first start, removed by rm -v).
+func (r *Runtime) applyMounts(cfg *Config, ic v1.Config, o CreateOptions) error {
 	for _, v := range o.Volumes {
 		m, err := r.parseVolume(v)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
 	}
-	// Each image VOLUME that no -v covers gets an anonymous volume, as docker
-	// gives it (filled from the image at the first start, removed by rm -v).
 	vols := slices.Sorted(maps.Keys(ic.Volumes))
 	for _, v := range vols {
 		if !filepath.IsAbs(v) || filepath.Clean(v) == "/" || slices.ContainsFunc(cfg.Mounts, func(m Mount) bool {
@@ -314,11 +352,11 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		}
 		m, err := r.parseVolume(filepath.Clean(v))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cfg.Mounts = append(cfg.Mounts, m)
 	}
-	return cfg, nil
+	return nil
 }
 
 func hasPort(ps []Port, n int, proto string) bool {
