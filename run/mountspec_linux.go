@@ -82,6 +82,7 @@ func etcFiles(cfg *initConfig) ([]etcFile, error) {
 			resolv = privateResolvConf(b, func() ([]byte, error) { return os.ReadFile(systemdResolvConf) })
 		}
 	}
+	resolv = withDNS(resolv, cfg.dns)
 	return []etcFile{
 		{"/etc/hosts", []byte(hosts)},
 		{"/etc/hostname", []byte(cfg.Hostname + "\n")},

@@ -91,6 +91,7 @@ type initConfig struct {
 	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 
 	extraHosts []string    // Spec.ExtraHosts (parent only)
+	dns        DNS         // Spec.DNS (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)
 }
 

@@ -326,6 +326,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if !filepath.IsAbs(cwd) {
 		return nil, fmt.Errorf("%w: cwd %q is not absolute", ErrInvalidSpec, cwd)
 	}
+	if err := spec.DNS.Check(); err != nil {
+		return nil, fmt.Errorf("%w: dns: %w", ErrInvalidSpec, err)
+	}
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = DefaultHostname
@@ -389,6 +392,7 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		Rlimits:         rlimits,
 		KeepResolv:      spec.Network == NetworkPrivate,
 		extraHosts:      spec.ExtraHosts,
+		dns:             spec.DNS,
 		userMounts:      mounts,
 	}, nil
 }

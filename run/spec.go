@@ -143,6 +143,9 @@ type Spec struct {
 	ConsoleSize WindowSize
 	// ExtraHosts are lines added to the generated /etc/hosts ("10.0.0.2\tweb").
 	ExtraHosts []string
+	// DNS replaces parts of the generated /etc/resolv.conf (docker's --dns, --dns-search,
+	// --dns-option); the zero value keeps what the network mode gives.
+	DNS DNS
 	// ShmSize is the size of /dev/shm in bytes; 0 means docker's default, 64 MiB.
 	ShmSize int64
 	// Rlimits are set on the sandbox's init before the command runs (docker's

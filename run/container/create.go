@@ -47,6 +47,8 @@ type CreateOptions struct {
 	Init        bool         // --init
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
+	AddHosts    []string     // --add-host host:ip
+	DNS         run.DNS      // --dns, --dns-search, --dns-option
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -200,7 +202,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			o.Notes(n)
 		}
 	}
-	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyRestart, applyPorts, r.applyMounts} {
+	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyHostsAndDNS, applyRestart, applyPorts, r.applyMounts} {
 		if err := step(cfg, ic, o); err != nil {
 			return nil, err
 		}

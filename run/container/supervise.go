@@ -141,6 +141,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		Init:           c.Config.Init,
 		ShmSize:        c.Config.ShmSize,
 		Rlimits:        c.Config.Ulimits,
+		ExtraHosts:     hostsLines(c, ""),
+		DNS:            c.Config.DNS,
 	}
 	for _, t := range c.Config.Tmpfs {
 		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})
@@ -175,7 +177,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		ports = fromNetPorts(bound)
 		spec.Network = run.NetworkPrivate
 		spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
-		spec.ExtraHosts = []string{lease.IP + "\t" + spec.Hostname + " " + c.Name}
+		spec.ExtraHosts = hostsLines(c, lease.IP+"\t"+spec.Hostname+" "+c.Name)
 	}
 	spec.Prestart = func(pid int) error {
 		if err := cg.Add(pid); err != nil {

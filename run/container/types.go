@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/run/network"
 )
 
 // Status values, as docker's.
@@ -53,6 +54,8 @@ type Config struct {
 	Init        bool              `json:"init,omitempty"` // --init
 	ShmSize     int64             `json:"shmSize,omitempty"`
 	Ulimits     []run.Rlimit      `json:"ulimits,omitempty"`
+	ExtraHosts  []network.Host    `json:"extraHosts,omitempty"` // --add-host
+	DNS         run.DNS           `json:"dns,omitempty"`        // --dns, --dns-search, --dns-option
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`

@@ -30,6 +30,7 @@ type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
 	capAdd, capDrop, securityOpt, devices, tmpfs, ulimits                           []string
+	addHosts, dns, dnsSearch, dnsOptions                                            []string
 	shmSize                                                                         string
 	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
@@ -72,6 +73,12 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options")
 	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip; ip may be host-gateway)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "set custom DNS servers")
+	fs.StringArrayVar(&f.dnsSearch, "dns-search", nil, "set custom DNS search domains")
+	fs.StringArrayVar(&f.dnsOptions, "dns-option", nil, "set DNS options")
+	fs.StringArrayVar(&f.dnsOptions, "dns-opt", nil, "alias of --dns-option")
+	_ = fs.MarkHidden("dns-opt")
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
@@ -85,6 +92,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
+		AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
