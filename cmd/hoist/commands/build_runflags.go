@@ -2,7 +2,7 @@ package commands
 
 import (
 	"fmt"
-	
+
 	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
@@ -70,4 +70,3 @@ func (r *runFlags) options() (builder.RunOptions, error) {
 	}
 	return o, nil
 }
-
