@@ -336,13 +336,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if spec.Interface != nil && spec.Network != NetworkPrivate {
 		return nil, fmt.Errorf("%w: an interface needs network mode %q", ErrInvalidSpec, NetworkPrivate)
 	}
-	mounts := make([]initMount, 0, len(spec.Mounts))
-	for _, m := range spec.Mounts {
-		im, err := parseMount(m)
-		if err != nil {
-			return nil, err
-		}
-		mounts = append(mounts, im)
+	mounts, rootSlave, err := parseMounts(spec.Mounts)
+	if err != nil {
+		return nil, err
 	}
 	var newNet bool
 	switch spec.Network {
@@ -394,5 +390,6 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		extraHosts:      spec.ExtraHosts,
 		dns:             spec.DNS,
 		userMounts:      mounts,
+		RootSlave:       rootSlave,
 	}, nil
 }

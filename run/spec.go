@@ -88,6 +88,11 @@ type Mount struct {
 	// other option of a tmpfs mount (size=64m, mode=1777, ...) is passed to
 	// the kernel as mount data; for a bind mount it is an error.
 	Options []string
+	// Propagation is a bind mount's propagation (docker's bind-propagation): "" or "rprivate" (the
+	// default), "private", "slave" or "rslave" (mounts made on the host under Source later appear
+	// inside; Source must be on a shared or slave mount). "shared" and "rshared" are refused: the
+	// sandbox's root is never shared with the host.
+	Propagation string
 }
 
 // Spec describes one sandboxed command. A Spec is a plain value: Run does not

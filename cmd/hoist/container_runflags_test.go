@@ -2,8 +2,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // runCase is one `hoist run --rm ARGS...` and what a user sees.
@@ -86,4 +89,106 @@ func hostNameservers(t *testing.T) string {
 		}
 	}
 	return out
+}
+
+// --mount, docker's CSV syntax, through the same rules as -v and --tmpfs. Expectations from docker
+// 20.10 on the reference host: a single file bound read-only; a tmpfs with size and mode
+// ("rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770", mode 1770); a volume filled from the
+// image; every bad value exits 125 with docker's message.
+func TestRunMount(t *testing.T) {
+	root := containerRoot(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.txt")
+	if err := os.WriteFile(file, []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := func(args ...string) []string { return append([]string{"--network", "none"}, args...) }
+	runCases(t, root, []runCase{
+		{"bind a file ro", none("--mount", "type=bind,src="+file+",dst=/f.txt,ro", "busybox", "sh", "-c", "cat /f.txt; echo x >> /f.txt || echo refused"),
+			"hi\nrefused\n", 0, "Read-only file system"},
+		{"tmpfs size and mode", none("--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", "busybox", "sh", "-c",
+			`grep " /t " /proc/mounts | cut -d" " -f4; stat -c %a /t`), "rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770\n1770\n", 0, ""},
+		{"tmpfs ro", none("--mount", "type=tmpfs,dst=/t,ro", "busybox", "sh", "-c", `grep " /t " /proc/mounts | cut -d" " -f4`),
+			"ro,nosuid,nodev,noexec,relatime\n", 0, ""},
+		{"--tmpfs the same way", none("--tmpfs", "/t:size=1m", "busybox", "sh", "-c", `grep " /t " /proc/mounts | cut -d" " -f4`),
+			"rw,nosuid,nodev,noexec,relatime,size=1024k\n", 0, ""},
+		{"named volume", none("--mount", "src=mvol,dst=/etc", "busybox", "sh", "-c", "test -s /etc/passwd && echo filled"), "filled\n", 0, ""},
+		{"volume nocopy", none("--mount", "src=mvol2,dst=/etc,volume-nocopy", "busybox", "ls", "/etc"), "", 0, ""},
+		{"bind and -v on one target", none("--mount", "type=bind,src="+dir+",dst=/x", "-v", "/tmp:/x", "busybox", "true"), "", 125, "Duplicate mount point: /x"},
+		{"missing source", none("--mount", "type=bind,src="+dir+"/nosuch,dst=/x", "busybox", "true"), "", 125,
+			`invalid mount config for type "bind": bind source path does not exist: ` + dir + "/nosuch"},
+		{"no target", none("--mount", "type=bind,src="+dir, "busybox", "true"), "", 125, "target is required"},
+		{"unknown key", none("--mount", "type=bind,src="+dir+",dst=/x,foo=bar", "busybox", "true"), "", 125,
+			`"--mount" flag: unexpected key 'foo' in 'foo=bar'`},
+		{"mixed options", none("--mount", "type=bind,src="+dir+",dst=/x,tmpfs-size=1m", "busybox", "true"), "", 125,
+			"cannot mix 'tmpfs-*' options with mount type 'bind'"},
+		{"unknown type", none("--mount", "type=nfs,src="+dir+",dst=/x", "busybox", "true"), "", 125, `invalid mount config for type "nfs": mount type unknown`},
+		{"bad propagation", none("--mount", "type=bind,src="+dir+",dst=/x,bind-propagation=bogus", "busybox", "true"), "", 125, "invalid propagation mode: bogus"},
+		{"slave of a private mount", none("--mount", "type=bind,src="+dir+",dst=/x,bind-propagation=rslave", "busybox", "true"), "", 125,
+			"is mounted on / but it is not a shared or slave mount"},
+	})
+	if res := hoist(t, root, "", "ps", "-aq"); res.stdout != "" {
+		t.Errorf("failed creates left containers: %q", res.stdout)
+	}
+}
+
+// bind-propagation=rslave: a mount made on the host under the source after the start appears
+// inside; the same source bound with the default (rprivate) does not see it.
+func TestRunMountPropagation(t *testing.T) {
+	root := containerRoot(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The reference host's mounts are all private: make dir a shared mount of its own.
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, hoist(t, root, "", "run", "-d", "--name", "prop", "--network", "none",
+		"--mount", "type=bind,src="+dir+",dst=/slave,bind-propagation=rslave", "--mount", "type=bind,src="+dir+",dst=/private",
+		"busybox", "sleep", "120"), "run -d with an rslave mount")
+	sub := filepath.Join(dir, "sub")
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(sub, "seen"), []byte("propagated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := hoist(t, root, "", "exec", "prop", "sh", "-c", "cat /slave/sub/seen; ls /private/sub | wc -l; grep -c ' /slave .*master:' /proc/self/mountinfo")
+	if res.code != 0 || res.stdout != "propagated\n0\n1\n" {
+		t.Errorf("exec in the rslave container: %+v", res)
+	}
+}
+
+// --volumes-from: the other container's bind mounts and volumes at the same targets (not its
+// tmpfs), :ro making them read-only; a -v on the same target wins; rm -v of the second container
+// keeps the first one's anonymous volume. Docker 20.10: the same, and "No such container: nosuch",
+// "invalid mode: xx", both exit 125.
+func TestRunVolumesFrom(t *testing.T) {
+	root := containerRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, hoist(t, root, "", "create", "--name", "src", "--network", "none", "-v", dir+":/p", "-v", "/anon", "--tmpfs", "/t",
+		"busybox", "true"), "create src")
+	none := func(args ...string) []string { return append([]string{"--network", "none"}, args...) }
+	runCases(t, root, []runCase{
+		{"shared", none("--volumes-from", "src", "busybox", "sh", "-c", `cat /p/f; echo a > /anon/a; grep -cE " /(p|anon|t) " /proc/mounts`), "host\n2\n", 0, ""},
+		{"ro", none("--volumes-from", "src:ro", "busybox", "sh", "-c", "cat /anon/a; touch /p/x || exit 4"), "a\n", 4, "Read-only file system"},
+		{"-v wins", none("--volumes-from", "src", "-v", "/tmp:/p", "busybox", "sh", "-c", "test -e /p/f || echo other"), "other\n", 0, ""},
+		{"no such container", none("--volumes-from", "nosuch", "busybox", "true"), "", 125, "such container: nosuch"}, // hoist says "no such container" everywhere
+		{"bad mode", none("--volumes-from", "src:xx", "busybox", "true"), "", 125, "invalid mode: xx"},
+	})
+	mustOK(t, hoist(t, root, "", "run", "--name", "user", "--network", "none", "--volumes-from", "src", "busybox", "true"), "run user")
+	mustOK(t, hoist(t, root, "", "rm", "-v", "user"), "rm -v user")
+	res := hoist(t, root, "", "run", "--rm", "--network", "none", "--volumes-from", "src", "busybox", "cat", "/anon/a")
+	if res.code != 0 || res.stdout != "a\n" {
+		t.Errorf("src's anonymous volume after rm -v of a container sharing it: %+v", res)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +46,8 @@ type CreateOptions struct {
 	Init        bool         // --init
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
+	Mounts      []string     // --mount, docker's CSV syntax
+	VolumesFrom []string     // --volumes-from CONTAINER[:ro|rw]
 	AddHosts    []string     // --add-host host:ip
 	DNS         run.DNS      // --dns, --dns-search, --dns-option
 	// Notes receives messages about options that have no effect on this
@@ -194,7 +195,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		ShmSize: o.ShmSize, Ulimits: o.Ulimits,
 	}
 	var notes []string
-	if cfg.Security, cfg.Resources.Devices, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {
+	if cfg.Security, cfg.Resources.Devices, notes, err = securityFor(o.Security); err != nil {
 		return nil, err
 	}
 	for _, n := range notes {
@@ -202,7 +203,8 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			o.Notes(n)
 		}
 	}
-	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyHostsAndDNS, applyRestart, applyPorts, r.applyMounts} {
+	mounts := func(cfg *Config, ic v1.Config, o CreateOptions) error { return r.applyMounts(ctx, cfg, ic, o) }
+	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyHostsAndDNS, applyRestart, applyPorts, mounts} {
 		if err := step(cfg, ic, o); err != nil {
 			return nil, err
 		}
@@ -335,32 +337,6 @@ func publishAll(cfg *Config) {
 	}
 }
 
-// applyMounts sets the -v mounts and an anonymous volume for each image VOLUME that no -v covers,
-// as docker gives it (filled from the image at the first start, removed by rm -v).
-func (r *Runtime) applyMounts(cfg *Config, ic v1.Config, o CreateOptions) error {
-	for _, v := range o.Volumes {
-		m, err := r.parseVolume(v)
-		if err != nil {
-			return err
-		}
-		cfg.Mounts = append(cfg.Mounts, m)
-	}
-	vols := slices.Sorted(maps.Keys(ic.Volumes))
-	for _, v := range vols {
-		if !filepath.IsAbs(v) || filepath.Clean(v) == "/" || slices.ContainsFunc(cfg.Mounts, func(m Mount) bool {
-			return filepath.Clean(m.Destination) == filepath.Clean(v)
-		}) {
-			continue
-		}
-		m, err := r.parseVolume(filepath.Clean(v))
-		if err != nil {
-			return err
-		}
-		cfg.Mounts = append(cfg.Mounts, m)
-	}
-	return nil
-}
-
 func hasPort(ps []Port, n int, proto string) bool {
 	for _, p := range ps {
 		if p.ContainerPort == n && p.Proto == proto {
@@ -424,61 +400,6 @@ func parseRestart(s string) (RestartPolicy, error) {
 		return p, fmt.Errorf("%w: invalid restart policy %q: maximum retry count can only be used with 'on-failure'", ErrBadOption, s)
 	}
 	return p, nil
-}
-
-// parseVolume parses one -v spec: name:/dst[:ro], /host:/dst[:ro|rw], /dst.
-func (r *Runtime) parseVolume(spec string) (Mount, error) {
-	parts := strings.Split(spec, ":")
-	m := Mount{}
-	switch len(parts) {
-	case 1:
-		m.Destination = parts[0]
-	case 2, 3:
-		m.Source, m.Destination = parts[0], parts[1]
-		if len(parts) == 3 {
-			switch parts[2] {
-			case "ro":
-				m.ReadOnly = true
-			case "rw", "":
-			default:
-				return m, fmt.Errorf("%w: invalid mode %q in volume %q", ErrBadOption, parts[2], spec)
-			}
-		}
-	default:
-		return m, fmt.Errorf("%w: invalid volume specification %q", ErrBadOption, spec)
-	}
-	if !filepath.IsAbs(m.Destination) || m.Destination == "/" {
-		return m, fmt.Errorf("%w: invalid volume specification %q: the destination must be an absolute path other than /", ErrBadOption, spec)
-	}
-	switch {
-	case m.Source == "":
-		id, err := newID()
-		if err != nil {
-			return m, err
-		}
-		m.Type, m.Source = "volume", id // anonymous
-	case filepath.IsAbs(m.Source):
-		m.Type = "bind"
-		// docker creates a missing source as a directory; an existing file is bound as a file.
-		if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(m.Source, 0o755); err != nil {
-				return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
-			}
-		} else if err != nil {
-			return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
-		}
-	default:
-		if !validName.MatchString(m.Source) {
-			return m, fmt.Errorf("%w: %q includes invalid characters for a local volume name", ErrBadOption, m.Source)
-		}
-		m.Type = "volume"
-	}
-	if m.Type == "volume" {
-		if err := os.MkdirAll(r.volumePath(m.Source), 0o755); err != nil {
-			return m, fmt.Errorf("creating volume %s: %w", m.Source, err)
-		}
-	}
-	return m, nil
 }
 
 func (r *Runtime) volumePath(name string) string {

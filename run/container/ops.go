@@ -222,7 +222,8 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 	}
 	if volumes || c.Config.AutoRemove {
 		for _, m := range c.Config.Mounts {
-			if m.Type == "volume" && len(m.Source) == 64 { // anonymous
+			// An anonymous volume another container uses (--volumes-from) stays, as with docker.
+			if m.Type == "volume" && len(m.Source) == 64 && !r.volumeInUse(ctx, m.Source, id) {
 				os.RemoveAll(r.volumePath(m.Source)[:len(r.volumePath(m.Source))-len("/_data")])
 			}
 		}
@@ -231,6 +232,25 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 		return fmt.Errorf("removing container %s: %w", id[:12], err)
 	}
 	return nil
+}
+
+// volumeInUse reports whether a container other than except mounts the volume name.
+func (r *Runtime) volumeInUse(ctx context.Context, name, except string) bool {
+	list, err := r.List(ctx)
+	if err != nil {
+		return true // when in doubt, keep it
+	}
+	for _, c := range list {
+		if c.ID == except {
+			continue
+		}
+		for _, m := range c.Config.Mounts {
+			if m.Type == "volume" && m.Source == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RemoveVolume deletes a named volume unless a container uses it.

@@ -152,8 +152,13 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		if m.Type == "volume" {
 			src = r.volumePath(m.Source)
 		}
-		// A volume is filled from the image while it is empty, as docker does.
-		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly, CopyUp: m.Type == "volume"})
+		// A volume is filled from the image while it is empty, as docker does (unless nocopy).
+		rm := run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly,
+			CopyUp: m.Type == "volume" && !m.NoCopy, Propagation: m.Propagation}
+		if m.NonRecursive {
+			rm.Options = []string{"bind"}
+		}
+		spec.Mounts = append(spec.Mounts, rm)
 	}
 	var lease *network.Lease
 	var ports []Port

@@ -76,6 +76,12 @@ type Mount struct {
 	Source      string `json:"source"` // host path, or volume name
 	Destination string `json:"destination"`
 	ReadOnly    bool   `json:"readOnly"`
+	// Propagation of a bind mount: "" (rprivate), private, rprivate, slave, rslave.
+	Propagation string `json:"propagation,omitempty"`
+	// NonRecursive: a bind mount without the mounts under its source (bind-nonrecursive).
+	NonRecursive bool `json:"nonRecursive,omitempty"`
+	// NoCopy: a volume is not filled from the image (volume-nocopy).
+	NoCopy bool `json:"noCopy,omitempty"`
 }
 
 // Port is one -p request.

@@ -30,7 +30,7 @@ type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
 	capAdd, capDrop, securityOpt, devices, tmpfs, ulimits                           []string
-	addHosts, dns, dnsSearch, dnsOptions                                            []string
+	addHosts, dns, dnsSearch, dnsOptions, mounts, volumesFrom                       []string
 	shmSize                                                                         string
 	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
@@ -70,6 +70,8 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options")
 	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a filesystem mount to the container (type=bind|volume|tmpfs,source=...,target=...)")
+	fs.StringArrayVar(&f.volumesFrom, "volumes-from", nil, "mount volumes from the specified container(s) (CONTAINER[:ro|rw])")
 	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options")
 	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
@@ -92,7 +94,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
-		AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
+		Mounts: f.mounts, VolumesFrom: f.volumesFrom, AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
