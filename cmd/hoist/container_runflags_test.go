@@ -3,10 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/internal/testutil"
 )
 
 // runCase is one `hoist run --rm ARGS...` and what a user sees.
@@ -190,5 +193,65 @@ func TestRunVolumesFrom(t *testing.T) {
 	res := hoist(t, root, "", "run", "--rm", "--network", "none", "--volumes-from", "src", "busybox", "cat", "/anon/a")
 	if res.code != 0 || res.stdout != "a\n" {
 		t.Errorf("src's anonymous volume after rm -v of a container sharing it: %+v", res)
+	}
+}
+
+// --pull and --platform. Docker 20.10: --pull never with a missing image is "No such image:
+// nosuchimg:latest", 125; a missing image with --pull missing prints "Unable to find image
+// '...:latest' locally" on stderr, pulls (progress on stderr), runs; --pull always pulls first.
+// hoist without --pull does not pull (docs/compatibility.md). Only the host's platform runs.
+func TestRunPullAndPlatform(t *testing.T) {
+	root := containerRoot(t)
+	reg := testutil.Registry(t)
+	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/bb:1"), "push")
+	img := reg + "/library/bb:1"
+	host := "linux/" + runtime.GOARCH
+	runCases(t, root, []runCase{
+		{"never, missing", []string{"--network", "none", "--pull", "never", "nosuchimg", "true"}, "", 125, "No such image: nosuchimg:latest"},
+		{"no policy, missing", []string{"--network", "none", img, "true"}, "", 125, "unable to find image '" + img + "' locally"},
+		{"bad policy", []string{"--network", "none", "--pull", "sometimes", "busybox", "true"}, "", 125,
+			`invalid pull option: 'sometimes': must be one of "always", "missing" or "never"`},
+		{"missing pulls", []string{"--network", "none", "--pull", "missing", img, "echo", "ran"}, "ran\n", 0,
+			"Unable to find image '" + img + "' locally\n1: Pulling from " + reg + "/library/bb\n"},
+		{"missing, present", []string{"--network", "none", "--pull", "missing", img, "echo", "ran"}, "ran\n", 0, ""},
+		{"always pulls", []string{"--network", "none", "--pull", "always", img, "echo", "ran"}, "ran\n", 0, "Status: Image is up to date for " + img},
+		{"never, present", []string{"--network", "none", "--pull", "never", img, "echo", "ran"}, "ran\n", 0, ""},
+		{"host platform", []string{"--network", "none", "--platform", host, "busybox", "echo", "ran"}, "ran\n", 0, ""},
+		{"other platform", []string{"--network", "none", "--platform", "linux/s390x", "busybox", "true"}, "", 125,
+			"--platform linux/s390x is not supported yet"},
+		{"other variant", []string{"--network", "none", "--platform", host + "/v9", "busybox", "true"}, "", 125, "is not supported yet"},
+	})
+	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "--pull", "missing", img, "true"); strings.Contains(res.stderr, "Unable to find") {
+		t.Errorf("--pull missing of a present image pulled again: %+v", res)
+	}
+}
+
+// --cidfile and -a. Docker 20.10: the full ID (64 hex digits, no newline) in the file; an existing
+// file is "container ID file found, make sure the other container isn't running or delete FILE",
+// 125, and no file is left by a failed create; -a stdout shows only stdout, -a stderr only stderr;
+// -a bogus names the flag; -a with -d conflicts.
+func TestRunCIDFileAndAttach(t *testing.T) {
+	root := containerRoot(t)
+	cid := filepath.Join(t.TempDir(), "cid")
+	res := mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "--cidfile", cid, "busybox", "true"), "run --cidfile")
+	if b, err := os.ReadFile(cid); err != nil || string(b) != strings.TrimSpace(res.stdout) || len(b) != 64 {
+		t.Errorf("cidfile %q (%v), run printed %q", b, err, res.stdout)
+	}
+	failed := filepath.Join(t.TempDir(), "failed")
+	runCases(t, root, []runCase{
+		{"existing cidfile", []string{"--network", "none", "--cidfile", cid, "busybox", "true"}, "", 125,
+			"container ID file found, make sure the other container isn't running or delete " + cid},
+		{"failed create", []string{"--network", "none", "--cidfile", failed, "--pull", "never", "nosuchimg", "true"}, "", 125, "No such image"},
+		{"stdout only", []string{"--network", "none", "-a", "stdout", "busybox", "sh", "-c", "echo out; echo err >&2"}, "out\n", 0, ""},
+		{"stderr only", []string{"--network", "none", "-a", "STDERR", "busybox", "sh", "-c", "echo out; echo err >&2"}, "", 0, "err\n"},
+		{"bad stream", []string{"--network", "none", "-a", "bogus", "busybox", "true"}, "", 125,
+			`invalid argument "bogus" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`},
+		{"with -d", []string{"-d", "--network", "none", "-a", "stdout", "busybox", "true"}, "", 125, "Conflicting options: -a and -d"},
+	})
+	if _, err := os.Stat(failed); err == nil {
+		t.Error("a failed create left its cidfile")
+	}
+	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"); res.stderr != "err\n" || res.stdout != "" {
+		t.Errorf("-a stderr: %+v", res)
 	}
 }

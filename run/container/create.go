@@ -47,6 +47,10 @@ type CreateOptions struct {
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
 	Mounts      []string     // --mount, docker's CSV syntax
+	Pull        string       // --pull: "" (hoist's default: never pull), PullMissing, PullAlways, PullNever
+	Puller      Puller       // pulls for Pull
+	Platform    string       // --platform: "" or the host's
+	CIDFile     string       // --cidfile: written with the ID once created; must not exist
 	VolumesFrom []string     // --volumes-from CONTAINER[:ro|rw]
 	AddHosts    []string     // --add-host host:ip
 	DNS         run.DNS      // --dns, --dns-search, --dns-option
@@ -67,6 +71,9 @@ var ErrNoImage = errors.New("no such image")
 // Create makes a container (state "created") from the options. The image's remote-backed layers are
 // fetched now: the monitor that starts a detached container cannot fetch them.
 func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	if err := checkCIDFile(o.CIDFile); err != nil {
+		return nil, err
+	}
 	cfg, err := r.configFor(ctx, o)
 	if err != nil {
 		return nil, err
@@ -83,13 +90,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 		return nil, err
 	}
 	defer unlock()
-	name := strings.TrimPrefix(o.Name, "/")
-	if name == "" {
-		name = r.generateName()
-	} else if !validName.MatchString(name) {
-		return nil, fmt.Errorf("%w: %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrBadName, name)
-	} else if other, taken := r.nameTaken(name, ""); taken {
-		return nil, fmt.Errorf("%w: the container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name", ErrNameInUse, name, other)
+	name, err := r.newName(o.Name)
+	if err != nil {
+		return nil, err
 	}
 	id, err := newID()
 	if err != nil {
@@ -114,7 +117,25 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	if err := writeCIDFile(o.CIDFile, id); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	return c, nil
+}
+
+// newName is the name a new container gets: the given one (checked, free) or a generated one.
+// The caller holds lockNames.
+func (r *Runtime) newName(given string) (string, error) {
+	name := strings.TrimPrefix(given, "/")
+	if name == "" {
+		return r.generateName(), nil
+	} else if !validName.MatchString(name) {
+		return "", fmt.Errorf("%w: %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrBadName, name)
+	} else if other, taken := r.nameTaken(name, ""); taken {
+		return "", fmt.Errorf("%w: the container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name", ErrNameInUse, name, other)
+	}
+	return name, nil
 }
 
 // prepareDirs makes upper, work, rootfs and the init layer: the mount points
@@ -160,7 +181,7 @@ func (r *Runtime) prepareDirs(c *Container) error {
 func (r *Runtime) image(ctx context.Context, ref string) (v1.Image, v1.Hash, error) {
 	h, err := r.store.Resolve(ctx, ref)
 	if err != nil {
-		return nil, v1.Hash{}, fmt.Errorf("%w: unable to find image '%s' locally (hoist run does not pull: hoist pull it first): %w", ErrNoImage, ref, err)
+		return nil, v1.Hash{}, fmt.Errorf("%w: unable to find image '%s' locally (hoist run pulls only with --pull missing|always, or hoist pull it first): %w", ErrNoImage, ref, err)
 	}
 	img, err := r.store.Image(h)
 	if err != nil {
@@ -171,7 +192,7 @@ func (r *Runtime) image(ctx context.Context, ref string) (v1.Image, v1.Hash, err
 
 // configFor merges the image's config with the options, docker's way.
 func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, error) {
-	img, h, err := r.image(ctx, o.Image)
+	img, h, err := r.imageFor(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -128,5 +129,45 @@ func TestResolveMount(t *testing.T) {
 	_, tm, err := r.resolveMount(mountRequest{Type: "tmpfs", Target: "/t/", ReadOnly: true, TmpfsOptions: []string{"size=1048576"}})
 	if err != nil || tm.Destination != "/t" || strings.Join(tm.Options, ",") != "nosuid,nodev,noexec,size=1048576,ro" {
 		t.Errorf("tmpfs: %+v, %v", tm, err)
+	}
+}
+
+func TestParseAttach(t *testing.T) {
+	for _, c := range []struct {
+		streams             []string
+		interactive, detach bool
+		want                Attach
+		wantErr             string
+	}{
+		{nil, false, false, Attach{Stdout: true, Stderr: true}, ""},
+		{nil, true, false, Attach{Stdin: true, Stdout: true, Stderr: true}, ""},
+		{[]string{"stdout"}, false, false, Attach{Stdout: true}, ""},
+		{[]string{"STDERR", "stdin"}, false, false, Attach{Stderr: true}, ""}, // stdin needs -i
+		{[]string{"stdin"}, true, false, Attach{Stdin: true}, ""},
+		{[]string{"bogus"}, false, false, Attach{}, "valid streams are STDIN, STDOUT and STDERR"},
+		{[]string{"stdout"}, false, true, Attach{}, "Conflicting options: -a and -d"},
+	} {
+		got, err := ParseAttach(c.streams, c.interactive, c.detach)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseAttach(%q) = %v, want %q", c.streams, err, c.wantErr)
+			}
+		} else if err != nil || got != c.want {
+			t.Errorf("ParseAttach(%q, %v) = %+v, %v; want %+v", c.streams, c.interactive, got, err, c.want)
+		}
+	}
+}
+
+func TestCheckPlatform(t *testing.T) {
+	host := "linux/" + runtime.GOARCH
+	for _, p := range []string{"", host} {
+		if err := checkPlatform(p); err != nil {
+			t.Errorf("checkPlatform(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"linux/s390x", "windows/" + runtime.GOARCH, host + "/v9"} {
+		if err := checkPlatform(p); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+			t.Errorf("checkPlatform(%q) = %v, want not supported", p, err)
+		}
 	}
 }
