@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -254,4 +255,45 @@ func TestRunCIDFileAndAttach(t *testing.T) {
 	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"); res.stderr != "err\n" || res.stdout != "" {
 		t.Errorf("-a stderr: %+v", res)
 	}
+}
+
+// --log-opt max-size/max-file and --log-driver. Docker 20.10 (max-size=1k, max-file=3, 100 lines of
+// 32 bytes): three files of ~1 KiB (json.log, .1, .2), `logs` prints the 30 newest lines in order,
+// `logs --tail 2` the last two; inspect shows {"Type":"json-file","Config":{"max-file":"3",
+// "max-size":"1k"}}; --log-driver none keeps nothing and `logs` fails with "configured logging
+// driver does not support reading", exit 1; bad options exit 125 with the daemon's message.
+func TestRunLogOptions(t *testing.T) {
+	root := containerRoot(t)
+	mustOK(t, hoist(t, root, "", "run", "--name", "lg", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=3",
+		"busybox", "sh", "-c", "for i in $(seq 1 100); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; done"), "run with rotation")
+	logPath := strings.TrimSpace(hoist(t, root, "", "inspect", "-f", "{{.LogPath}}", "lg").stdout)
+	files, _ := filepath.Glob(logPath + "*")
+	if len(files) != 3 {
+		t.Errorf("log files %q, want 3 (docker: -json.log, .1, .2)", files)
+	}
+	out := hoist(t, root, "", "logs", "lg").stdout
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if n := len(lines); n < 25 || n > 35 || lines[n-1] != "line-100-xxxxxxxxxxxxxxxxxxxxxxxx" ||
+		lines[0] != "line-"+strconv.Itoa(101-n)+"-xxxxxxxxxxxxxxxxxxxxxxxx" {
+		t.Errorf("logs across rotated files: %d lines, %q ... %q (docker: 30, line-71 ... line-100)", n, lines[0], lines[n-1])
+	}
+	if got := hoist(t, root, "", "logs", "--tail", "2", "lg").stdout; got != "line-99-xxxxxxxxxxxxxxxxxxxxxxxx\nline-100-xxxxxxxxxxxxxxxxxxxxxxxx\n" {
+		t.Errorf("logs --tail 2: %q", got)
+	}
+	if got := hoist(t, root, "", "inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", "lg").stdout; got != `json-file {"max-file":"3","max-size":"1k"}`+"\n" {
+		t.Errorf("inspect LogConfig: %q", got)
+	}
+	res := hoist(t, root, "", "run", "--name", "nolog", "--network", "none", "--log-driver", "none", "busybox", "echo", "hi")
+	if res.code != 0 || res.stdout != "hi\n" {
+		t.Errorf("run --log-driver none: %+v", res)
+	}
+	if res := hoist(t, root, "", "logs", "nolog"); res.code != 1 || !strings.Contains(res.stderr, "configured logging driver does not support reading") {
+		t.Errorf("logs of a --log-driver none container: %+v", res)
+	}
+	runCases(t, root, []runCase{
+		{"unknown opt", []string{"--network", "none", "--log-opt", "foo=bar", "busybox", "true"}, "", 125, "unknown log opt 'foo' for json-file log driver"},
+		{"bad size", []string{"--network", "none", "--log-opt", "max-size=abc", "busybox", "true"}, "", 125, "invalid size: 'abc'"},
+		{"max-file 0", []string{"--network", "none", "--log-opt", "max-file=0", "--log-opt", "max-size=1k", "busybox", "true"}, "", 125, "max-file cannot be less than 1"},
+		{"other driver", []string{"--network", "none", "--log-driver", "syslog", "busybox", "true"}, "", 125, "--log-driver syslog is not supported"},
+	})
 }

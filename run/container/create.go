@@ -51,6 +51,8 @@ type CreateOptions struct {
 	Puller      Puller       // pulls for Pull
 	Platform    string       // --platform: "" or the host's
 	CIDFile     string       // --cidfile: written with the ID once created; must not exist
+	LogDriver   string       // --log-driver: json-file (default) or none
+	LogOpts     []string     // --log-opt KEY=VALUE
 	VolumesFrom []string     // --volumes-from CONTAINER[:ro|rw]
 	AddHosts    []string     // --add-host host:ip
 	DNS         run.DNS      // --dns, --dns-search, --dns-option
@@ -214,6 +216,9 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		Network: o.Network, Resources: o.Resources, StopSignal: ic.StopSignal, StopTimeout: -1,
 		AutoRemove: o.AutoRemove, Labels: map[string]string{}, Init: o.Init,
 		ShmSize: o.ShmSize, Ulimits: o.Ulimits,
+	}
+	if cfg.Log, err = parseLogConfig(o.LogDriver, o.LogOpts); err != nil {
+		return nil, err
 	}
 	var notes []string
 	if cfg.Security, cfg.Resources.Devices, notes, err = securityFor(o.Security); err != nil {

@@ -60,6 +60,13 @@ type HostConfig struct {
 	DNS            []string                 `json:"Dns"`
 	DNSSearch      []string                 `json:"DnsSearch"`
 	DNSOptions     []string                 `json:"DnsOptions"`
+	LogConfig      InspectLogConfig         `json:"LogConfig"`
+}
+
+// InspectLogConfig is HostConfig.LogConfig.
+type InspectLogConfig struct {
+	Type   string            `json:"Type"`
+	Config map[string]string `json:"Config"`
 }
 
 // PortBinding is one host side of a published port.
@@ -143,6 +150,13 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 		RestartPolicy: map[string]any{"Name": c.Config.Restart.Name, "MaximumRetryCount": c.Config.Restart.MaxRetry},
 		PortBindings:  map[string][]PortBinding{},
 		DNS:           nonNil(c.Config.DNS.Servers), DNSSearch: nonNil(c.Config.DNS.Search), DNSOptions: nonNil(c.Config.DNS.Options),
+	}
+	hc.LogConfig = InspectLogConfig{Type: c.Config.Log.Driver, Config: c.Config.Log.Opts}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = LogJSONFile
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
 	}
 	for _, h := range c.Config.ExtraHosts {
 		hc.ExtraHosts = append(hc.ExtraHosts, h.Name+":"+h.IP) // as given (docker keeps host-gateway)

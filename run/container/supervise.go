@@ -194,7 +194,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		return nil
 	}
 
-	logf, err := openLog(r.LogPath(c.ID))
+	logf, err := openLog(r.LogPath(c.ID), c.Config.Log)
 	if err != nil {
 		return startErr(err)
 	}

@@ -62,6 +62,7 @@ type Config struct {
 	StopTimeout int               `json:"stopTimeout"` // seconds; -1: default
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
+	Log         LogConfig         `json:"log,omitempty"` // --log-driver, --log-opt
 }
 
 // Tmpfs is one --tmpfs mount.

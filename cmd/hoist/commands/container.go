@@ -31,7 +31,8 @@ type createFlags struct {
 	env, envFiles, volumes, publish, expose, labels                                 []string
 	capAdd, capDrop, securityOpt, devices, tmpfs, ulimits                           []string
 	addHosts, dns, dnsSearch, dnsOptions, mounts, volumesFrom                       []string
-	shmSize, pull, platform, cidFile                                                string
+	shmSize, pull, platform, cidFile, logDriver                                     string
+	logOpts                                                                         []string
 	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
@@ -82,6 +83,8 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.dnsOptions, "dns-opt", nil, "alias of --dns-option")
 	_ = fs.MarkHidden("dns-opt")
 	fs.StringVar(&f.pull, "pull", "", `pull the image before creating: "always", "missing" or "never" (default: never pull, see docs/compatibility.md)`)
+	fs.StringVar(&f.logDriver, "log-driver", "json-file", "logging driver for the container: json-file or none")
+	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N (json-file rotation)")
 	fs.StringVar(&f.cidFile, "cidfile", "", "write the container ID to the file (which must not exist)")
 	fs.StringVar(&f.platform, "platform", "", "platform of the image: only this host's is supported")
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
@@ -97,7 +100,7 @@ func (f *createFlags) options(cmd *cobra.Command, g *globals, args []string) (co
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
-		Pull: f.pull, Puller: runPuller(g), CIDFile: f.cidFile, Platform: f.platform, Mounts: f.mounts, VolumesFrom: f.volumesFrom, AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
+		Pull: f.pull, Puller: runPuller(g), CIDFile: f.cidFile, LogDriver: f.logDriver, LogOpts: f.logOpts, Platform: f.platform, Mounts: f.mounts, VolumesFrom: f.volumesFrom, AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
