@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -296,4 +297,37 @@ func TestRunLogOptions(t *testing.T) {
 		{"max-file 0", []string{"--network", "none", "--log-opt", "max-file=0", "--log-opt", "max-size=1k", "busybox", "true"}, "", 125, "max-file cannot be less than 1"},
 		{"other driver", []string{"--network", "none", "--log-driver", "syslog", "busybox", "true"}, "", 125, "--log-driver syslog is not supported"},
 	})
+}
+
+// stop/restart -s (docker 23's --signal; docker 20.10 has no -s): the signal replaces the stop
+// signal for this stop; a bad one exits 125 before anything is stopped.
+func TestStopRestartSignal(t *testing.T) {
+	root := containerRoot(t)
+	script := `trap "echo got-usr1; exit 3" USR1; echo up; while true; do sleep 0.1; done`
+	mustOK(t, hoist(t, root, "", "run", "-d", "--name", "sg", "--network", "none", "busybox", "sh", "-c", script), "run -d")
+	waitFor(t, 10*time.Second, "the trap to be set", func() bool { return strings.Contains(hoist(t, root, "", "logs", "sg").stdout, "up") })
+	if res := hoist(t, root, "", "stop", "-s", "BOGUS", "sg"); res.code != 125 || !strings.Contains(res.stderr, "BOGUS") {
+		t.Errorf("stop -s BOGUS: %+v", res)
+	}
+	start := time.Now()
+	if res := mustOK(t, hoist(t, root, "", "stop", "-s", "USR1", "sg"), "stop -s USR1"); res.stdout != "sg\n" {
+		t.Errorf("stop -s USR1 printed %q", res.stdout)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("stop -s USR1 took %v: the signal did not end it", d)
+	}
+	if got := hoist(t, root, "", "inspect", "-f", "{{.State.ExitCode}}", "sg").stdout; got != "3\n" {
+		t.Errorf("exit code after stop -s USR1: %q, want 3 (the trap's)", got)
+	}
+	mustOK(t, hoist(t, root, "", "start", "sg"), "start")
+	waitFor(t, 10*time.Second, "the second start", func() bool {
+		return strings.Count(hoist(t, root, "", "logs", "sg").stdout, "up") == 2
+	})
+	mustOK(t, hoist(t, root, "", "restart", "-s", "SIGUSR1", "sg"), "restart -s SIGUSR1")
+	if logs := hoist(t, root, "", "logs", "sg").stdout; strings.Count(logs, "got-usr1") != 2 {
+		t.Errorf("logs after restart -s: %q, want two got-usr1", logs)
+	}
+	if got := hoist(t, root, "", "inspect", "-f", "{{.State.Status}}", "sg").stdout; got != "running\n" {
+		t.Errorf("status after restart: %q", got)
+	}
 }

@@ -61,10 +61,27 @@ func (r *Runtime) RunAttached(ctx context.Context, ref string, stdio Stdio) (int
 	return code, err
 }
 
-// Stop sends the stop signal, waits up to timeout (nil: the container's
-// --stop-timeout, else 10 s) and then SIGKILLs. Stopping a stopped
-// container does nothing. The restart policy no longer applies.
-func (r *Runtime) Stop(ctx context.Context, ref string, timeout *int) error {
+// StopOptions are stop's and restart's -t and -s.
+type StopOptions struct {
+	// Timeout is how long to wait before SIGKILL, in seconds (< 0: forever); nil: the
+	// container's --stop-timeout, else 10 s.
+	Timeout *int
+	// Signal replaces the container's stop signal ("" keeps it).
+	Signal string
+}
+
+// Stop sends the stop signal, waits up to the timeout and then SIGKILLs.
+// Stopping a stopped container does nothing (but a bad signal is an error).
+// The restart policy no longer applies.
+func (r *Runtime) Stop(ctx context.Context, ref string, o StopOptions) error {
+	var sig syscall.Signal
+	if o.Signal != "" {
+		s, err := ParseSignal(o.Signal)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
+		}
+		sig = s
+	}
 	c, err := r.Get(ctx, ref)
 	if err != nil {
 		return err
@@ -76,16 +93,17 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *int) error {
 	if err != nil {
 		return err
 	}
-	sig, err := ParseSignal(c.Config.StopSignal)
-	if err != nil {
-		sig = syscall.SIGTERM
+	if sig == 0 {
+		if sig, err = ParseSignal(c.Config.StopSignal); err != nil {
+			sig = syscall.SIGTERM
+		}
 	}
 	t := 10
 	if c.Config.StopTimeout >= 0 {
 		t = c.Config.StopTimeout
 	}
-	if timeout != nil {
-		t = *timeout
+	if o.Timeout != nil {
+		t = *o.Timeout
 	}
 	target := c.State.Container
 	if alive(target) {
