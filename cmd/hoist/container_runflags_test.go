@@ -331,3 +331,60 @@ func TestStopRestartSignal(t *testing.T) {
 		t.Errorf("status after restart: %q", got)
 	}
 }
+
+// commit -p (docker's default): a running container's cgroup is frozen while its changes are read
+// and thawed after; --pause=false never freezes it. Seen from the host through the container's
+// freezer (v1 freezer.state, v2 cgroup.events), polled while a commit of ~40 MB runs.
+func TestCommitPause(t *testing.T) {
+	root := containerRoot(t)
+	id := strings.TrimSpace(mustOK(t, hoist(t, root, "", "run", "-d", "--network", "none", "busybox", "sh", "-c",
+		"head -c 40000000 /dev/urandom > /big; echo ready; while :; do sleep 0.05; done"), "run -d").stdout)
+	waitFor(t, 60*time.Second, "the container's file", func() bool { return strings.Contains(hoist(t, root, "", "logs", id).stdout, "ready") })
+	state := freezerStateFile(t, id)
+	for _, tc := range []struct {
+		flag       string
+		wantFrozen bool
+	}{{"--pause=true", true}, {"--pause=false", false}, {"-p", true}} {
+		sawFrozen := make(chan bool)
+		stop := make(chan struct{})
+		go func() {
+			saw := false
+			for {
+				select {
+				case <-stop:
+					sawFrozen <- saw
+					return
+				default:
+				}
+				if b, err := os.ReadFile(state); err == nil && (strings.Contains(string(b), "FROZEN") || strings.Contains(string(b), "frozen 1")) {
+					saw = true
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		res := hoist(t, root, "", "commit", tc.flag, id)
+		close(stop)
+		if saw := <-sawFrozen; res.code != 0 || saw != tc.wantFrozen {
+			t.Errorf("commit %s: %+v; frozen during the commit: %v, want %v", tc.flag, res, saw, tc.wantFrozen)
+		}
+		if b, _ := os.ReadFile(state); strings.Contains(string(b), "FROZEN") || strings.Contains(string(b), "frozen 1") {
+			t.Errorf("commit %s left the container frozen: %q", tc.flag, b)
+		}
+	}
+	if got := hoist(t, root, "", "exec", id, "echo", "alive"); got.stdout != "alive\n" {
+		t.Errorf("exec after the commits: %+v", got)
+	}
+}
+
+// freezerStateFile is the file that tells whether container id's cgroup is frozen.
+func freezerStateFile(t *testing.T, id string) string {
+	t.Helper()
+	for _, pattern := range []string{"/sys/fs/cgroup/freezer/hoist/" + id + "/freezer.state", "/sys/fs/cgroup/freezer/*/hoist/" + id + "/freezer.state",
+		"/sys/fs/cgroup/freezer/*/*/hoist/" + id + "/freezer.state", "/sys/fs/cgroup/hoist/" + id + "/cgroup.events"} {
+		if m, _ := filepath.Glob(pattern); len(m) == 1 {
+			return m[0]
+		}
+	}
+	t.Fatalf("no freezer state file for container %s", id)
+	return ""
+}
