@@ -388,3 +388,36 @@ func freezerStateFile(t *testing.T, id string) string {
 	t.Fatalf("no freezer state file for container %s", id)
 	return ""
 }
+
+// search --filter and --format against a loopback registry's catalog. Docker 20.10 searches only
+// Docker Hub, so the expectations are docker's documented fields and renderings: .Name,
+// .Description, .StarCount ("0"), .IsOfficial/.IsAutomated ("[OK]" or ""); stars=N is a minimum;
+// a catalog has no stars and no official or automated repositories.
+func TestSearchFilterFormat(t *testing.T) {
+	root := containerRoot(t)
+	reg := testutil.Registry(t)
+	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/sbox:1"), "push")
+	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/team/sbox:1"), "push")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "{{.Name}}|{{.Description}}|{{.StarCount}}|{{.IsOfficial}}|{{.IsAutomated}}"},
+			reg + "/library/sbox||0||\n" + reg + "/team/sbox||0||\n"},
+		{[]string{"--filter", "is-official=false", "--filter", "stars=0", "--format", "{{.Name}}"}, reg + "/library/sbox\n" + reg + "/team/sbox\n"},
+		{[]string{"--filter", "stars=1", "--format", "{{.Name}}"}, ""},
+		// docker's table writer: columns at least 10 wide, 3 spaces of padding
+		{[]string{"--filter", "is-automated=true"}, "NAME      DESCRIPTION   STARS     OFFICIAL   AUTOMATED\n"},
+		{[]string{"--limit", "1", "--format", "table {{.Name}}\t{{.StarCount}}"}, "NAME" + strings.Repeat(" ", len(reg)+13+3-4) + "STARS\n" + reg + "/library/sbox   0\n"},
+	} {
+		res := hoist(t, root, "", append([]string{"search"}, append(c.args, reg+"/sbox")...)...)
+		if res.code != 0 || res.stdout != c.want {
+			t.Errorf("search %q: %+v\nwant stdout %q", c.args, res, c.want)
+		}
+	}
+	for _, f := range []string{"foo=bar", "stars=abc", "is-official=maybe"} {
+		if res := hoist(t, root, "", "search", "--filter", f, reg+"/sbox"); res.code == 0 || !strings.Contains(res.stderr, "invalid filter '"+strings.Split(f, "=")[0]) {
+			t.Errorf("search --filter %s: %+v", f, res)
+		}
+	}
+}
