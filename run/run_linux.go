@@ -326,6 +326,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if !filepath.IsAbs(cwd) {
 		return nil, fmt.Errorf("%w: cwd %q is not absolute", ErrInvalidSpec, cwd)
 	}
+	if err := spec.DNS.Check(); err != nil {
+		return nil, fmt.Errorf("%w: dns: %w", ErrInvalidSpec, err)
+	}
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = DefaultHostname
@@ -333,13 +336,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if spec.Interface != nil && spec.Network != NetworkPrivate {
 		return nil, fmt.Errorf("%w: an interface needs network mode %q", ErrInvalidSpec, NetworkPrivate)
 	}
-	mounts := make([]initMount, 0, len(spec.Mounts))
-	for _, m := range spec.Mounts {
-		im, err := parseMount(m)
-		if err != nil {
-			return nil, err
-		}
-		mounts = append(mounts, im)
+	mounts, rootSlave, err := parseMounts(spec.Mounts)
+	if err != nil {
+		return nil, err
 	}
 	var newNet bool
 	switch spec.Network {
@@ -389,6 +388,8 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		Rlimits:         rlimits,
 		KeepResolv:      spec.Network == NetworkPrivate,
 		extraHosts:      spec.ExtraHosts,
+		dns:             spec.DNS,
 		userMounts:      mounts,
+		RootSlave:       rootSlave,
 	}, nil
 }

@@ -29,6 +29,10 @@ func (r *Runtime) Attach(ctx context.Context, ref string, stdio Stdio) (int, err
 	if !c.State.Running() {
 		return -1, fmt.Errorf("%w: you cannot attach to a stopped container, start it first", ErrNotRunning)
 	}
+	if c.Config.Log.Driver == LogNone {
+		// A detached container's output reaches attach only through its json log.
+		return -1, fmt.Errorf("%w: hoist attaches through the container's log, which --log-driver none does not keep", ErrLogNotReadable)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	detached := make(chan struct{})

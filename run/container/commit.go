@@ -23,6 +23,9 @@ type CommitOptions struct {
 	Author  string
 	// Changes are the -c Dockerfile instructions applied to the new image's config.
 	Changes []string
+	// Pause freezes a running container (its cgroup's freezer) while its changes are read, so the
+	// layer is one moment's state (docker's default, --pause).
+	Pause bool
 }
 
 // Commit makes an image of the container's changes on top of its image and
@@ -45,6 +48,12 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 		return v1.Hash{}, err
 	}
 	docker := mt == types.DockerManifestSchema2
+	if o.Pause && c.State.Running() && c.State.Cgroup != nil {
+		if err := c.State.Cgroup.Freeze(ctx); err != nil {
+			return v1.Hash{}, fmt.Errorf("pausing container %s for the commit (--pause=false commits without): %w", c.ID[:12], err)
+		}
+		defer func() { _ = c.State.Cgroup.Thaw() }()
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(snapshot.WriteDiff(ctx, filepath.Join(r.Dir(c.ID), "upper"), pw, snapshot.DiffOptions{}))

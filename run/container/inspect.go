@@ -56,6 +56,17 @@ type HostConfig struct {
 	Memory         int64                    `json:"Memory"`
 	NanoCpus       int64                    `json:"NanoCpus"`
 	PidsLimit      *int64                   `json:"PidsLimit"`
+	ExtraHosts     []string                 `json:"ExtraHosts"`
+	DNS            []string                 `json:"Dns"`
+	DNSSearch      []string                 `json:"DnsSearch"`
+	DNSOptions     []string                 `json:"DnsOptions"`
+	LogConfig      InspectLogConfig         `json:"LogConfig"`
+}
+
+// InspectLogConfig is HostConfig.LogConfig.
+type InspectLogConfig struct {
+	Type   string            `json:"Type"`
+	Config map[string]string `json:"Config"`
 }
 
 // PortBinding is one host side of a published port.
@@ -138,6 +149,17 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 		Memory: c.Config.Resources.Memory, NanoCpus: c.Config.Resources.NanoCPUs,
 		RestartPolicy: map[string]any{"Name": c.Config.Restart.Name, "MaximumRetryCount": c.Config.Restart.MaxRetry},
 		PortBindings:  map[string][]PortBinding{},
+		DNS:           nonNil(c.Config.DNS.Servers), DNSSearch: nonNil(c.Config.DNS.Search), DNSOptions: nonNil(c.Config.DNS.Options),
+	}
+	hc.LogConfig = InspectLogConfig{Type: c.Config.Log.Driver, Config: c.Config.Log.Opts}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = LogJSONFile
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
+	for _, h := range c.Config.ExtraHosts {
+		hc.ExtraHosts = append(hc.ExtraHosts, h.Name+":"+h.IP) // as given (docker keeps host-gateway)
 	}
 	if c.Config.Resources.PidsLimit > 0 {
 		n := c.Config.Resources.PidsLimit
@@ -280,4 +302,12 @@ func PortsText(c *Container) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// nonNil is s, or an empty list (docker's inspect shows [] rather than null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -260,8 +260,8 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 }
 
 // Restart stops the container (if running) and starts it detached.
-func (r *Runtime) Restart(ctx context.Context, ref string, timeout *int) error {
-	if err := r.Stop(ctx, ref, timeout); err != nil {
+func (r *Runtime) Restart(ctx context.Context, ref string, o StopOptions) error {
+	if err := r.Stop(ctx, ref, o); err != nil {
 		return err
 	}
 	return r.Start(ctx, ref)

@@ -141,6 +141,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		Init:           c.Config.Init,
 		ShmSize:        c.Config.ShmSize,
 		Rlimits:        c.Config.Ulimits,
+		ExtraHosts:     hostsLines(c, ""),
+		DNS:            c.Config.DNS,
 	}
 	for _, t := range c.Config.Tmpfs {
 		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})
@@ -150,8 +152,13 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		if m.Type == "volume" {
 			src = r.volumePath(m.Source)
 		}
-		// A volume is filled from the image while it is empty, as docker does.
-		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly, CopyUp: m.Type == "volume"})
+		// A volume is filled from the image while it is empty, as docker does (unless nocopy).
+		rm := run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly,
+			CopyUp: m.Type == "volume" && !m.NoCopy, Propagation: m.Propagation}
+		if m.NonRecursive {
+			rm.Options = []string{"bind"}
+		}
+		spec.Mounts = append(spec.Mounts, rm)
 	}
 	var lease *network.Lease
 	var ports []Port
@@ -175,7 +182,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		ports = fromNetPorts(bound)
 		spec.Network = run.NetworkPrivate
 		spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
-		spec.ExtraHosts = []string{lease.IP + "\t" + spec.Hostname + " " + c.Name}
+		spec.ExtraHosts = hostsLines(c, lease.IP+"\t"+spec.Hostname+" "+c.Name)
 	}
 	spec.Prestart = func(pid int) error {
 		if err := cg.Add(pid); err != nil {
@@ -187,7 +194,7 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		return nil
 	}
 
-	logf, err := openLog(r.LogPath(c.ID))
+	logf, err := openLog(r.LogPath(c.ID), c.Config.Log)
 	if err != nil {
 		return startErr(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/run/network"
 )
 
 // Status values, as docker's.
@@ -53,12 +54,15 @@ type Config struct {
 	Init        bool              `json:"init,omitempty"` // --init
 	ShmSize     int64             `json:"shmSize,omitempty"`
 	Ulimits     []run.Rlimit      `json:"ulimits,omitempty"`
+	ExtraHosts  []network.Host    `json:"extraHosts,omitempty"` // --add-host
+	DNS         run.DNS           `json:"dns,omitempty"`        // --dns, --dns-search, --dns-option
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`
 	StopTimeout int               `json:"stopTimeout"` // seconds; -1: default
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
+	Log         LogConfig         `json:"log,omitempty"` // --log-driver, --log-opt
 }
 
 // Tmpfs is one --tmpfs mount.
@@ -73,6 +77,12 @@ type Mount struct {
 	Source      string `json:"source"` // host path, or volume name
 	Destination string `json:"destination"`
 	ReadOnly    bool   `json:"readOnly"`
+	// Propagation of a bind mount: "" (rprivate), private, rprivate, slave, rslave.
+	Propagation string `json:"propagation,omitempty"`
+	// NonRecursive: a bind mount without the mounts under its source (bind-nonrecursive).
+	NonRecursive bool `json:"nonRecursive,omitempty"`
+	// NoCopy: a volume is not filled from the image (volume-nocopy).
+	NoCopy bool `json:"noCopy,omitempty"`
 }
 
 // Port is one -p request.

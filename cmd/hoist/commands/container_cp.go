@@ -170,5 +170,6 @@ func newCommitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "commit message")
 	cmd.Flags().StringVarP(&o.Author, "author", "a", "", "author")
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	cmd.Flags().BoolVarP(&o.Pause, "pause", "p", true, "pause the container during commit")
 	return cmd
 }

@@ -25,9 +25,10 @@ func newRestartCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// newStopLikeCmd is stop and restart: a -t timeout and one runtime call per container.
-func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, context.Context, string, *int) error) *cobra.Command {
+// newStopLikeCmd is stop and restart: -t and -s, and one runtime call per container.
+func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, context.Context, string, container.StopOptions) error) *cobra.Command {
 	var timeout int
+	var signal string
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: short,
@@ -37,13 +38,17 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 			if err != nil {
 				return err
 			}
-			var t *int
+			o := container.StopOptions{Signal: signal}
 			if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
-				t = &timeout
+				o.Timeout = &timeout
 			}
-			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, t) })
+			if _, err := container.ParseSignal(signal); signal != "" && err != nil {
+				return &exitError{code: 125, err: fmt.Errorf("invalid signal: %w", err)}
+			}
+			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, o) })
 		},
 	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "", "signal to send to the container (default: its stop signal)")
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait before killing the container (current docker's name of -t)")
 	return cmd
