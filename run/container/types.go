@@ -39,12 +39,15 @@ type Config struct {
 	User       string   `json:"user"`
 	Hostname   string   `json:"hostname"`
 	Tty        bool     `json:"tty"`
-	OpenStdin  bool     `json:"openStdin"`
-	ReadOnly   bool     `json:"readOnly"`
-	Mounts     []Mount  `json:"mounts"`
-	Network    string   `json:"network"` // bridge, host, none
-	Ports      []Port   `json:"ports"`   // requested
-	Exposed    []string `json:"exposed"` // "80/tcp", from the image and --expose
+	// ConsoleSize is the initial [rows, columns] of a -t container's pty (docker's
+	// HostConfig.ConsoleSize: the client's terminal at create); zero: 24x80.
+	ConsoleSize [2]uint  `json:"consoleSize,omitempty"`
+	OpenStdin   bool     `json:"openStdin"`
+	ReadOnly    bool     `json:"readOnly"`
+	Mounts      []Mount  `json:"mounts"`
+	Network     string   `json:"network"` // bridge, host, none
+	Ports       []Port   `json:"ports"`   // requested
+	Exposed     []string `json:"exposed"` // "80/tcp", from the image and --expose
 
 	// Security is --privileged, --cap-add/--cap-drop, --security-opt and
 	// --device: run and exec apply the same.
