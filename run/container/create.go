@@ -47,6 +47,9 @@ type CreateOptions struct {
 	Init        bool         // --init
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
+	Health      HealthOptions
+	// ConsoleSize is the client's terminal size [rows, columns] for a -t container (zero: 24x80).
+	ConsoleSize [2]uint
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -199,6 +202,12 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		if o.Notes != nil {
 			o.Notes(n)
 		}
+	}
+	if cfg.Healthcheck, err = healthFor(ic.Healthcheck, ic.Shell, o.Health); err != nil {
+		return nil, err
+	}
+	if o.Tty {
+		cfg.ConsoleSize = o.ConsoleSize
 	}
 	for k, v := range ic.Labels {
 		cfg.Labels[k] = v

@@ -138,12 +138,12 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 	if err != nil {
 		return startErr(err)
 	}
-	r.recordRunning(ctx, c, p, cg, nw)
+	running := r.recordRunning(ctx, c, p, cg, nw)
 	if started != nil {
 		started()
 	}
 	ran = true
-	code, err = r.supervise(ctx, c, p, cg, stdio, out)
+	code, err = r.supervise(ctx, running, p, cg, stdio, out)
 	oom = cg.OOMKilled()
 	return code, err
 }
@@ -164,9 +164,10 @@ func (r *Runtime) recordExit(ctx context.Context, id string, code int, oom bool,
 }
 
 // recordRunning stores the start of a run: status running, the process, its supervisor (this
-// process), cgroup, address and published ports.
-func (r *Runtime) recordRunning(ctx context.Context, c *Container, p *run.Process, cg *cgroups.Cgroup, nw *attemptNet) {
-	_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+// process), cgroup, address, published ports and a health check starting. It returns the container
+// as recorded (c if it could not be).
+func (r *Runtime) recordRunning(ctx context.Context, c *Container, p *run.Process, cg *cgroups.Cgroup, nw *attemptNet) *Container {
+	rc, err := r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
 		c.State.Status = StatusRunning
 		c.State.Container = Identity{Pid: p.Pid(), Start: network.ProcessStart(p.Pid())}
 		c.State.Monitor = self()
@@ -178,8 +179,13 @@ func (r *Runtime) recordRunning(ctx context.Context, c *Container, p *run.Proces
 		if nw.lease != nil {
 			c.State.IPAddress, c.State.Gateway = nw.lease.IP, nw.lease.Gateway
 		}
+		resetHealth(c)
 		return nil
 	})
+	if err != nil || rc == nil {
+		return c
+	}
+	return rc
 }
 
 // supervise waits for the running container p: it copies a pty's output and input, forwards
@@ -205,7 +211,9 @@ func (r *Runtime) supervise(ctx context.Context, c *Container, p *run.Process, c
 		stopResize = followSize(stdio.Terminal, master)
 	}
 
+	stopHealth := r.startHealth(ctx, c, p, cg)
 	code, err := p.Wait()
+	stopHealth()
 	stopSignals()
 	stopResize()
 	copies.Wait()

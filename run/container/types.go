@@ -62,6 +62,8 @@ type Config struct {
 	StopTimeout int               `json:"stopTimeout"` // seconds; -1: default
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
+	// Healthcheck is the image's HEALTHCHECK with the --health-* flags applied (nil: none).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // Tmpfs is one --tmpfs mount.
@@ -117,6 +119,9 @@ type State struct {
 	IPAddress     string          `json:"ipAddress,omitempty"`
 	Gateway       string          `json:"gateway,omitempty"`
 	Ports         []Port          `json:"ports,omitempty"` // as published (real host ports)
+	// Health is the health check's state since the container first started with one; it stays
+	// after the container stops, as docker's.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Running reports whether the container counts as running (docker's

@@ -35,6 +35,7 @@ type createFlags struct {
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
 	stopTimeout                                                                     int
+	health                                                                          healthFlags
 }
 
 func (f *createFlags) register(fs *pflag.FlagSet) {
@@ -72,6 +73,7 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options")
 	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	f.health.register(fs)
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
@@ -85,6 +87,7 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
+		Health: f.health.options(),
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
