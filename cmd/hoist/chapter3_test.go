@@ -168,7 +168,7 @@ var ch3Patterns = []struct {
 	{regexp.MustCompile(`\b\d\d:\d\d(:\d\d)?\b`), "<CLOCK>"},
 	{regexp.MustCompile(`\b\d+\.\d+%`), "<PCT>"},
 	{regexp.MustCompile(`\b(PID|PPID|pid)?\d{2,}\b`), "<N>"},
-	{regexp.MustCompile(` {2,}`), " | "}, // table columns, whatever their widths
+	{regexp.MustCompile(` {2,}`), " | "},                      // table columns, whatever their widths
 	{regexp.MustCompile(`\b\d+ \| <CLOCK>`), "<C> | <CLOCK>"}, // top's C (CPU use) before STIME
 }
 
