@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -216,9 +217,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 			Setsid: cfg.Terminal,
 		},
 	}
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
+	release, err := startLocked(cmd)
 	for _, f := range extra {
 		f.Close() // the child's ends: it has them now
 	}
@@ -233,6 +232,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 	fail := func(err error) (*Process, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		release()
 		stop()
 		stopStdin()
 		return nil, err
@@ -261,9 +261,32 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 		}
 	}
 	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, console: console, stop: func() bool {
+		release()
 		stopStdin()
 		return stop()
 	}}, nil
+}
+
+// startLocked starts cmd from an OS thread that stays locked to a goroutine of its own until
+// release is called (after cmd was waited for). Pdeathsig fires when the thread that forked exits,
+// and a goroutine that ends while locked takes its thread with it (as Enter's goroutines do, on
+// purpose): a pool thread that forked a sandbox could be taken by such a goroutine and kill the
+// sandbox with it. A thread held here runs nothing else.
+func startLocked(cmd *exec.Cmd) (release func(), err error) {
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		<-done
+		runtime.UnlockOSThread()
+	}()
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	if err = <-started; err != nil {
+		release()
+	}
+	return release, err
 }
 
 // stdinFile returns what the child's stdin should be. An *os.File (or nil)

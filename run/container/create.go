@@ -56,6 +56,9 @@ type CreateOptions struct {
 	VolumesFrom []string     // --volumes-from CONTAINER[:ro|rw]
 	AddHosts    []string     // --add-host host:ip
 	DNS         run.DNS      // --dns, --dns-search, --dns-option
+	Health      HealthOptions
+	// ConsoleSize is the client's terminal size [rows, columns] for a -t container (zero: 24x80).
+	ConsoleSize [2]uint
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -228,6 +231,12 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		if o.Notes != nil {
 			o.Notes(n)
 		}
+	}
+	if cfg.Healthcheck, err = healthFor(ic.Healthcheck, ic.Shell, o.Health); err != nil {
+		return nil, err
+	}
+	if o.Tty {
+		cfg.ConsoleSize = o.ConsoleSize
 	}
 	mounts := func(cfg *Config, ic v1.Config, o CreateOptions) error { return r.applyMounts(ctx, cfg, ic, o) }
 	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyHostsAndDNS, applyRestart, applyPorts, mounts} {

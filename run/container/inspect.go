@@ -43,6 +43,33 @@ type InspectState struct {
 	Error      string `json:"Error"`
 	StartedAt  string `json:"StartedAt"`
 	FinishedAt string `json:"FinishedAt"`
+	// Health is there once a container with a health check has started.
+	Health *InspectHealth `json:"Health,omitempty"`
+}
+
+// InspectHealth is docker's State.Health.
+type InspectHealth struct {
+	Status        string                `json:"Status"`
+	FailingStreak int                   `json:"FailingStreak"`
+	Log           []InspectHealthResult `json:"Log"`
+}
+
+// InspectHealthResult is one entry of State.Health.Log.
+type InspectHealthResult struct {
+	Start    time.Time `json:"Start"`
+	End      time.Time `json:"End"`
+	ExitCode int       `json:"ExitCode"`
+	Output   string    `json:"Output"`
+}
+
+// InspectHealthConfig is docker's Config.Healthcheck (durations in nanoseconds).
+type InspectHealthConfig struct {
+	Test          []string      `json:"Test,omitempty"`
+	Interval      time.Duration `json:"Interval,omitempty"`
+	Timeout       time.Duration `json:"Timeout,omitempty"`
+	StartPeriod   time.Duration `json:"StartPeriod,omitempty"`
+	StartInterval time.Duration `json:"StartInterval,omitempty"`
+	Retries       int           `json:"Retries,omitempty"`
 }
 
 // HostConfig is the part of docker's HostConfig hoist has.
@@ -87,19 +114,20 @@ type InspectMount struct {
 
 // InspectConfig is docker's Config object.
 type InspectConfig struct {
-	Hostname     string              `json:"Hostname"`
-	User         string              `json:"User"`
-	Tty          bool                `json:"Tty"`
-	OpenStdin    bool                `json:"OpenStdin"`
-	ExposedPorts map[string]struct{} `json:"ExposedPorts"`
-	Env          []string            `json:"Env"`
-	Cmd          []string            `json:"Cmd"`
-	Image        string              `json:"Image"`
-	WorkingDir   string              `json:"WorkingDir"`
-	Entrypoint   []string            `json:"Entrypoint"`
-	Labels       map[string]string   `json:"Labels"`
-	StopSignal   string              `json:"StopSignal,omitempty"`
-	StopTimeout  *int                `json:"StopTimeout,omitempty"`
+	Hostname     string               `json:"Hostname"`
+	User         string               `json:"User"`
+	Tty          bool                 `json:"Tty"`
+	OpenStdin    bool                 `json:"OpenStdin"`
+	ExposedPorts map[string]struct{}  `json:"ExposedPorts"`
+	Env          []string             `json:"Env"`
+	Cmd          []string             `json:"Cmd"`
+	Healthcheck  *InspectHealthConfig `json:"Healthcheck,omitempty"`
+	Image        string               `json:"Image"`
+	WorkingDir   string               `json:"WorkingDir"`
+	Entrypoint   []string             `json:"Entrypoint"`
+	Labels       map[string]string    `json:"Labels"`
+	StopSignal   string               `json:"StopSignal,omitempty"`
+	StopTimeout  *int                 `json:"StopTimeout,omitempty"`
 }
 
 // NetworkSettings is docker's NetworkSettings object (default bridge fields).
@@ -144,6 +172,7 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 	if s.Status == StatusRunning {
 		in.State.Pid = s.Container.Pid
 	}
+	in.State.Health = inspectHealth(s.Health)
 	hc := HostConfig{
 		NetworkMode: c.Config.Network, AutoRemove: c.Config.AutoRemove, ReadonlyRootfs: c.Config.ReadOnly,
 		Memory: c.Config.Resources.Memory, NanoCpus: c.Config.Resources.NanoCPUs,
@@ -199,6 +228,10 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 		Env: c.Config.Env, Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir,
 		Entrypoint: c.Config.Entrypoint, Labels: c.Config.Labels, StopSignal: c.Config.StopSignal,
 	}
+	if h := c.Config.Healthcheck; h != nil {
+		ic.Healthcheck = &InspectHealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
 	if c.Config.StopTimeout >= 0 {
 		t := c.Config.StopTimeout
 		ic.StopTimeout = &t
@@ -230,11 +263,26 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 	return in
 }
 
-// StatusText is ps's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+func inspectHealth(h *Health) *InspectHealth {
+	if h == nil {
+		return nil
+	}
+	in := &InspectHealth{Status: h.Status, FailingStreak: h.FailingStreak, Log: []InspectHealthResult{}}
+	for _, r := range h.Log {
+		in.Log = append(in.Log, InspectHealthResult(r))
+	}
+	return in
+}
+
+// StatusText is ps's STATUS column: "Up 3 seconds", "Up 3 seconds (healthy)", "Up 1 second
+// (health: starting)", "Exited (0) 2 minutes ago", "Created".
 func StatusText(c *Container, now time.Time) string {
 	s := c.State
 	switch s.Status {
 	case StatusRunning:
+		if s.Health != nil {
+			return "Up " + HumanDuration(now.Sub(s.StartedAt)) + " (" + healthText(s.Health) + ")"
+		}
 		return "Up " + HumanDuration(now.Sub(s.StartedAt))
 	case StatusRestarting:
 		return "Restarting (" + strconv.Itoa(s.ExitCode) + ") " + HumanDuration(now.Sub(s.FinishedAt)) + " ago"

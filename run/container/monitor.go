@@ -154,6 +154,10 @@ func (r *Runtime) monitor(ctx context.Context, id string, report *os.File) error
 		}
 		if !shouldRestart(c, code, err, failures) {
 			if c.Config.AutoRemove {
+				// A client of RunDetachable holds this until it has read the exit code.
+				if release, err := flock(ctx, filepath.Join(r.Dir(id), ".exit.lock")); err == nil {
+					release()
+				}
 				return r.remove(ctx, id, true)
 			}
 			return nil

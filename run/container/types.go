@@ -40,12 +40,15 @@ type Config struct {
 	User       string   `json:"user"`
 	Hostname   string   `json:"hostname"`
 	Tty        bool     `json:"tty"`
-	OpenStdin  bool     `json:"openStdin"`
-	ReadOnly   bool     `json:"readOnly"`
-	Mounts     []Mount  `json:"mounts"`
-	Network    string   `json:"network"` // bridge, host, none
-	Ports      []Port   `json:"ports"`   // requested
-	Exposed    []string `json:"exposed"` // "80/tcp", from the image and --expose
+	// ConsoleSize is the initial [rows, columns] of a -t container's pty (docker's
+	// HostConfig.ConsoleSize: the client's terminal at create); zero: 24x80.
+	ConsoleSize [2]uint  `json:"consoleSize,omitempty"`
+	OpenStdin   bool     `json:"openStdin"`
+	ReadOnly    bool     `json:"readOnly"`
+	Mounts      []Mount  `json:"mounts"`
+	Network     string   `json:"network"` // bridge, host, none
+	Ports       []Port   `json:"ports"`   // requested
+	Exposed     []string `json:"exposed"` // "80/tcp", from the image and --expose
 
 	// Security is --privileged, --cap-add/--cap-drop, --security-opt and
 	// --device: run and exec apply the same.
@@ -63,6 +66,8 @@ type Config struct {
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
 	Log         LogConfig         `json:"log,omitempty"` // --log-driver, --log-opt
+	// Healthcheck is the image's HEALTHCHECK with the --health-* flags applied (nil: none).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // Tmpfs is one --tmpfs mount.
@@ -124,6 +129,9 @@ type State struct {
 	IPAddress     string          `json:"ipAddress,omitempty"`
 	Gateway       string          `json:"gateway,omitempty"`
 	Ports         []Port          `json:"ports,omitempty"` // as published (real host ports)
+	// Health is the health check's state since the container first started with one; it stays
+	// after the container stops, as docker's.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Running reports whether the container counts as running (docker's

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/creack/pty"
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -37,6 +38,7 @@ type createFlags struct {
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
 	stopTimeout                                                                     int
+	health                                                                          healthFlags
 }
 
 func (f *createFlags) register(fs *pflag.FlagSet) {
@@ -87,6 +89,7 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N (json-file rotation)")
 	fs.StringVar(&f.cidFile, "cidfile", "", "write the container ID to the file (which must not exist)")
 	fs.StringVar(&f.platform, "platform", "", "platform of the image: only this host's is supported")
+	f.health.register(fs)
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
@@ -101,6 +104,7 @@ func (f *createFlags) options(cmd *cobra.Command, g *globals, args []string) (co
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
 		Pull: f.pull, Puller: runPuller(g), CIDFile: f.cidFile, LogDriver: f.logDriver, LogOpts: f.logOpts, Platform: f.platform, Mounts: f.mounts, VolumesFrom: f.volumesFrom, AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
+		Health: f.health.options(),
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
@@ -235,6 +239,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	var f createFlags
 	var detach bool
 	var attach []string
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:     "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short:   "Create and run a new container from an image",
@@ -251,19 +256,19 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return dockerExit(err)
 			}
+			keys, err := container.ParseDetachKeys(detachKeys)
+			if err != nil {
+				return &exitError{code: 125, err: err}
+			}
 			rt, c, err := f.create(cmd, g, args)
 			if err != nil {
 				return err
 			}
-			if detach {
-				if err := rt.Start(cmd.Context(), c.ID); err != nil {
-					if c.Config.AutoRemove {
-						_ = rt.Remove(cmd.Context(), c.ID, true, true)
-					}
-					return dockerExit(err)
-				}
-				fmt.Fprintln(g.stdout, c.ID)
-				return nil
+			switch {
+			case detach:
+				return runDetached(g, cmd, rt, c)
+			case c.Config.Tty && c.Config.OpenStdin:
+				return runInteractive(g, cmd, rt, c.ID, keys)
 			}
 			return runAttached(g, cmd, rt, c.ID, c.Config.Tty, streams)
 		},
@@ -271,7 +276,43 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
 	cmd.Flags().StringArrayVarP(&attach, "attach", "a", nil, "attach to STDIN, STDOUT or STDERR (default: all; STDIN needs -i)")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "ctrl-p,ctrl-q", "override the key sequence for detaching a container")
 	return stopAtArgs(cmd)
+}
+
+// runDetached is run -d: start under the monitor, print the ID (an --rm container that cannot
+// start is removed).
+func runDetached(g *globals, cmd *cobra.Command, rt *container.Runtime, c *container.Container) error {
+	if err := rt.Start(cmd.Context(), c.ID); err != nil {
+		if c.Config.AutoRemove {
+			_ = rt.Remove(cmd.Context(), c.ID, true, true)
+		}
+		return dockerExit(err)
+	}
+	fmt.Fprintln(g.stdout, c.ID)
+	return nil
+}
+
+// runInteractive is run -it: the container runs under its monitor and this process attaches to
+// it, so Ctrl-P Ctrl-Q (or --detach-keys) leaves it running (docker prints nothing then, exit 0).
+func runInteractive(g *globals, cmd *cobra.Command, rt *container.Runtime, id string, keys []byte) error {
+	stdio := container.Stdio{Out: g.stdout, Err: g.stderr, In: g.stdin, DetachKeys: keys}
+	if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+		stdio.Terminal = f
+		if restore, err := makeRaw(f); err == nil {
+			defer restore()
+		}
+	}
+	code, err := rt.RunDetachable(cmd.Context(), id, stdio)
+	switch {
+	case errors.Is(err, container.ErrDetached):
+		return nil
+	case err != nil:
+		return dockerExit(err)
+	case code != 0:
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 // runAttached runs container id in this process attached to hoist's stdio.
@@ -389,6 +430,11 @@ func (f *createFlags) create(cmd *cobra.Command, g *globals, args []string) (*co
 	o, err := f.options(cmd, g, args)
 	if err != nil {
 		return nil, nil, dockerExit(err)
+	}
+	if term, ok := g.stdin.(*os.File); ok && o.Tty && isTerminal(term) {
+		if ws, err := pty.GetsizeFull(term); err == nil {
+			o.ConsoleSize = [2]uint{uint(ws.Rows), uint(ws.Cols)}
+		}
 	}
 	rt, err := g.openRuntime(cmd.Context())
 	if err != nil {

@@ -55,7 +55,7 @@ func newPsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "display total file sizes")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil,
-		"filter output (status=, name=, id=, label=, ancestor=, exited=, before=, since=)")
+		"filter output (status=, name=, id=, label=, ancestor=, exited=, before=, since=, publish=, expose=, volume=, network=, health=)")
 	return cmd
 }
 
