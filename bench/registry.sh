@@ -4,6 +4,7 @@
 #
 #   sudo bench/registry.sh          # BENCH_RUNS=5 by default; prints a markdown table and writes it to
 #                                   # bench/results/registry-<date>.md; a failed command stops it (exit 1)
+#                                   # and no result file is written (bench/honesty_test.go checks it)
 #
 # Scenarios (each tool in turn per run, so machine load hits all alike; medians of BENCH_RUNS):
 #   cold push   : the image to a new repository of a fresh, empty docker-registry (one per run)
@@ -12,7 +13,9 @@
 #   cold pull   : into an empty place: hoist a fresh root; skopeo an empty OCI layout dir (oci:);
 #                 docker after `docker rmi` of every tag of the image (docker also unpacks the layers
 #                 into its graph driver: shown for reference, not a ratio goal)
-# Env: BENCH_RUNS=5, HOIST=bin/hoist, BENCH_DIR=/var/tmp/hoist-regbench, REFENV=/work/shared/refenv
+# Env: BENCH_RUNS=5, HOIST=bin/hoist, BENCH_DIR=/var/tmp/hoist-regbench, REFENV=/work/shared/refenv,
+#      DOCKER=/usr/bin/docker, BENCH_REGISTRY=127.0.0.1:5000 (holds library/busybox),
+#      BENCH_RESULTS=bench/results (where the result file goes)
 set -euo pipefail
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,9 +23,11 @@ REPO=$(dirname "$HERE")
 RUNS=${BENCH_RUNS:-5}
 REFENV=${REFENV:-/work/shared/refenv}
 BDIR=${BENCH_DIR:-/var/tmp/hoist-regbench}
-REG=127.0.0.1:5000
-DOCKER=/usr/bin/docker
+REG=${BENCH_REGISTRY:-127.0.0.1:5000}
+DOCKER=${DOCKER:-/usr/bin/docker}
+RESULTS=${BENCH_RESULTS:-$REPO/bench/results}
 RUN_ID=$(date +%Y%m%d%H%M%S)-$$
+TREE=$(git -C "$REPO" describe --always --dirty) # at the start: the tree may change during the run
 die() { echo "bench/registry.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root"
@@ -99,9 +104,12 @@ $DOCKER rmi -f bench/big:1 >/dev/null 2>&1 || true
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
-RESULT="$REPO/bench/results/registry-$(date -u +%Y-%m-%d-%H%M%S).md"
-exec > >(tee "$RESULT")
-echo "# bench/registry.sh, hoist $(git -C "$REPO" describe --always --dirty), $(nproc) CPUs"
+RESULT="$RESULTS/registry-$(date -u +%Y-%m-%d-%H%M%S).md"
+mkdir -p "$RESULTS"
+trap 'stop_registry; rm -rf "$BDIR" "$RESULT.partial"' EXIT
+exec 3>&1 > >(tee "$RESULT.partial")
+TEE=$!
+echo "# bench/registry.sh, hoist $TREE (tree at the start; HOIST=${HOIST:-bin/hoist}), $(nproc) CPUs"
 echo
 echo "bigcontext image ($SIZE compressed), $RUNS runs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo
@@ -113,3 +121,8 @@ for s in push-cold push-noop pull-cold; do
     "$k" "$(echo "${T[$s/skopeo]}" | range)" "$d" "$(echo "${T[$s/docker]}" | range)" \
     "$(echo "$h / $k" | bc -l)" "$(echo "$h / $d" | bc -l)"
 done
+
+# Only a bench that ran to the end leaves a result file.
+exec >&3 3>&-
+wait "$TEE"
+mv "$RESULT.partial" "$RESULT"

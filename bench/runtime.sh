@@ -7,8 +7,11 @@
 # in ms and hoist's ratio to each other tool. Networking is --network none everywhere: runc's bundle
 # has no network, and refenv's dockerd runs with --bridge=none. The tools take turns within each
 # round (hoist, docker, podman, runc, hoist, ...), so load from other work hits them alike.
-# Results go to stdout and to bench/results/runtime-<date>.md. A timed command that fails stops
-# the bench with exit status 2 and names it: a failed command is never a time.
+# Results go to stdout and to bench/results/runtime-<date>.md, which appears only when the whole bench
+# ran: a timed command that fails stops the bench with exit status 2 and names it, and no result file
+# is written (a failed command is never a time; bench/honesty_test.go feeds it one).
+# Env: BENCH_RUNS=5, HOIST (a hoist binary to measure; default: built from this tree),
+# DOCKER=/usr/bin/docker, BUNDLE, BENCH_RESULTS=bench/results (where the result file goes).
 set -euo pipefail
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,18 +19,26 @@ REPO=$(dirname "$HERE")
 RUNS=${BENCH_RUNS:-5}
 BUNDLE=${BUNDLE:-/var/lib/refenv/bundles/busybox}
 DOCKER=${DOCKER:-/usr/bin/docker}
+RESULTS=${BENCH_RESULTS:-$REPO/bench/results}
+HOIST_SRC=${HOIST:-}
 WORK=$(mktemp -d /var/tmp/hoist-rtbench.XXXXXX)
 HOIST="$WORK/hoist --root $WORK/root"
-trap 'set +e; for c in $($HOIST ps -aq); do $HOIST rm -f $c >/dev/null; done; $DOCKER rm -f hoistbench-d hoistbench-x >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+RESULT="$RESULTS/runtime-$(date -u +%Y-%m-%d-%H%M%S).md"
+trap 'set +e; for c in $($HOIST ps -aq); do $HOIST rm -f $c >/dev/null; done; $DOCKER rm -f hoistbench-d hoistbench-x >/dev/null 2>&1; rm -rf "$WORK" "$RESULT.partial"' EXIT
 
-(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$WORK/hoist" ./cmd/hoist)
+if [[ -n $HOIST_SRC ]]; then
+  cp "$HOIST_SRC" "$WORK/hoist"
+else
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$WORK/hoist" ./cmd/hoist)
+fi
 $HOIST pull 127.0.0.1:5000/library/busybox:latest >/dev/null
 $HOIST tag 127.0.0.1:5000/library/busybox:latest busybox:latest
 $HOIST run --rm --network none busybox true # unpack the layers once
 
 now() { echo "${EPOCHREALTIME/./}"; } # microseconds
-RESULT="$REPO/bench/results/runtime-$(date -u +%Y-%m-%d-%H%M%S).md"
-exec > >(tee "$RESULT")
+mkdir -p "$RESULTS"
+exec 3>&1 > >(tee "$RESULT.partial")
+TEE=$!
 echo "# bench/runtime.sh $(date -u +%FT%TZ), hoist $(git -C "$REPO" describe --always --dirty), $(nproc) CPUs"
 echo
 
@@ -104,3 +115,8 @@ for pid in $(pgrep -f "__hoist_monitor $WORK/root"); do
   pss=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup)
   echo "| $pid | $rss | $anon | $pss |"
 done
+
+# Only a bench that ran to the end leaves a result file.
+exec >&3 3>&-
+wait "$TEE"
+mv "$RESULT.partial" "$RESULT"

@@ -158,23 +158,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bctx := src.ctx
-	dfName, data, err := readDockerfile(opts, bctx)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parser.HostPlatform()})
-	if err != nil {
-		return nil, err
-	}
-	// BuildKit applies no .dockerignore to a git, http or stdin-tar context (dockerui's MainContext
-	// returns such a context as fetched); only a local one is filtered.
-	if !src.temporary {
-		if err := bctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
-			return nil, err
-		}
-	}
-	target, err := plan.Target(opts.Target)
+	dfName, plan, target, err := loadPlan(opts, src)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +180,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	digests := cache.NewFileDigests()
 	if !src.temporary {
-		if digests, err = cache.OpenFileDigests(filepath.Join(b.root, "cache", "contexts"), bctx.dir); err != nil {
+		if digests, err = cache.OpenFileDigests(filepath.Join(b.root, "cache", "contexts"), src.ctx.dir); err != nil {
 			return nil, err
 		}
 	}
@@ -206,7 +190,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	buildID := cache.BuildID(src.id, dfName, opts.Target)
-	bd := &build{b: b, opts: opts, plan: plan, ctx: bctx, scratch: scratch, progress: pw, digests: digests,
+	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID)}
 	bd.loadCacheSources(ctx)
@@ -222,6 +206,37 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Explain {
 		return &Result{ContextFilesRead: digests.Reads()}, nil
 	}
+	return bd.finish(ctx, final, target, buildID)
+}
+
+// loadPlan reads and parses the Dockerfile of the build's source and picks the target stage. A local
+// context gets its .dockerignore; BuildKit applies none to a git, http or stdin-tar context (dockerui's
+// MainContext returns such a context as fetched).
+func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, error) {
+	dfName, data, err := readDockerfile(opts, src.ctx)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parser.HostPlatform()})
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if !src.temporary {
+		if err := src.ctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
+			return "", nil, 0, err
+		}
+	}
+	target, err := plan.Target(opts.Target)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	return dfName, plan, target, nil
+}
+
+// finish writes the built image and tags it, exports the caches, records the build for the next one
+// and, if asked, recompresses the image.
+func (bd *build) finish(ctx context.Context, final *imageState, target int, buildID string) (*Result, error) {
+	b, opts, pw := bd.b, bd.opts, bd.progress
 	res, err := b.commitImage(ctx, final, opts)
 	if err != nil {
 		return nil, err
@@ -232,7 +247,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
 		return nil, err
 	}
-	res.ContextFilesRead = digests.Reads()
+	res.ContextFilesRead = bd.digests.Reads()
 	pw.printf("writing image %s done\n", res.ImageID)
 	for _, t := range opts.Tags {
 		pw.printf("naming to %s done\n", t)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/snapshot"
 	"github.com/hoistbuild/hoist/store"
@@ -186,7 +187,7 @@ func (bd *build) restoreMount(ctx context.Context, img v1.Image, m cache.MountAr
 	if err := snapshot.ApplyTar(ctx, rc, tmp); err != nil {
 		return err
 	}
-	return os.Rename(tmp, dir)
+	return atomicfile.Rename(tmp, dir)
 }
 
 // exportCaches writes every --cache-to.

@@ -110,6 +110,8 @@ type copySpec struct {
 	ctxFiles map[string]sourceFile // host path → the context file the copy reads (see hashItems)
 }
 
+// dispatchCopy runs a COPY or ADD: its sources are heredocs, the build context (with URLs and git
+// repositories) or another stage's or image's rootfs (--from).
 func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool, error) {
 	spec, err := sr.expandCopy(s)
 	if err != nil {
@@ -125,75 +127,100 @@ func (sr *stageRun) dispatchCopy(ctx context.Context, s *parser.CopyStep) (bool,
 		sr.linked = true
 		defer func() { sr.linked = false }()
 	}
+	kb := copyKey(parentKey, s, spec, sr.st.cfg.Config.User)
+	createdBy := copyHistory(s, spec)
+	var (
+		srcRoot string
+		items   []copyItem
+	)
+	switch {
+	case len(s.Heredocs) > 0:
+		if items, err = sr.heredocItems(s, kb); err != nil {
+			return false, err
+		}
+	case s.From == "":
+		spec.fromCtx = true
+		srcRoot = sr.bd.ctx.dir
+		if items, err = sr.contextItems(ctx, spec, kb); err != nil {
+			return false, err
+		}
+	default:
+		return sr.copyFrom(ctx, s, spec, next, kb, createdBy)
+	}
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
+		return sr.copyInto(ctx, sfs, srcRoot, items, spec)
+	})
+}
+
+// copyKey starts the cache key of a COPY/ADD from what it says; the sources' content is added to it
+// by the caller.
+func copyKey(parentKey cache.Key, s *parser.CopyStep, spec *copySpec, user string) *cache.KeyBuilder {
 	kb := cache.NewKey(parentKey, string(s.Kind())).Strings("sources", spec.sources).String("dest", spec.dest).
 		String("chown", spec.chown).String("chmod", fmt.Sprint(s.Chmod)).Bool("link", s.Link).
-		String("checksum", s.Checksum).Strings("excludes", s.Excludes).String("user", sr.st.cfg.Config.User)
+		String("checksum", s.Checksum).Strings("excludes", s.Excludes).String("user", user)
 	if s.Parents {
 		kb.Bool("parents", true)
 	}
-	createdBy := copyHistory(s, spec)
+	return kb
+}
 
-	// Where do the sources come from?
-	var (
-		srcRoot  string
-		items    []copyItem
-		cleanup  = func() {}
-		fromName = s.From
-	)
-	defer func() { cleanup() }()
-	switch {
-	case len(s.Heredocs) > 0:
-		for _, h := range s.Heredocs {
-			data := h.Data
-			if h.Expand {
-				if data, err = sr.expand(data); err != nil {
-					return false, err
-				}
+// heredocItems are the step's heredocs (expanded where they ask), each keyed by its content.
+func (sr *stageRun) heredocItems(s *parser.CopyStep, kb *cache.KeyBuilder) ([]copyItem, error) {
+	var items []copyItem
+	for _, h := range s.Heredocs {
+		data := h.Data
+		if h.Expand {
+			var err error
+			if data, err = sr.expand(data); err != nil {
+				return nil, err
 			}
-			d := data
-			items = append(items, copyItem{rel: h.Name, data: &d})
-			kb.String("heredoc:"+h.Name, data)
 		}
-	case fromName == "":
-		spec.fromCtx = true
-		srcRoot = sr.bd.ctx.dir
-		items, err = sr.selectContext(spec)
-		if err != nil {
-			return false, err
-		}
-		if err := sr.keyRemotes(ctx, items, spec.checksum); err != nil {
-			return false, err
-		}
-		digest, cd, err := sr.bd.hashItems(items)
-		if err != nil {
-			return false, err
-		}
-		kb.String(contentComponent, digest).Files(cd.files)
-		spec.ctxFiles = cd.byHost
-	default:
-		src, err := sr.sourceState(ctx, fromName)
-		if err != nil {
-			return false, err
-		}
-		kb.String("from", string(src.key))
-		// The source rootfs is mounted only if the step must run.
-		srcState := src
-		return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
-			root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, srcState.layers)
-			if err != nil {
-				return err
-			}
-			defer done()
-			items, err := selectRootfs(root, spec.sources, s)
-			if err != nil {
-				return err
-			}
-			return sr.copyInto(ctx, sfs, root, items, spec)
-		})
+		d := data
+		items = append(items, copyItem{rel: h.Name, data: &d})
+		kb.String("heredoc:"+h.Name, data)
 	}
-	_ = srcRoot
+	return items, nil
+}
+
+// contextItems selects the step's sources in the build context (URLs and git sources resolved for
+// their keys) and keys the step by their content.
+func (sr *stageRun) contextItems(ctx context.Context, spec *copySpec, kb *cache.KeyBuilder) ([]copyItem, error) {
+	items, err := sr.selectContext(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := sr.keyRemotes(ctx, items, spec.checksum); err != nil {
+		return nil, err
+	}
+	digest, cd, err := sr.bd.hashItems(items)
+	if err != nil {
+		return nil, err
+	}
+	kb.String(contentComponent, digest).Files(cd.files)
+	spec.ctxFiles = cd.byHost
+	return items, nil
+}
+
+// copyFrom runs a COPY --from: keyed by the source stage's (or image's) key, its rootfs mounted only
+// if the step must run.
+func (sr *stageRun) copyFrom(ctx context.Context, s *parser.CopyStep, spec *copySpec, next *imageState,
+	kb *cache.KeyBuilder, createdBy string) (bool, error) {
+	src, err := sr.sourceState(ctx, s.From)
+	if err != nil {
+		return false, err
+	}
+	kb.String("from", string(src.key))
 	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
-		return sr.copyInto(ctx, sfs, srcRoot, items, spec)
+		root, done, err := sr.bd.b.mountReadOnly(ctx, sr.bd.scratch, src.layers)
+		if err != nil {
+			return err
+		}
+		defer done()
+		items, err := selectRootfs(root, spec.sources, s)
+		if err != nil {
+			return err
+		}
+		return sr.copyInto(ctx, sfs, root, items, spec)
 	})
 }
 

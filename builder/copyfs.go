@@ -1,114 +1,33 @@
 package builder
 
 import (
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/klauspost/compress/gzip"
-	"github.com/moby/sys/user"
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
-
-	"github.com/hoistbuild/hoist/snapshot"
 )
 
 // copyInto performs a COPY/ADD of items into the mounted rootfs.
 func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, items []copyItem, spec *copySpec) error {
-	rootfs := sfs.root
-	uid, gid := -1, -1
-	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
-		uid, gid = 0, 0
+	cp, err := sr.newCopier(sfs, spec)
+	if err != nil {
+		return err
 	}
-	if spec.chown != "" {
-		u, g, warn, err := resolveChown(rootfs, spec.chown)
-		if err != nil {
-			return err
-		}
-		if warn != "" {
-			sr.bd.progress.printf("[warning] %s\n", warn)
-		}
-		uid, gid = u, g
-	}
-	cp := &copier{root: rootfs, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
-	if !spec.fromCtx {
-		cp.ctx = nil
-	}
-	if spec.ctxFiles != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
-		if prev, prevFiles := sr.previousResult(); prev != "" {
-			cp.reuse = newLayerReuse(prev, sfs.upper, rootfs, spec.ctxFiles, prevFiles)
-			sfs.finish = cp.reuse.finish
-		}
-	}
-	dirUID, dirGID := max(uid, 0), max(gid, 0)
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		switch {
-		case it.data != nil:
-			target := spec.dest
-			if spec.destDir {
-				target = path.Join(spec.dest, it.rel)
-			}
-			mode := os.FileMode(0o644)
-			if spec.chmod != nil {
-				mode = *spec.chmod
-			}
-			if err := cp.writeFile(target, strings.NewReader(*it.data), mode, dirUID, dirGID, time.Now()); err != nil {
-				return err
-			}
-		case it.url != "":
-			if err := sr.addURL(ctx, cp, it, spec, spec.checksum, dirUID, dirGID); err != nil {
-				return err
-			}
-		case it.git != nil:
-			if err := sr.addGit(ctx, cp, it, spec, dirUID, dirGID); err != nil {
-				return err
-			}
-		case it.info.IsDir():
-			dst, err := cp.mkdirAll(spec.dest, dirUID, dirGID)
-			if err != nil {
-				return err
-			}
-			if err := cp.copyTree(it, dst); err != nil {
-				return err
-			}
-		default:
-			if spec.step.Add && (spec.step.Unpack == nil || *spec.step.Unpack) && spec.fromCtx {
-				ok, err := cp.tryExtract(ctx, it.host, spec.dest, dirUID, dirGID)
-				if err != nil {
-					return err
-				}
-				if ok {
-					continue
-				}
-			}
-			target := spec.dest
-			if spec.destDir || cp.isDir(target) {
-				target = path.Join(spec.dest, path.Base(it.rel))
-			}
-			// A destination that is a symlink in the image is written through, like BuildKit does
-			// (COPY f /bin/ls replaces /bin/busybox); resolve it inside the rootfs.
-			if resolved, ok := cp.followLink(target); ok {
-				target = resolved
-			}
-			if err := cp.copyEntry(it.host, target, it.info); err != nil {
-				return err
-			}
+		if err := sr.copyItem(ctx, cp, it, spec); err != nil {
+			return err
 		}
 	}
 	if cp.reuse != nil && cp.reuse.linked() > 0 {
@@ -116,6 +35,81 @@ func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, i
 			sr.label(sr.stepN), cp.reuse.linked())
 	}
 	return nil
+}
+
+// newCopier is the copier of a COPY/ADD into sfs: the owner it gives (the sources' own, 0 for the
+// build context and heredocs, or --chown's, an unknown name warned about), and, when the step runs
+// again on an overlay, the previous result's unchanged files to link (layerReuse).
+func (sr *stageRun) newCopier(sfs *stepFS, spec *copySpec) (*copier, error) {
+	uid, gid := -1, -1
+	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
+		uid, gid = 0, 0
+	}
+	if spec.chown != "" {
+		u, g, warn, err := resolveChown(sfs.root, spec.chown)
+		if err != nil {
+			return nil, err
+		}
+		if warn != "" {
+			sr.bd.progress.printf("[warning] %s\n", warn)
+		}
+		uid, gid = u, g
+	}
+	cp := &copier{root: sfs.root, uid: uid, gid: gid, chmod: spec.chmod, ctx: sr.bd.ctx, links: map[uint64]string{}}
+	if !spec.fromCtx {
+		cp.ctx = nil
+	}
+	if spec.ctxFiles != nil && sfs.upper != "" && !sr.bd.noCacheFor(sr.stage) {
+		if prev, prevFiles := sr.previousResult(); prev != "" {
+			cp.reuse = newLayerReuse(prev, sfs.upper, sfs.root, spec.ctxFiles, prevFiles)
+			sfs.finish = cp.reuse.finish
+		}
+	}
+	return cp, nil
+}
+
+// copyItem copies one source of a COPY/ADD: a heredoc, a URL, a git repository, a directory's
+// contents, or a file (a local archive ADD extracts).
+func (sr *stageRun) copyItem(ctx context.Context, cp *copier, it copyItem, spec *copySpec) error {
+	dirUID, dirGID := max(cp.uid, 0), max(cp.gid, 0)
+	switch {
+	case it.data != nil:
+		target := spec.dest
+		if spec.destDir {
+			target = path.Join(spec.dest, it.rel)
+		}
+		mode := os.FileMode(0o644)
+		if spec.chmod != nil {
+			mode = *spec.chmod
+		}
+		return cp.writeFile(target, strings.NewReader(*it.data), mode, dirUID, dirGID, time.Now())
+	case it.url != "":
+		return sr.addURL(ctx, cp, it, spec, spec.checksum, dirUID, dirGID)
+	case it.git != nil:
+		return sr.addGit(ctx, cp, it, spec, dirUID, dirGID)
+	case it.info.IsDir():
+		dst, err := cp.mkdirAll(spec.dest, dirUID, dirGID)
+		if err != nil {
+			return err
+		}
+		return cp.copyTree(it, dst)
+	}
+	if spec.step.Add && (spec.step.Unpack == nil || *spec.step.Unpack) && spec.fromCtx {
+		ok, err := cp.tryExtract(ctx, it.host, spec.dest, dirUID, dirGID)
+		if err != nil || ok {
+			return err
+		}
+	}
+	target := spec.dest
+	if spec.destDir || cp.isDir(target) {
+		target = path.Join(spec.dest, path.Base(it.rel))
+	}
+	// A destination that is a symlink in the image is written through, like BuildKit does
+	// (COPY f /bin/ls replaces /bin/busybox); resolve it inside the rootfs.
+	if resolved, ok := cp.followLink(target); ok {
+		target = resolved
+	}
+	return cp.copyEntry(it.host, target, it.info)
 }
 
 // copier writes entries into a rootfs; every destination path is resolved inside root with chroot
@@ -450,137 +444,4 @@ func (c *copier) writeFile(p string, r io.Reader, mode os.FileMode, uid, gid int
 		return err
 	}
 	return os.Chtimes(target, mtime, mtime)
-}
-
-// tryExtract extracts a local tar archive (plain, gzip, bzip2 or xz) into dest if host is one.
-func (c *copier) tryExtract(ctx context.Context, host, dest string, uid, gid int) (bool, error) {
-	f, err := openNoFollow(host) // resolved in the context by selectContext
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	head, _ := br.Peek(512 + 8)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(head, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		r = xr
-	}
-	// Is it a tar? Peek at the decompressed header's magic.
-	tb := bufio.NewReaderSize(r, 1<<16)
-	hdr, err := tb.Peek(512)
-	if err != nil || !isTarHeader(hdr) {
-		return false, nil
-	}
-	dst, err := c.mkdirAll(dest, uid, gid)
-	if err != nil {
-		return false, err
-	}
-	checked := strictTar(tb)
-	defer checked.Close()
-	if err := snapshot.ApplyTar(ctx, checked, dst); err != nil {
-		return false, fmt.Errorf("extracting %s: %w", filepath.Base(host), err)
-	}
-	return true, nil
-}
-
-func isTarHeader(b []byte) bool {
-	if len(b) < 512 {
-		return false
-	}
-	if string(b[257:262]) == "ustar" {
-		return true
-	}
-	// V7 tar: verify the header checksum.
-	sum := 0
-	for i, c := range b {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		sum += int(c)
-	}
-	want, err := strconv.ParseInt(strings.TrimRight(strings.TrimSpace(string(b[148:156])), "\x00"), 8, 64)
-	return err == nil && int64(sum) == want && b[0] != 0
-}
-
-// resolveChown parses --chown user[:group] against the rootfs's /etc/passwd and /etc/group. An unknown
-// name becomes 0 with a warning, as BuildKit does.
-func resolveChown(rootfs, spec string) (int, int, string, error) {
-	u, g, hasGroup := strings.Cut(spec, ":")
-	var warn []string
-	uid, ugid, err := lookupUser(rootfs, u)
-	if err != nil {
-		warn = append(warn, err.Error())
-	}
-	gid := ugid
-	if hasGroup {
-		if gg, err := lookupGroup(rootfs, g); err != nil {
-			// An unknown group keeps the user's primary group, as BuildKit does.
-			warn = append(warn, err.Error())
-		} else {
-			gid = gg
-		}
-	}
-	return uid, gid, strings.Join(warn, "; "), nil
-}
-
-func lookupUser(rootfs, name string) (int, int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, n, nil
-	}
-	p, err := securejoin.SecureJoin(rootfs, "/etc/passwd")
-	if err != nil {
-		return 0, 0, err
-	}
-	users, err := user.ParsePasswdFileFilter(p, func(u user.User) bool { return u.Name == name })
-	if err != nil || len(users) == 0 {
-		return 0, 0, fmt.Errorf("--chown: unknown user %q, using 0", name)
-	}
-	return users[0].Uid, users[0].Gid, nil
-}
-
-func lookupGroup(rootfs, name string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, nil
-	}
-	p, err := securejoin.SecureJoin(rootfs, "/etc/group")
-	if err != nil {
-		return 0, err
-	}
-	groups, err := user.ParseGroupFileFilter(p, func(g user.Group) bool { return g.Name == name })
-	if err != nil || len(groups) == 0 {
-		return 0, fmt.Errorf("--chown: unknown group %q, using 0", name)
-	}
-	return groups[0].Gid, nil
-}
-
-// mkdirWorkdir creates WORKDIR p in the rootfs if missing, owned by the USER in effect.
-func mkdirWorkdir(rootfs, p, usr string) error {
-	uid, gid := 0, 0
-	if usr != "" {
-		u, g, _ := strings.Cut(usr, ":")
-		uid, gid, _ = lookupUser(rootfs, u)
-		if g != "" {
-			gid, _ = lookupGroup(rootfs, g)
-		}
-	}
-	c := &copier{root: rootfs}
-	_, err := c.mkdirAll(p, uid, gid)
-	if errors.Is(err, fs.ErrExist) {
-		return nil
-	}
-	return err
 }

@@ -34,154 +34,9 @@ func (sr *stageRun) dispatch(ctx context.Context, step parser.Step) (bool, error
 // cache key of every later step through the config they change.
 func (sr *stageRun) dispatchMeta(step parser.Step) error {
 	next := sr.st.clone()
-	c := &next.cfg.Config
-	created := step.Source()
-	switch s := step.(type) {
-	case *parser.EnvStep:
-		var parts []string
-		env := sr.env() // every pair sees the environment from before the instruction
-		for _, kv := range s.Pairs {
-			k, err := sr.bd.plan.Expander().Expand(kv.Key, env)
-			if err != nil {
-				return err
-			}
-			v, err := sr.bd.plan.Expander().Expand(kv.Value, env)
-			if err != nil {
-				return err
-			}
-			c.Env = setEnv(c.Env, k, v)
-			next.setStateEnv(k, v)
-			parts = append(parts, k+"="+v)
-		}
-		created = "ENV " + strings.Join(parts, " ")
-	case *parser.ArgStep:
-		// As BuildKit: each ARG with a value sets it in the environment RUN and expansion see (over an
-		// ENV of the same name), and the instruction is an empty-layer history entry "ARG K=V K2".
-		var parts []string
-		for _, a := range s.Args {
-			v, err := sr.declareArg(a, next.stateEnv())
-			if err != nil {
-				return err
-			}
-			part := a.Key
-			if v != nil {
-				next.setStateEnv(a.Key, *v)
-				part += "=" + *v
-			}
-			next.buildArgs = append(next.buildArgs, declaredArg{key: a.Key, value: v})
-			parts = append(parts, part)
-		}
-		created = "ARG " + strings.Join(parts, " ")
-	case *parser.LabelStep:
-		if c.Labels == nil {
-			c.Labels = map[string]string{}
-		}
-		var parts []string
-		for _, kv := range s.Pairs {
-			k, err := sr.expand(kv.Key)
-			if err != nil {
-				return err
-			}
-			v, err := sr.expand(kv.Value)
-			if err != nil {
-				return err
-			}
-			c.Labels[k] = v
-			parts = append(parts, k+"="+v)
-		}
-		created = "LABEL " + strings.Join(parts, " ")
-	case *parser.MaintainerStep:
-		next.cfg.Author = s.Name
-		created = "MAINTAINER " + s.Name
-	case *parser.ExposeStep:
-		if c.ExposedPorts == nil {
-			c.ExposedPorts = map[string]struct{}{}
-		}
-		var ports []string
-		for _, p := range s.Ports {
-			words, err := sr.bd.plan.Expander().ExpandWords(p, sr.env())
-			if err != nil {
-				return err
-			}
-			for _, w := range words {
-				expanded, err := expandPorts(w)
-				if err != nil {
-					return err
-				}
-				for _, e := range expanded {
-					c.ExposedPorts[e] = struct{}{}
-					ports = append(ports, e)
-				}
-			}
-		}
-		created = "EXPOSE [" + strings.Join(ports, " ") + "]"
-	case *parser.CmdStep:
-		args := s.Args
-		if s.Shell {
-			args = append(append([]string(nil), sr.shell...), s.Args...)
-		}
-		if s.Entrypoint {
-			c.Entrypoint = args
-			if !sr.cmdSet {
-				c.Cmd = nil
-			}
-			created = "ENTRYPOINT " + jsonList(args)
-		} else {
-			c.Cmd = args
-			sr.cmdSet = true
-			created = "CMD " + jsonList(args)
-		}
-		c.ArgsEscaped = false
-	case *parser.VolumeStep:
-		if c.Volumes == nil {
-			c.Volumes = map[string]struct{}{}
-		}
-		var paths []string
-		for _, v := range s.Paths {
-			p, err := sr.expand(v)
-			if err != nil {
-				return err
-			}
-			if strings.TrimSpace(p) == "" {
-				return errors.New("VOLUME specified can not be an empty string")
-			}
-			c.Volumes[p] = struct{}{}
-			paths = append(paths, p)
-		}
-		created = "VOLUME [" + strings.Join(paths, " ") + "]"
-	case *parser.UserStep:
-		u, err := sr.expand(s.User)
-		if err != nil {
-			return err
-		}
-		c.User = u
-		created = "USER " + u
-	case *parser.OnbuildStep:
-		c.OnBuild = append(c.OnBuild, s.Expression)
-		created = "" // BuildKit writes no history entry for ONBUILD
-	case *parser.StopSignalStep:
-		sig, err := sr.expand(s.Signal)
-		if err != nil {
-			return err
-		}
-		if err := validSignal(sig); err != nil {
-			return err
-		}
-		c.StopSignal = sig
-		created = "STOPSIGNAL " + sig
-	case *parser.HealthcheckStep:
-		c.Healthcheck = &v1.HealthConfig{Test: s.Test, Interval: s.Interval, Timeout: s.Timeout,
-			StartPeriod: s.StartPeriod, Retries: s.Retries}
-		if len(s.Test) == 1 && s.Test[0] == "NONE" {
-			c.Healthcheck = &v1.HealthConfig{Test: []string{"NONE"}}
-		}
-		created = healthcheckHistory(s)
-	case *parser.ShellStep:
-		sr.shell = append([]string(nil), s.Shell...)
-		c.Shell = append([]string(nil), s.Shell...)
-		created = "SHELL [" + strings.Join(s.Shell, " ") + "]"
-	default:
-		return fmt.Errorf("unsupported instruction %s", step.Kind())
+	created, err := sr.applyMeta(next, step)
+	if err != nil {
+		return err
 	}
 	if created != "" {
 		next.history = append(next.history, v1.History{Created: v1.Time{Time: next.created}, CreatedBy: created,
@@ -190,6 +45,194 @@ func (sr *stageRun) dispatchMeta(step parser.Step) error {
 	next.key = metaKey(sr.st.key, next.cfg, sr.shell)
 	sr.st = next
 	return nil
+}
+
+// applyMeta changes next's config as the config-only step says and returns the step's history entry
+// as BuildKit writes it ("" for none).
+func (sr *stageRun) applyMeta(next *imageState, step parser.Step) (string, error) {
+	c := &next.cfg.Config
+	switch s := step.(type) {
+	case *parser.EnvStep:
+		return sr.applyEnv(next, s)
+	case *parser.ArgStep:
+		return sr.applyArg(next, s)
+	case *parser.LabelStep:
+		return sr.applyLabel(c, s)
+	case *parser.MaintainerStep:
+		next.cfg.Author = s.Name
+		return "MAINTAINER " + s.Name, nil
+	case *parser.ExposeStep:
+		return sr.applyExpose(c, s)
+	case *parser.CmdStep:
+		return sr.applyCmd(c, s), nil
+	case *parser.VolumeStep:
+		return sr.applyVolume(c, s)
+	case *parser.UserStep:
+		u, err := sr.expand(s.User)
+		if err != nil {
+			return "", err
+		}
+		c.User = u
+		return "USER " + u, nil
+	case *parser.OnbuildStep:
+		c.OnBuild = append(c.OnBuild, s.Expression)
+		return "", nil // BuildKit writes no history entry for ONBUILD
+	case *parser.StopSignalStep:
+		return sr.applyStopSignal(c, s)
+	case *parser.HealthcheckStep:
+		c.Healthcheck = &v1.HealthConfig{Test: s.Test, Interval: s.Interval, Timeout: s.Timeout,
+			StartPeriod: s.StartPeriod, Retries: s.Retries}
+		if len(s.Test) == 1 && s.Test[0] == "NONE" {
+			c.Healthcheck = &v1.HealthConfig{Test: []string{"NONE"}}
+		}
+		return healthcheckHistory(s), nil
+	case *parser.ShellStep:
+		sr.shell = append([]string(nil), s.Shell...)
+		c.Shell = append([]string(nil), s.Shell...)
+		return "SHELL [" + strings.Join(s.Shell, " ") + "]", nil
+	}
+	return "", fmt.Errorf("unsupported instruction %s", step.Kind())
+}
+
+// applyEnv sets ENV's pairs in the config and in the state's environment.
+func (sr *stageRun) applyEnv(next *imageState, s *parser.EnvStep) (string, error) {
+	c := &next.cfg.Config
+	var parts []string
+	env := sr.env() // every pair sees the environment from before the instruction
+	for _, kv := range s.Pairs {
+		k, err := sr.bd.plan.Expander().Expand(kv.Key, env)
+		if err != nil {
+			return "", err
+		}
+		v, err := sr.bd.plan.Expander().Expand(kv.Value, env)
+		if err != nil {
+			return "", err
+		}
+		c.Env = setEnv(c.Env, k, v)
+		next.setStateEnv(k, v)
+		parts = append(parts, k+"="+v)
+	}
+	return "ENV " + strings.Join(parts, " "), nil
+}
+
+// applyArg declares ARG's names. As BuildKit: each ARG with a value sets it in the environment RUN and
+// expansion see (over an ENV of the same name), and the instruction is an empty-layer history entry
+// "ARG K=V K2".
+func (sr *stageRun) applyArg(next *imageState, s *parser.ArgStep) (string, error) {
+	var parts []string
+	for _, a := range s.Args {
+		v, err := sr.declareArg(a, next.stateEnv())
+		if err != nil {
+			return "", err
+		}
+		part := a.Key
+		if v != nil {
+			next.setStateEnv(a.Key, *v)
+			part += "=" + *v
+		}
+		next.buildArgs = append(next.buildArgs, declaredArg{key: a.Key, value: v})
+		parts = append(parts, part)
+	}
+	return "ARG " + strings.Join(parts, " "), nil
+}
+
+// applyLabel adds LABEL's pairs to the config.
+func (sr *stageRun) applyLabel(c *v1.Config, s *parser.LabelStep) (string, error) {
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	var parts []string
+	for _, kv := range s.Pairs {
+		k, err := sr.expand(kv.Key)
+		if err != nil {
+			return "", err
+		}
+		v, err := sr.expand(kv.Value)
+		if err != nil {
+			return "", err
+		}
+		c.Labels[k] = v
+		parts = append(parts, k+"="+v)
+	}
+	return "LABEL " + strings.Join(parts, " "), nil
+}
+
+// applyExpose adds EXPOSE's ports (ranges expanded) to the config.
+func (sr *stageRun) applyExpose(c *v1.Config, s *parser.ExposeStep) (string, error) {
+	if c.ExposedPorts == nil {
+		c.ExposedPorts = map[string]struct{}{}
+	}
+	var ports []string
+	for _, p := range s.Ports {
+		words, err := sr.bd.plan.Expander().ExpandWords(p, sr.env())
+		if err != nil {
+			return "", err
+		}
+		for _, w := range words {
+			expanded, err := expandPorts(w)
+			if err != nil {
+				return "", err
+			}
+			for _, e := range expanded {
+				c.ExposedPorts[e] = struct{}{}
+				ports = append(ports, e)
+			}
+		}
+	}
+	return "EXPOSE [" + strings.Join(ports, " ") + "]", nil
+}
+
+// applyCmd sets CMD or ENTRYPOINT (the shell form run by the stage's SHELL); an ENTRYPOINT clears a
+// CMD inherited from the base, not one this stage set.
+func (sr *stageRun) applyCmd(c *v1.Config, s *parser.CmdStep) string {
+	args := s.Args
+	if s.Shell {
+		args = append(append([]string(nil), sr.shell...), s.Args...)
+	}
+	c.ArgsEscaped = false
+	if s.Entrypoint {
+		c.Entrypoint = args
+		if !sr.cmdSet {
+			c.Cmd = nil
+		}
+		return "ENTRYPOINT " + jsonList(args)
+	}
+	c.Cmd = args
+	sr.cmdSet = true
+	return "CMD " + jsonList(args)
+}
+
+// applyVolume adds VOLUME's paths to the config.
+func (sr *stageRun) applyVolume(c *v1.Config, s *parser.VolumeStep) (string, error) {
+	if c.Volumes == nil {
+		c.Volumes = map[string]struct{}{}
+	}
+	var paths []string
+	for _, v := range s.Paths {
+		p, err := sr.expand(v)
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(p) == "" {
+			return "", errors.New("VOLUME specified can not be an empty string")
+		}
+		c.Volumes[p] = struct{}{}
+		paths = append(paths, p)
+	}
+	return "VOLUME [" + strings.Join(paths, " ") + "]", nil
+}
+
+// applyStopSignal sets STOPSIGNAL, which must name a signal.
+func (sr *stageRun) applyStopSignal(c *v1.Config, s *parser.StopSignalStep) (string, error) {
+	sig, err := sr.expand(s.Signal)
+	if err != nil {
+		return "", err
+	}
+	if err := validSignal(sig); err != nil {
+		return "", err
+	}
+	c.StopSignal = sig
+	return "STOPSIGNAL " + sig, nil
 }
 
 // healthcheckHistory is BuildKit's history entry of HEALTHCHECK: its HealthcheckConfig printed with %+v.

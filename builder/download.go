@@ -1,14 +1,9 @@
 package builder
 
 import (
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -17,13 +12,10 @@ import (
 	"path"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/moby/buildkit/util/archiveutil"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
-	"github.com/ulikunitz/xz"
 
-	"github.com/hoistbuild/hoist/snapshot"
+	"github.com/hoistbuild/hoist/push"
 )
 
 // Defaults of Options.MaxDownloadSize and Options.DownloadTimeout.
@@ -44,15 +36,23 @@ type downloaded struct {
 }
 
 // downloader fetches URLs into a directory, streaming to a temp file: never more than max bytes,
-// never longer than timeout, and a checksum is verified before anyone reads the file.
+// never longer than timeout, and a checksum is verified before anyone reads the file. Requests are
+// retried as registry requests are (push.RetryTransport: a 503 or a dropped connection is tried
+// again), and a body cut short is fetched again from the start on the same schedule.
 type downloader struct {
 	dir     string
 	max     int64
 	timeout time.Duration
+	backoff remote.Backoff
 	client  *http.Client
 }
 
 func newDownloader(dir string, max int64, timeout time.Duration) *downloader {
+	return newDownloaderBackoff(dir, max, timeout, push.DefaultBackoff)
+}
+
+// newDownloaderBackoff is newDownloader retrying on schedule b.
+func newDownloaderBackoff(dir string, max int64, timeout time.Duration, b remote.Backoff) *downloader {
 	if max <= 0 {
 		max = DefaultMaxDownloadSize
 	}
@@ -62,37 +62,65 @@ func newDownloader(dir string, max int64, timeout time.Duration) *downloader {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = time.Minute
 	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &downloader{dir: dir, max: max, timeout: timeout, client: &http.Client{Transport: tr}}
+	return &downloader{dir: dir, max: max, timeout: timeout, backoff: b,
+		client: &http.Client{Transport: push.RetryTransport(tr, b)}}
 }
 
 // get downloads rawURL. With a non-empty checksum ("sha256:<hex>", or sha384/sha512) the content
 // must match it, else the file is removed and the error names both digests.
 func (d *downloader) get(ctx context.Context, rawURL, checksum string) (*downloaded, error) {
 	var want digest.Digest
-	var h hash.Hash = sha256.New()
-	alg := digest.SHA256
 	if checksum != "" {
 		var err error
 		if want, err = digest.Parse(checksum); err != nil {
 			return nil, fmt.Errorf("invalid checksum %q: %w", checksum, err)
 		}
-		alg = want.Algorithm()
-		h = alg.Hash()
 	}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	dl, err := d.fetchRetrying(ctx, rawURL, want)
 	if err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*downloaded, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("timed out after %v", d.timeout)
 		}
 		return nil, fmt.Errorf("downloading %s: %w", redactURL(rawURL), err)
+	}
+	return dl, nil
+}
+
+// fetchRetrying is fetch, started again after a body cut short (a Retryable error while reading
+// it), up to the backoff's steps. The transport has already retried the request itself.
+func (d *downloader) fetchRetrying(ctx context.Context, rawURL string, want digest.Digest) (*downloaded, error) {
+	delay := d.backoff.Duration
+	for attempt := 1; ; attempt++ {
+		dl, err := d.fetch(ctx, rawURL, want)
+		var be *bodyError
+		if err == nil || !errors.As(err, &be) || !push.Retryable(be.err) || attempt >= d.backoff.Steps {
+			return dl, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = time.Duration(float64(delay) * d.backoff.Factor)
+	}
+}
+
+// bodyError is a failure reading a response's body (the request itself succeeded).
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// fetch is one attempt at downloading rawURL into a new temp file, removed again on any error.
+func (d *downloader) fetch(ctx context.Context, rawURL string, want digest.Digest) (*downloaded, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -100,39 +128,56 @@ func (d *downloader) get(ctx context.Context, rawURL, checksum string) (*downloa
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fail(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fail(errors.New(resp.Status))
+		return nil, errors.New(resp.Status)
 	}
 	if resp.ContentLength > d.max {
-		return fail(fmt.Errorf("%w: %d bytes, more than %d", ErrDownloadTooLarge, resp.ContentLength, d.max))
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrDownloadTooLarge, resp.ContentLength, d.max)
 	}
 	f, err := os.CreateTemp(d.dir, "download-*")
 	if err != nil {
 		return nil, err
 	}
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, d.max+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n > d.max {
-		err = fmt.Errorf("%w: more than %d bytes", ErrDownloadTooLarge, d.max)
-	}
-	got := digest.NewDigest(alg, h)
-	if err == nil && want != "" && got != want {
-		err = fmt.Errorf("digest mismatch: expected %s, got %s", want, got)
-	}
+	dl, err := d.save(f, resp.Body, want)
 	if err != nil {
 		os.Remove(f.Name())
-		return fail(err)
+		return nil, err
 	}
-	dl := &downloaded{file: f.Name(), digest: got, size: n}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		dl.lastModified = lm
 	}
 	return dl, nil
+}
+
+// save streams body into f (closing it), at most d.max bytes, hashing it in want's algorithm
+// (sha256 if there is no want) and checking it against want.
+func (d *downloader) save(f *os.File, body io.Reader, want digest.Digest) (*downloaded, error) {
+	alg := digest.SHA256
+	if want != "" {
+		alg = want.Algorithm()
+	}
+	h := alg.Hash()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, d.max+1))
+	if err != nil {
+		err = &bodyError{err}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n > d.max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrDownloadTooLarge, d.max)
+	}
+	got := digest.NewDigest(alg, h)
+	if want != "" && got != want {
+		return nil, fmt.Errorf("digest mismatch: expected %s, got %s", want, got)
+	}
+	return &downloaded{file: f.Name(), digest: got, size: n}, nil
 }
 
 // urlFileName is the name ADD gives a downloaded file in a directory destination (BuildKit's: the
@@ -156,42 +201,4 @@ func redactURL(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
-}
-
-// isArchiveHeader reports whether the first bytes of a stream are a tar archive, plain or
-// compressed (gzip, bzip2, xz, zstd): BuildKit's rule for an http context and docker's for stdin.
-func isArchiveHeader(head []byte) bool { return archiveutil.IsArchive(head) }
-
-// decompress returns the stream br decompressed (gzip, bzip2, xz, zstd or none, by magic).
-func decompress(br *bufio.Reader) (io.ReadCloser, error) {
-	head, _ := br.Peek(8)
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return gzip.NewReader(br)
-	case bytes.HasPrefix(head, []byte("BZh")):
-		return io.NopCloser(bzip2.NewReader(br)), nil
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		xr, err := xz.NewReader(br)
-		return io.NopCloser(xr), err
-	case archiveutil.HasZstdPrefix(head):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return io.NopCloser(br), nil
-}
-
-// extractArchive unpacks a (possibly compressed) tar stream into dst with the checks of ADD: no
-// entry may land outside dst or be written through a symlink the archive made.
-func extractArchive(ctx context.Context, r io.Reader, dst string) error {
-	dr, err := decompress(bufio.NewReaderSize(r, 1<<16))
-	if err != nil {
-		return err
-	}
-	defer dr.Close()
-	checked := strictTar(dr)
-	defer checked.Close()
-	return snapshot.ApplyTar(ctx, checked, dst)
 }

@@ -19,7 +19,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/cache"
@@ -45,30 +44,8 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	sr.step = &step
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
-		if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
-			b.cache.Touch(key)
-			sr.bd.recordExport(key, rec, sr.stage.Index)
-			if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
-				return false, err
-			}
-			return true, nil
-		}
-		if !sr.bd.opts.Explain {
-			rec, source, err := sr.bd.fromRemote(ctx, key)
-			if err != nil {
-				return false, err
-			}
-			if rec != nil {
-				sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
-				sr.bd.recordExport(key, *rec, sr.stage.Index)
-				if err := sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created); err != nil {
-					return false, err
-				}
-				return true, nil
-			}
-		} else if _, ok := sr.bd.remote[key]; ok {
-			err := sr.apply(ctx, next, key, createdBy, sr.bd.remote[key].rec.Layer, sr.bd.remote[key].rec.Created)
-			return err == nil, err
+		if hit, err := sr.fromCache(ctx, next, key, createdBy); hit || err != nil {
+			return hit && err == nil, err
 		}
 	}
 	reason := sr.bd.explainMiss(step, sr.argNames(), noCache)
@@ -108,6 +85,32 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 	return false, nil
 }
 
+// fromCache moves the stage to next with the result cached for key, in the local cache or in a
+// --cache-from source (imported), and reports whether there was one. With --explain a remote record
+// is used without importing it.
+func (sr *stageRun) fromCache(ctx context.Context, next *imageState, key cache.Key, createdBy string) (bool, error) {
+	b := sr.bd.b
+	if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
+		b.cache.Touch(key)
+		sr.bd.recordExport(key, rec, sr.stage.Index)
+		return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
+	}
+	if sr.bd.opts.Explain {
+		r, ok := sr.bd.remote[key]
+		if !ok {
+			return false, nil
+		}
+		return true, sr.apply(ctx, next, key, createdBy, r.rec.Layer, r.rec.Created)
+	}
+	rec, source, err := sr.bd.fromRemote(ctx, key)
+	if err != nil || rec == nil {
+		return false, err
+	}
+	sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
+	sr.bd.recordExport(key, *rec, sr.stage.Index)
+	return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
+}
+
 func (b *Builder) recordUsable(rec cache.Record) bool {
 	if rec.Layer == nil {
 		return true
@@ -145,7 +148,11 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 	next.history = append(next.history, v1.History{Created: v1.Time{Time: created}, CreatedBy: createdBy,
 		Comment: "buildkit.dockerfile.v0", EmptyLayer: l == nil})
 	if l != nil {
-		next.layers = append(next.layers, newBlobLayer(sr.bd.b.store, l))
+		layer, err := layerOf(sr.bd.b.store, l)
+		if err != nil {
+			return err
+		}
+		next.layers = append(next.layers, layer)
 	}
 	sr.st = next
 	return nil
@@ -380,47 +387,18 @@ var emptyTarDiffID = func() v1.Hash {
 	return h
 }()
 
-// blobLayer is a v1.Layer whose compressed bytes are a blob in the store.
-type blobLayer struct {
-	s      *store.Store
-	digest v1.Hash
-	diffID v1.Hash
-	size   int64
-	mt     types.MediaType
-}
-
-var _ v1.Layer = (*blobLayer)(nil)
-
-func newBlobLayer(s *store.Store, l *cache.Layer) *blobLayer {
-	d, _ := v1.NewHash(l.Digest)
-	di, _ := v1.NewHash(l.DiffID)
-	return &blobLayer{s: s, digest: d, diffID: di, size: l.Size, mt: types.MediaType(l.MediaType)}
-}
-
-func (l *blobLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
-func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
-func (l *blobLayer) Size() (int64, error)                { return l.size, nil }
-func (l *blobLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
-func (l *blobLayer) Compressed() (io.ReadCloser, error)  { return l.s.OpenBlob(l.digest) }
-func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
-	rc, err := l.s.OpenBlob(l.digest)
+// layerOf is the layer a cache record names: its blob in the store (store.Layer).
+func layerOf(s *store.Store, l *cache.Layer) (v1.Layer, error) {
+	d, err := v1.NewHash(l.Digest)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cached layer: %w", err)
 	}
-	zr, err := gzip.NewReader(rc)
+	diffID, err := v1.NewHash(l.DiffID)
 	if err != nil {
-		rc.Close()
-		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
+		return nil, fmt.Errorf("cached layer %s: diff ID: %w", l.Digest, err)
 	}
-	return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	return s.Layer(v1.Descriptor{MediaType: types.MediaType(l.MediaType), Size: l.Size, Digest: d}, diffID)
 }
-
-type readCloser struct {
-	io.Reader
-	close func() error
-}
-
-func (r *readCloser) Close() error { return r.close() }
 
 // scratchDir is a build's private directory under root/builds, held with a flock so that a concurrent
 // hoist can tell a live build's directory from one left by a killed process.

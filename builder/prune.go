@@ -48,20 +48,9 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 		return nil, err
 	}
 	defer unlock()
-	refs, err := b.store.ReferencedBlobs(ctx)
+	p, err := b.pruneProtected(ctx, opts.Keep)
 	if err != nil {
 		return nil, err
-	}
-	imageDiffIDs, imageChains, err := b.imageLayers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	used, err := b.store.InUse(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range append(slices.Clip(opts.Keep), used...) {
-		b.keepImage(h, refs, imageDiffIDs, imageChains)
 	}
 	entries, err := b.cache.List()
 	if err != nil {
@@ -72,6 +61,69 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 		return nil, err
 	}
 	rep := &PruneReport{}
+	keep, err := b.pruneRecords(entries, p.refs, blobSize, opts, rep)
+	if err != nil {
+		return nil, err
+	}
+	// Blobs: keep what images and the remaining records use.
+	keepDiff := map[v1.Hash]bool{}
+	for h := range p.diffIDs {
+		keepDiff[h] = true
+	}
+	for _, e := range keep {
+		if l := e.Record.Layer; l != nil {
+			p.refs[mustHash(l.Digest)] = true
+			keepDiff[mustHash(l.DiffID)] = true
+		}
+	}
+	if err := b.pruneBlobs(blobs, p.refs, rep); err != nil {
+		return nil, err
+	}
+	// Snapshots: keep the chains of images and, unless --all, the layers of remaining records.
+	if err := b.pruneSnapshots(ctx, func(s snapshot.Info) bool {
+		return p.chains[s.ChainID] || (!opts.All && keepDiff[s.DiffID])
+	}, rep); err != nil {
+		return nil, err
+	}
+	if opts.All {
+		if err := b.pruneDirs(rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// pruneKeep is what Prune must keep whatever the cache records say: the blobs images reference,
+// and their layers' diff IDs and chain IDs.
+type pruneKeep struct {
+	refs, diffIDs, chains map[v1.Hash]bool
+}
+
+// pruneProtected collects what the store's images, the images of its users (containers) and the
+// manifests keep use.
+func (b *Builder) pruneProtected(ctx context.Context, keep []v1.Hash) (*pruneKeep, error) {
+	refs, err := b.store.ReferencedBlobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	diffIDs, chains, err := b.imageLayers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	used, err := b.store.InUse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range append(slices.Clip(keep), used...) {
+		b.keepImage(h, refs, diffIDs, chains)
+	}
+	return &pruneKeep{refs: refs, diffIDs: diffIDs, chains: chains}, nil
+}
+
+// pruneRecords deletes the cache records opts selects (all of them, the dangling ones, or the least
+// recently used beyond KeepStorage; never one used within Until) and returns those it kept.
+func (b *Builder) pruneRecords(entries []cache.Entry, refs map[v1.Hash]bool, blobSize map[v1.Hash]int64,
+	opts PruneOptions, rep *PruneReport) ([]cache.Entry, error) {
 	old := func(e cache.Entry) bool { return opts.Until <= 0 || time.Since(e.LastUsed) >= opts.Until }
 	keep := make([]cache.Entry, 0, len(entries))
 	for _, e := range entries {
@@ -85,71 +137,75 @@ func (b *Builder) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 		}
 		keep = append(keep, e)
 	}
-	if opts.KeepStorage > 0 {
-		// Least recently used first, until the records' own layers fit.
-		sort.Slice(keep, func(i, j int) bool { return keep[i].LastUsed.Before(keep[j].LastUsed) })
-		total := cacheOnlySize(keep, refs, blobSize)
-		for len(keep) > 0 && total > opts.KeepStorage && old(keep[0]) {
-			if err := b.cache.Delete(keep[0].Key); err != nil {
-				return nil, err
-			}
-			rep.Records++
-			keep = keep[1:]
-			total = cacheOnlySize(keep, refs, blobSize)
+	if opts.KeepStorage <= 0 {
+		return keep, nil
+	}
+	// Least recently used first, until the records' own layers fit.
+	sort.Slice(keep, func(i, j int) bool { return keep[i].LastUsed.Before(keep[j].LastUsed) })
+	total := cacheOnlySize(keep, refs, blobSize)
+	for len(keep) > 0 && total > opts.KeepStorage && old(keep[0]) {
+		if err := b.cache.Delete(keep[0].Key); err != nil {
+			return nil, err
 		}
+		rep.Records++
+		keep = keep[1:]
+		total = cacheOnlySize(keep, refs, blobSize)
 	}
-	// Blobs: keep what images and the remaining records use.
-	keepDiff := map[v1.Hash]bool{}
-	for h := range imageDiffIDs {
-		keepDiff[h] = true
-	}
-	for _, e := range keep {
-		if l := e.Record.Layer; l != nil {
-			refs[mustHash(l.Digest)] = true
-			keepDiff[mustHash(l.DiffID)] = true
-		}
-	}
+	return keep, nil
+}
+
+// pruneBlobs deletes the blobs refs does not hold (with their member indexes); a remote-backed one
+// reclaims nothing.
+func (b *Builder) pruneBlobs(blobs []store.BlobInfo, refs map[v1.Hash]bool, rep *PruneReport) error {
 	for _, bl := range blobs {
-		if !refs[bl.Digest] {
-			if err := b.store.DeleteBlob(bl.Digest); err != nil {
-				return nil, err
-			}
-			b.cache.DeleteMembers(bl.Digest)
-			if !bl.Remote {
-				rep.Blobs++
-				rep.Reclaimed += bl.Size
-			}
+		if refs[bl.Digest] {
+			continue
+		}
+		if err := b.store.DeleteBlob(bl.Digest); err != nil {
+			return err
+		}
+		b.cache.DeleteMembers(bl.Digest)
+		if !bl.Remote {
+			rep.Blobs++
+			rep.Reclaimed += bl.Size
 		}
 	}
-	// Snapshots: keep the chains of images and, unless --all, the layers of remaining records.
+	return nil
+}
+
+// pruneSnapshots removes the layer snapshots keep does not want.
+func (b *Builder) pruneSnapshots(ctx context.Context, keep func(snapshot.Info) bool, rep *PruneReport) error {
 	snaps, err := b.snaps.List(true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, s := range snaps {
-		if imageChains[s.ChainID] || (!opts.All && keepDiff[s.DiffID]) {
+		if keep(s) {
 			continue
 		}
 		if err := b.snaps.Remove(ctx, s.ChainID); err != nil {
-			return nil, err
+			return err
 		}
 		rep.Snapshots++
 		rep.Reclaimed += s.Size
 	}
-	if opts.All {
-		for _, dir := range []string{"cachemounts", filepath.Join("cache", "history"), filepath.Join("cache", "contexts")} {
-			p := filepath.Join(b.root, dir)
-			n, size := dirUsage(p)
-			if dir == "cachemounts" {
-				rep.Mounts = n
-			}
-			if err := os.RemoveAll(p); err != nil {
-				return nil, err
-			}
-			rep.Reclaimed += size
+	return nil
+}
+
+// pruneDirs removes the cache mounts, the build history and the contexts' stat caches (prune --all).
+func (b *Builder) pruneDirs(rep *PruneReport) error {
+	for _, dir := range []string{"cachemounts", filepath.Join("cache", "history"), filepath.Join("cache", "contexts")} {
+		p := filepath.Join(b.root, dir)
+		n, size := dirUsage(p)
+		if dir == "cachemounts" {
+			rep.Mounts = n
 		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+		rep.Reclaimed += size
 	}
-	return rep, nil
+	return nil
 }
 
 // imageLayers returns the diffIDs and chain IDs of every image in the store.

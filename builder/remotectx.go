@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // IsRemoteContext reports whether a build's CONTEXT argument names a remote context (a git URL or an
@@ -138,7 +140,7 @@ func (b *Builder) fetchHTTPContext(ctx context.Context, opts *Options, scratch *
 		}
 		return "", nil
 	}
-	if err := os.Rename(dl.file, filepath.Join(dir, "context")); err != nil {
+	if err := atomicfile.Rename(dl.file, filepath.Join(dir, "context")); err != nil {
 		return "", err
 	}
 	if !dl.lastModified.IsZero() {

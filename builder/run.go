@@ -21,9 +21,39 @@ const sandboxHostname = "buildkitsandbox"
 
 // dispatchRun runs a RUN step in a sandbox on an overlay of the stage's rootfs.
 func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, error) {
-	args, script, err := sr.runArgs(s)
+	rp, err := sr.planRun(ctx, s)
 	if err != nil {
 		return false, err
+	}
+	kb := cache.NewKey(sr.st.key, "RUN").Strings("args", rp.args).Strings("env", rp.env).
+		String("user", rp.user).String("workdir", rp.workdir).String("network", rp.network).
+		Strings("mounts", rp.mounts.key).String("script", rp.script)
+	runKey(kb, sr.bd.opts.Run, rp.insecure)
+	createdBy := "RUN " + runCommandString(rp.args, sr.st.buildArgs, rp.env)
+	next := sr.st.clone()
+	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
+		return sr.runStep(ctx, sfs.root, rp)
+	})
+}
+
+// runPlan is what a RUN step runs, all of it known before the cache key is computed.
+type runPlan struct {
+	step                   *parser.RunStep
+	args                   []string
+	script                 string // a heredoc with a shebang, run as a file; "" for none
+	env                    []string
+	user, workdir, network string
+	insecure               bool // --security=insecure
+	mounts                 *runMounts
+}
+
+// planRun expands a RUN step: its command, environment (a default PATH, the build args it uses
+// marked), network, security (entitlement checked before the cache, as BuildKit does, so a cached
+// result does not bypass it either) and mounts.
+func (sr *stageRun) planRun(ctx context.Context, s *parser.RunStep) (*runPlan, error) {
+	args, script, err := sr.runArgs(s)
+	if err != nil {
+		return nil, err
 	}
 	env := sr.env()
 	if _, ok := lookupEnv(env, "PATH"); !ok {
@@ -38,13 +68,12 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	ro := sr.bd.opts.Run
 	network, err := stepNetwork(s.Network, ro.Network)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	insecure := s.Security == "insecure"
 	if insecure {
-		// As BuildKit: checked before the cache, so a cached result does not bypass it either.
 		if err := ro.checkEntitled(EntitlementSecurityInsecure); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	cfg := sr.st.cfg.Config
@@ -54,53 +83,51 @@ func (sr *stageRun) dispatchRun(ctx context.Context, s *parser.RunStep) (bool, e
 	}
 	rm, err := sr.runMounts(ctx, s)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	kb := cache.NewKey(sr.st.key, "RUN").Strings("args", args).Strings("env", env).
-		String("user", cfg.User).String("workdir", workdir).String("network", network).
-		Strings("mounts", rm.key).String("script", script)
-	runKey(kb, ro, insecure)
-	createdBy := "RUN " + runCommandString(args, sr.st.buildArgs, env)
-	next := sr.st.clone()
-	return sr.fsStep(ctx, next, kb, createdBy, func(ctx context.Context, sfs *stepFS) error {
-		rootfs := sfs.root
-		mounts, release, err := rm.materialize(ctx)
+	return &runPlan{step: s, args: args, script: script, env: env, user: cfg.User, workdir: workdir,
+		network: network, insecure: insecure, mounts: rm}, nil
+}
+
+// runStep runs rp in a sandbox on rootfs; a non-zero exit is a runError with the output's tail.
+func (sr *stageRun) runStep(ctx context.Context, rootfs string, rp *runPlan) error {
+	mounts, release, err := rp.mounts.materialize(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Proxy build args reach the process without an ARG, outside the key and the history (BuildKit's
+	// ProxyEnv).
+	env := append(append(append([]string(nil), rp.env...), rp.mounts.env...), proxyEnv(sr.bd.opts.BuildArgs)...)
+	if rp.script != "" {
+		// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
+		dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")
 		if err != nil {
 			return err
 		}
-		defer release()
-		// Proxy build args reach the process without an ARG, outside the key and the history (BuildKit's
-		// ProxyEnv).
-		env := append(append(append([]string(nil), env...), rm.env...), proxyEnv(sr.bd.opts.BuildArgs)...)
-		if script != "" {
-			// A heredoc with a shebang runs as a file, bind-mounted read-only at /dev/pipes/<name>.
-			dir, err := os.MkdirTemp(sr.bd.scratch.path, "pipes-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			f := filepath.Join(dir, "script")
-			if err := os.WriteFile(f, []byte(script), 0o755); err != nil {
-				return err
-			}
-			mounts = append(mounts, run.Mount{Type: "bind", Source: f, Target: scriptPath(s.Heredocs[0]), ReadOnly: true})
-		}
-		tail := newTail(12)
-		out := sr.bd.progress.stepWriter()
-		w := &teeWriter{a: out, b: tail}
-		spec := run.Spec{Rootfs: rootfs, Args: args, Env: env, Cwd: workdir, User: cfg.User,
-			Hostname: sandboxHostname, Mounts: mounts, StateDir: sr.bd.scratch.path,
-			ExtraHosts: hostLines(ro.ExtraHosts), ShmSize: ro.ShmSize, Rlimits: ro.Ulimits,
-			Security: run.Security{Privileged: insecure}}
-		code, err := runSandbox(ctx, spec, network, run.IO{Stdout: w, Stderr: w})
-		if err != nil {
+		defer os.RemoveAll(dir)
+		f := filepath.Join(dir, "script")
+		if err := os.WriteFile(f, []byte(rp.script), 0o755); err != nil {
 			return err
 		}
-		if code != 0 {
-			return &runError{args: args, code: code, tail: tail.String()}
-		}
-		return nil
-	})
+		mounts = append(mounts, run.Mount{Type: "bind", Source: f, Target: scriptPath(rp.step.Heredocs[0]), ReadOnly: true})
+	}
+	tail := newTail(12)
+	out := sr.bd.progress.stepWriter()
+	w := &teeWriter{a: out, b: tail}
+	ro := sr.bd.opts.Run
+	spec := run.Spec{Rootfs: rootfs, Args: rp.args, Env: env, Cwd: rp.workdir, User: rp.user,
+		Hostname: sandboxHostname, Mounts: mounts, StateDir: sr.bd.scratch.path,
+		ExtraHosts: hostLines(ro.ExtraHosts), ShmSize: ro.ShmSize, Rlimits: ro.Ulimits,
+		Security: run.Security{Privileged: rp.insecure}}
+	code, err := runSandbox(ctx, spec, rp.network, run.IO{Stdout: w, Stderr: w})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &runError{args: rp.args, code: code, tail: tail.String()}
+	}
+	return nil
 }
 
 // runCommandString is the history entry of a RUN without "RUN ": the declared ARGs as "|N K=V ..."

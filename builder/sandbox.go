@@ -34,16 +34,12 @@ type RunOptions struct {
 	Allow []string
 }
 
-// Host is one --add-host entry.
-type Host struct {
-	Name string
-	// IP is an address, or HostGateway for the address of hoist's bridge (docker's "host-gateway").
-	IP string
-}
+// Host is one --add-host entry; network owns the rule (containers share it).
+type Host = network.Host
 
 // HostGateway is the --add-host value that stands for the host as RUN steps on the default network
 // reach it.
-const HostGateway = "host-gateway"
+const HostGateway = network.HostGateway
 
 // Entitlements, as BuildKit names them.
 const (
@@ -75,19 +71,6 @@ func stepNetwork(step, build string) (string, error) {
 		return n, nil
 	}
 	return "", fmt.Errorf("unsupported network mode %q (default, host or none)", n)
-}
-
-// hostLines are the /etc/hosts lines of the extra hosts.
-func hostLines(hosts []Host) []string {
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		ip := h.IP
-		if ip == HostGateway {
-			ip = network.Gateway
-		}
-		out = append(out, ip+"\t"+h.Name)
-	}
-	return out
 }
 
 // runResources are the cgroup settings of a RUN step: no limits, and docker's device allow-list
@@ -220,3 +203,6 @@ func runKey(kb *cache.KeyBuilder, o RunOptions, insecure bool) {
 		kb.Strings("ulimits", ul)
 	}
 }
+
+// hostLines are the /etc/hosts lines of the extra hosts.
+func hostLines(hosts []Host) []string { return network.HostLines(hosts) }

@@ -85,9 +85,9 @@ func (o Options) remoteOptions(ctx context.Context, updates chan<- v1.Update) ([
 		remote.WithPlatform(o.platform()),
 		remote.WithJobs(o.jobs()),
 		remote.WithTransport(o.transport()),
-		remote.WithRetryBackoff(o.backoff()),
 		remote.WithUserAgent("hoist"),
 	}
+	opts = append(opts, retryOptions(o.backoff())...)
 	if updates != nil {
 		opts = append(opts, remote.WithProgress(updates))
 	}

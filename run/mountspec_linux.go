@@ -82,6 +82,7 @@ func etcFiles(cfg *initConfig) ([]etcFile, error) {
 			resolv = privateResolvConf(b, func() ([]byte, error) { return os.ReadFile(systemdResolvConf) })
 		}
 	}
+	resolv = withDNS(resolv, cfg.dns)
 	return []etcFile{
 		{"/etc/hosts", []byte(hosts)},
 		{"/etc/hostname", []byte(cfg.Hostname + "\n")},
@@ -131,7 +132,17 @@ func parseMount(m Mount) (initMount, error) {
 			return im, fmt.Errorf("%w: copy-up needs a directory, %s is not one", ErrInvalidSpec, m.Source)
 		}
 		im.CopyUp = m.CopyUp
+		if m.Propagation != "" {
+			p, ok := propagationFlags[m.Propagation]
+			if !ok {
+				return im, fmt.Errorf("%w: bind propagation %q of %s is not supported (private, rprivate, slave, rslave)", ErrInvalidSpec, m.Propagation, m.Target)
+			}
+			im.Propagation = p
+		}
 	case "tmpfs":
+		if m.Propagation != "" {
+			return im, fmt.Errorf("%w: a tmpfs mount has no propagation option (%s)", ErrInvalidSpec, m.Target)
+		}
 		im.Source = "tmpfs"
 	default:
 		return im, fmt.Errorf("%w: unsupported mount type %q for %s", ErrInvalidSpec, m.Type, m.Target)
@@ -159,6 +170,35 @@ func parseMount(m Mount) (initMount, error) {
 	}
 	im.Data = strings.Join(data, ",")
 	return im, nil
+}
+
+// propagationFlags maps docker's bind-propagation values to mount(2) flags.
+var propagationFlags = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+}
+
+// parseMounts parses every mount; rootSlave reports that one asks for slave propagation: "/" must
+// then be rslave (not rprivate) for it to stay the host's slave, and every other bind mount gets
+// rprivate explicitly, docker's default.
+func parseMounts(ms []Mount) (mounts []initMount, rootSlave bool, err error) {
+	mounts = make([]initMount, 0, len(ms))
+	for _, m := range ms {
+		im, err := parseMount(m)
+		if err != nil {
+			return nil, false, err
+		}
+		rootSlave = rootSlave || im.Propagation&unix.MS_SLAVE != 0
+		mounts = append(mounts, im)
+	}
+	if rootSlave {
+		for i := range mounts {
+			if mounts[i].Type == "bind" && mounts[i].Propagation == 0 {
+				mounts[i].Propagation = unix.MS_PRIVATE | unix.MS_REC
+			}
+		}
+	}
+	return mounts, rootSlave, nil
 }
 
 // CheckMountOptions reports whether options are valid for a mount of type

@@ -71,13 +71,17 @@ type initConfig struct {
 	Overlay        *Overlay    `json:"overlay,omitempty"`
 	// ResolveInChild: the targets of Mounts and the proc/sys/dev dirs are
 	// paths inside the rootfs that the child resolves after mounting Overlay.
-	ResolveInChild bool         `json:"resolveInChild,omitempty"`
-	Terminal       bool         `json:"terminal,omitempty"`
-	ConsoleSize    WindowSize   `json:"consoleSize,omitempty"`
-	Interface      *Interface   `json:"interface,omitempty"`
-	ShmSize        int64        `json:"shmSize,omitempty"`
-	Rlimits        []initRlimit `json:"rlimits,omitempty"`
-	KeepResolv     bool         `json:"-"`
+	ResolveInChild bool `json:"resolveInChild,omitempty"`
+	// RootSlave makes "/" rslave rather than rprivate at the start, so that a bind mount asking
+	// for slave propagation stays a slave of the host's mount (every other bind mount is made
+	// rprivate).
+	RootSlave   bool         `json:"rootSlave,omitempty"`
+	Terminal    bool         `json:"terminal,omitempty"`
+	ConsoleSize WindowSize   `json:"consoleSize,omitempty"`
+	Interface   *Interface   `json:"interface,omitempty"`
+	ShmSize     int64        `json:"shmSize,omitempty"`
+	Rlimits     []initRlimit `json:"rlimits,omitempty"`
+	KeepResolv  bool         `json:"-"`
 	// Hardening (Spec.Security, resolved by the parent).
 	Privileged      bool     `json:"privileged,omitempty"`
 	Caps            uint64   `json:"caps"`
@@ -91,6 +95,7 @@ type initConfig struct {
 	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 
 	extraHosts []string    // Spec.ExtraHosts (parent only)
+	dns        DNS         // Spec.DNS (parent only)
 	userMounts []initMount // parsed Spec.Mounts, targets not yet resolved (parent only)
 }
 
@@ -106,6 +111,8 @@ type initMount struct {
 	ReadOnly bool    `json:"readOnly"`
 	Rec      bool    `json:"rec"` // recursive bind
 	CopyUp   bool    `json:"copyUp,omitempty"`
+	// Propagation is the MS_PRIVATE/MS_SLAVE (|MS_REC) flags set on a bind mount once made (0: none).
+	Propagation uintptr `json:"propagation,omitempty"`
 }
 
 // initError is the child's report of a setup failure.

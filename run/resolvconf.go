@@ -1,6 +1,7 @@
 package run
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -44,4 +45,83 @@ func privateResolvConf(host []byte, systemd func() ([]byte, error)) []byte {
 		}
 	}
 	return []byte(s)
+}
+
+// DNS is docker's --dns, --dns-search and --dns-option. Each list that is not empty replaces that
+// part of the resolv.conf the sandbox would get otherwise; the parts left come from it. The zero
+// value changes nothing.
+type DNS struct {
+	Servers []string `json:"servers,omitempty"` // IP addresses
+	Search  []string `json:"search,omitempty"`  // "." alone: no search line
+	Options []string `json:"options,omitempty"` // ndots:2, rotate, ...
+}
+
+// IsZero reports whether d changes nothing.
+func (d DNS) IsZero() bool { return len(d.Servers)+len(d.Search)+len(d.Options) == 0 }
+
+// Check reports the first server that is not an IP address, in docker's words.
+func (d DNS) Check() error {
+	for _, s := range d.Servers {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("%s is not an ip address", s)
+		}
+	}
+	return nil
+}
+
+// LoopbackServers are d's servers on a loopback address: docker warns that they "may fail in
+// containers" (they do in a network namespace of the container's own).
+func (d DNS) LoopbackServers() []string {
+	var out []string
+	for _, s := range d.Servers {
+		if a, err := netip.ParseAddr(s); err == nil && a.IsLoopback() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// withDNS is base (a resolv.conf) with d applied, written as docker's resolvconf.Build writes it:
+// the search line, one nameserver line per server, the options line; comments and other lines of
+// base are dropped. A part d leaves empty comes from base (its last search and options lines).
+func withDNS(base []byte, d DNS) []byte {
+	if d.IsZero() {
+		return base
+	}
+	servers, search, options := d.Servers, d.Search, d.Options
+	var baseServers, baseSearch, baseOptions []string
+	for _, line := range strings.Split(string(base), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			baseServers = append(baseServers, f[1])
+		case "search":
+			baseSearch = f[1:]
+		case "options":
+			baseOptions = f[1:]
+		}
+	}
+	if len(servers) == 0 {
+		servers = baseServers
+	}
+	if len(search) == 0 {
+		search = baseSearch
+	}
+	if len(options) == 0 {
+		options = baseOptions
+	}
+	var b strings.Builder
+	if s := strings.Join(search, " "); len(search) > 0 && strings.TrimSpace(s) != "." {
+		b.WriteString("search " + s + "\n")
+	}
+	for _, s := range servers {
+		b.WriteString("nameserver " + s + "\n")
+	}
+	if s := strings.Join(options, " "); strings.TrimSpace(s) != "" {
+		b.WriteString("options " + s + "\n")
+	}
+	return []byte(b.String())
 }

@@ -17,9 +17,14 @@ import (
 // runs in the child's new mount namespace; nothing it mounts is visible to
 // the caller.
 func setupRootfs(cfg *initConfig) error {
-	// Nothing we mount may propagate back to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / rprivate: %w", &os.SyscallError{Syscall: "mount", Err: err})
+	// Nothing we mount may propagate back to the host; with a slave bind mount, the host's mounts
+	// may propagate in (runc's default root propagation), every other bind mount is made rprivate.
+	rootProp, what := uintptr(unix.MS_REC|unix.MS_PRIVATE), "rprivate"
+	if cfg.RootSlave {
+		rootProp, what = unix.MS_REC|unix.MS_SLAVE, "rslave"
+	}
+	if err := unix.Mount("", "/", "", rootProp, ""); err != nil {
+		return fmt.Errorf("make / %s: %w", what, &os.SyscallError{Syscall: "mount", Err: err})
 	}
 	if cfg.Overlay != nil {
 		o := cfg.Overlay
@@ -208,6 +213,11 @@ func mountOne(rootfs string, m initMount) error {
 		if m.ReadOnly || m.Flags != 0 || m.Clear != 0 {
 			if err := remount(m.Target, m.Flags, m.Clear, m.ReadOnly); err != nil {
 				return fmt.Errorf("remount bind %s on %s: %w", m.Source, dest, err)
+			}
+		}
+		if m.Propagation != 0 {
+			if err := unix.Mount("", m.Target, "", m.Propagation, ""); err != nil {
+				return fmt.Errorf("set the propagation of %s: %w", dest, &os.SyscallError{Syscall: "mount", Err: err})
 			}
 		}
 	case "tmpfs":

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -216,9 +217,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 			Setsid: cfg.Terminal,
 		},
 	}
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
+	release, err := startLocked(cmd)
 	for _, f := range extra {
 		f.Close() // the child's ends: it has them now
 	}
@@ -233,6 +232,7 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 	fail := func(err error) (*Process, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		release()
 		stop()
 		stopStdin()
 		return nil, err
@@ -261,9 +261,32 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 		}
 	}
 	return &Process{pid: cmd.Process.Pid, ctx: ctx, cmd: cmd, console: console, stop: func() bool {
+		release()
 		stopStdin()
 		return stop()
 	}}, nil
+}
+
+// startLocked starts cmd from an OS thread that stays locked to a goroutine of its own until
+// release is called (after cmd was waited for). Pdeathsig fires when the thread that forked exits,
+// and a goroutine that ends while locked takes its thread with it (as Enter's goroutines do, on
+// purpose): a pool thread that forked a sandbox could be taken by such a goroutine and kill the
+// sandbox with it. A thread held here runs nothing else.
+func startLocked(cmd *exec.Cmd) (release func(), err error) {
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		<-done
+		runtime.UnlockOSThread()
+	}()
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	if err = <-started; err != nil {
+		release()
+	}
+	return release, err
 }
 
 // stdinFile returns what the child's stdin should be. An *os.File (or nil)
@@ -326,6 +349,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if !filepath.IsAbs(cwd) {
 		return nil, fmt.Errorf("%w: cwd %q is not absolute", ErrInvalidSpec, cwd)
 	}
+	if err := spec.DNS.Check(); err != nil {
+		return nil, fmt.Errorf("%w: dns: %w", ErrInvalidSpec, err)
+	}
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = DefaultHostname
@@ -333,13 +359,9 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 	if spec.Interface != nil && spec.Network != NetworkPrivate {
 		return nil, fmt.Errorf("%w: an interface needs network mode %q", ErrInvalidSpec, NetworkPrivate)
 	}
-	mounts := make([]initMount, 0, len(spec.Mounts))
-	for _, m := range spec.Mounts {
-		im, err := parseMount(m)
-		if err != nil {
-			return nil, err
-		}
-		mounts = append(mounts, im)
+	mounts, rootSlave, err := parseMounts(spec.Mounts)
+	if err != nil {
+		return nil, err
 	}
 	var newNet bool
 	switch spec.Network {
@@ -389,6 +411,8 @@ func newInitConfig(spec Spec) (*initConfig, error) {
 		Rlimits:         rlimits,
 		KeepResolv:      spec.Network == NetworkPrivate,
 		extraHosts:      spec.ExtraHosts,
+		dns:             spec.DNS,
 		userMounts:      mounts,
+		RootSlave:       rootSlave,
 	}, nil
 }

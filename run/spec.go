@@ -88,6 +88,11 @@ type Mount struct {
 	// other option of a tmpfs mount (size=64m, mode=1777, ...) is passed to
 	// the kernel as mount data; for a bind mount it is an error.
 	Options []string
+	// Propagation is a bind mount's propagation (docker's bind-propagation): "" or "rprivate" (the
+	// default), "private", "slave" or "rslave" (mounts made on the host under Source later appear
+	// inside; Source must be on a shared or slave mount). "shared" and "rshared" are refused: the
+	// sandbox's root is never shared with the host.
+	Propagation string
 }
 
 // Spec describes one sandboxed command. A Spec is a plain value: Run does not
@@ -143,6 +148,9 @@ type Spec struct {
 	ConsoleSize WindowSize
 	// ExtraHosts are lines added to the generated /etc/hosts ("10.0.0.2\tweb").
 	ExtraHosts []string
+	// DNS replaces parts of the generated /etc/resolv.conf (docker's --dns, --dns-search,
+	// --dns-option); the zero value keeps what the network mode gives.
+	DNS DNS
 	// ShmSize is the size of /dev/shm in bytes; 0 means docker's default, 64 MiB.
 	ShmSize int64
 	// Rlimits are set on the sandbox's init before the command runs (docker's

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // Adopt makes dir the snapshot of chainID without unpacking anything: dir must already be in
@@ -39,7 +41,7 @@ func (s *Snapshotter) Adopt(ctx context.Context, dir string, chainID, diffID, pa
 			err = rerr
 		}
 	}()
-	if err := os.Rename(dir, filepath.Join(t.dir, "fs")); err != nil {
+	if err := atomicfile.Rename(dir, filepath.Join(t.dir, "fs")); err != nil {
 		return fmt.Errorf("adopting %s: %w", dir, err)
 	}
 	return s.commitTemp(t, final, diffID, parent)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // Snapshots are not fsync'd: flushing a whole unpacked layer (syncfs) costs more than the rest of a
@@ -49,7 +51,7 @@ func (s *Snapshotter) trusted(dir string) bool {
 	t, err := newTemp(s.tmpDir(), "stale-")
 	if err == nil {
 		_ = os.Remove(t.dir)
-		if os.Rename(dir, t.dir) == nil {
+		if atomicfile.Rename(dir, t.dir) == nil {
 			_ = t.release()
 			return false
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/umoci/oci/layer"
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 	"github.com/hoistbuild/hoist/internal/ctxio"
 )
 
@@ -207,7 +208,7 @@ func (s *Snapshotter) Remove(ctx context.Context, chainID v1.Hash) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(dir, filepath.Join(t.dir, "victim")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.Rename(dir, filepath.Join(t.dir, "victim")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.release()
 		return fmt.Errorf("removing snapshot %s: %w", chainID, err)
 	}
@@ -259,7 +260,7 @@ func (s *Snapshotter) commitTemp(t *tempEntry, final string, diffID, parent v1.H
 	if err := s.markBoot(t.dir); err != nil {
 		return err
 	}
-	if err := os.Rename(t.dir, final); err != nil {
+	if err := atomicfile.Rename(t.dir, final); err != nil {
 		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -101,7 +100,46 @@ func (s *Store) Image(h v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return partial.CompressedToImage(core)
+	img, err := partial.CompressedToImage(core)
+	if err != nil {
+		return nil, err
+	}
+	return &image{Image: img, core: core}, nil
+}
+
+// image is a stored image whose layers are the store's own (storeBlob, see Layer) rather than ggcr's
+// generic wrapper: every stored layer is decompressed the same way, whoever reads it.
+type image struct {
+	v1.Image
+	core *storeImage
+}
+
+var _ v1.Image = (*image)(nil)
+
+// Layers implements v1.Image: the manifest's layers, base first.
+func (i *image) Layers() ([]v1.Layer, error) {
+	ls := make([]v1.Layer, len(i.core.manifest.Layers))
+	for n, d := range i.core.manifest.Layers {
+		ls[n] = i.core.layer(n, d)
+	}
+	return ls, nil
+}
+
+// LayerByDigest implements v1.Image. The config digest is accepted too (as ggcr's layout does).
+func (i *image) LayerByDigest(h v1.Hash) (v1.Layer, error) { return i.core.blob(h) }
+
+// LayerByDiffID implements v1.Image.
+func (i *image) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	ids, err := i.core.layerDiffIDs()
+	if err != nil {
+		return nil, err
+	}
+	for n, id := range ids {
+		if id == h && n < len(i.core.manifest.Layers) {
+			return i.core.layer(n, i.core.manifest.Layers[n]), nil
+		}
+	}
+	return nil, fmt.Errorf("diff ID %s not in image: %w", h, ErrNotFound)
 }
 
 func (s *Store) imageCore(h v1.Hash) (*storeImage, error) {
@@ -206,61 +244,22 @@ func (i *storeImage) RawManifest() ([]byte, error) { return i.raw, nil }
 
 // LayerByDigest implements partial.CompressedImageCore. The config digest
 // is accepted too (as ggcr's layout does).
-func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) { return i.blob(h) }
+
+// blob is the layer (or the config) with digest h.
+func (i *storeImage) blob(h v1.Hash) (*storeBlob, error) {
 	if h == i.manifest.Config.Digest {
 		return &storeBlob{s: i.s, desc: i.manifest.Config}, nil
 	}
 	for n, d := range i.manifest.Layers {
 		if d.Digest == h {
-			return &storeBlob{s: i.s, desc: d, img: i, index: n}, nil
+			return i.layer(n, d), nil
 		}
 	}
 	return nil, fmt.Errorf("layer %s not in manifest: %w", h, ErrNotFound)
 }
 
-// storeBlob is a partial.CompressedLayer reading a verified stored blob.
-type storeBlob struct {
-	s    *Store
-	desc v1.Descriptor
-	// img and index locate a layer in its image, so DiffID comes from the config instead of
-	// decompressing the whole layer (img is nil for the config blob).
-	img   *storeImage
-	index int
-}
-
-// DiffID returns the layer's diff ID from the image config (ggcr's partial.WithDiffID), so that asking
-// for it costs no decompression. Whoever unpacks the layer verifies it against the content.
-func (b *storeBlob) DiffID() (v1.Hash, error) {
-	if b.img == nil {
-		return v1.Hash{}, fmt.Errorf("blob %s is not a layer", b.desc.Digest)
-	}
-	ids, err := b.img.layerDiffIDs()
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if b.index >= len(ids) {
-		return v1.Hash{}, fmt.Errorf("config has %d diff IDs, layer %d has none: %w", len(ids), b.index, ErrCorrupt)
-	}
-	return ids[b.index], nil
-}
-
-var _ partial.CompressedLayer = (*storeBlob)(nil)
-
-// Digest implements partial.CompressedLayer.
-func (b *storeBlob) Digest() (v1.Hash, error) { return b.desc.Digest, nil }
-
-// Compressed implements partial.CompressedLayer; the reader verifies the
-// digest at EOF (ErrCorrupt). The caller closes it.
-func (b *storeBlob) Compressed() (io.ReadCloser, error) { return b.s.OpenBlob(b.desc.Digest) }
-
-// Size implements partial.CompressedLayer.
-func (b *storeBlob) Size() (int64, error) { return b.desc.Size, nil }
-
-// MediaType implements partial.CompressedLayer.
-func (b *storeBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
-
-// Descriptor returns the manifest's descriptor (annotations, URLs kept).
-func (b *storeBlob) Descriptor() (*v1.Descriptor, error) {
-	d := b.desc
-	return &d, nil
+// layer is the manifest's layer n, described by d; its diff ID comes from the config.
+func (i *storeImage) layer(n int, d v1.Descriptor) *storeBlob {
+	return &storeBlob{s: i.s, desc: d, img: i, index: n}
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -53,15 +52,9 @@ const (
 func (s *Store) ingestLayer(ctx context.Context, r io.Reader, wantDiff v1.Hash) (layerInfo, error) {
 	br := bufio.NewReaderSize(ctxio.Reader(ctx, r), 1<<16)
 	peek, _ := br.Peek(6)
-	magic := string(peek)
-	comp := compNone
-	switch {
-	case strings.HasPrefix(magic, magicGzip):
-		comp = compGzip
-	case strings.HasPrefix(magic, magicZstd):
-		comp = compZstd
-	case strings.HasPrefix(magic, magicBzip2), strings.HasPrefix(magic, magicXz):
-		return layerInfo{}, fmt.Errorf("layer compression (bzip2/xz): %w", ErrUnsupported)
+	comp, err := sniffCompression(peek)
+	if err != nil {
+		return layerInfo{}, err
 	}
 	bw, err := s.NewBlobWriter()
 	if err != nil {

@@ -27,6 +27,12 @@ type ptySession struct {
 
 func startOnPty(t *testing.T, root string, args ...string) *ptySession {
 	t.Helper()
+	return startCmdOnPty(t, hoistCmd(root, args...))
+}
+
+// startCmdOnPty starts cmd (hoist or docker) on a fresh 30x90 terminal.
+func startCmdOnPty(t *testing.T, cmd *exec.Cmd) *ptySession {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +40,7 @@ func startOnPty(t *testing.T, root string, args ...string) *ptySession {
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 30, Cols: 90}); err != nil {
 		t.Fatal(err)
 	}
-	s := &ptySession{t: t, ptmx: ptmx, cmd: hoistCmd(root, args...), done: make(chan error, 1)}
+	s := &ptySession{t: t, ptmx: ptmx, cmd: cmd, done: make(chan error, 1)}
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = tty, tty, tty
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

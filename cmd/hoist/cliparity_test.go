@@ -282,6 +282,12 @@ func TestCpDirContents(t *testing.T) {
 	if res := hoist(t, root, "", "exec", "cpbox", "cat", "/newdir/q"); res.stdout != "q\n" {
 		t.Errorf("cp SRC/. cpbox:/newdir: %+v", res)
 	}
+	// Into an existing directory: the contents, not the directory (docker: /dir/q, no /dir/<src>).
+	mustOK(t, hoist(t, root, "", "cp", src+"/.", "cpbox:/dir"), "cp SRC/. into an existing directory")
+	res = hoist(t, root, "", "exec", "cpbox", "ls", "/dir")
+	if res.stdout != "a\nq\nsub\n" {
+		t.Errorf("cp SRC/. cpbox:/dir: ls /dir = %q, want a q sub", res.stdout)
+	}
 }
 
 // top CONTAINER [ps OPTIONS] runs the host's ps with the options and shows the container's rows:

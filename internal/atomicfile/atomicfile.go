@@ -71,3 +71,24 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// Rename moves oldpath (a file or a whole directory) to newpath and makes the
+// move durable: after the rename it fsyncs newpath's parent directory and,
+// when it is another one, oldpath's, so that after a crash the entry is in
+// one place, not both or neither. It does not sync what it moves: a
+// directory's content is the caller's to make durable first. The rename's
+// own error is returned as os.Rename gives it (callers test it with
+// errors.Is for fs.ErrNotExist, EEXIST, ...).
+func Rename(oldpath, newpath string) error {
+	if err := os.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	from, to := filepath.Dir(filepath.Clean(oldpath)), filepath.Dir(filepath.Clean(newpath))
+	if err := SyncDir(to); err != nil {
+		return err
+	}
+	if from != to {
+		return SyncDir(from)
+	}
+	return nil
+}

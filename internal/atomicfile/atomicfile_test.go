@@ -43,3 +43,42 @@ func TestWriteFile(t *testing.T) {
 		t.Error("write into a missing directory succeeded")
 	}
 }
+
+func TestRename(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a", "tree")
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "sub", "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A directory into another parent: it moves whole.
+	dst := filepath.Join(dir, "b", "tree")
+	if err := Rename(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "sub", "f")); err != nil || string(b) != "x" {
+		t.Fatalf("moved tree: %q, %v", b, err)
+	}
+	if _, err := os.Lstat(src); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("source still there: %v", err)
+	}
+	// A file within one directory.
+	if err := Rename(filepath.Join(dst, "sub", "f"), filepath.Join(dst, "sub", "g")); err != nil {
+		t.Fatal(err)
+	}
+	// The rename's own errors come back as os.Rename gives them.
+	if err := Rename(filepath.Join(dir, "missing"), filepath.Join(dir, "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Rename of a missing path = %v, want ErrNotExist", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "full", "entry"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Rename(dst, filepath.Join(dir, "full")); err == nil {
+		t.Error("Rename over a non-empty directory succeeded")
+	}
+}

@@ -70,8 +70,8 @@ var ErrNotDelegated = errors.New("rootless hoist cannot create cgroups on this h
 
 const mountRoot = "/sys/fs/cgroup"
 
-// v1Controllers are the hierarchies hoist uses on cgroup v1.
-var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "blkio", "devices"}
+// v1Controllers are the hierarchies hoist uses on cgroup v1 (freezer: commit --pause).
+var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer"}
 
 // IsV2 reports whether the host uses the unified (v2) hierarchy only.
 func IsV2() bool {

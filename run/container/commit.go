@@ -10,7 +10,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hoistbuild/hoist/snapshot"
@@ -24,6 +23,9 @@ type CommitOptions struct {
 	Author  string
 	// Changes are the -c Dockerfile instructions applied to the new image's config.
 	Changes []string
+	// Pause freezes a running container (its cgroup's freezer) while its changes are read, so the
+	// layer is one moment's state (docker's default, --pause).
+	Pause bool
 }
 
 // Commit makes an image of the container's changes on top of its image and
@@ -46,6 +48,12 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 		return v1.Hash{}, err
 	}
 	docker := mt == types.DockerManifestSchema2
+	if o.Pause && c.State.Running() && c.State.Cgroup != nil {
+		if err := c.State.Cgroup.Freeze(ctx); err != nil {
+			return v1.Hash{}, fmt.Errorf("pausing container %s for the commit (--pause=false commits without): %w", c.ID[:12], err)
+		}
+		defer func() { _ = c.State.Cgroup.Thaw() }()
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(snapshot.WriteDiff(ctx, filepath.Join(r.Dir(c.ID), "upper"), pw, snapshot.DiffOptions{}))
@@ -63,7 +71,7 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 	if _, _, err := bw.Commit(res.Digest); err != nil {
 		return v1.Hash{}, fmt.Errorf("committing container layer: %w", err)
 	}
-	layer, err := partial.CompressedToLayer(&blobLayer{st: r.store, c: res})
+	layer, err := r.store.Layer(v1.Descriptor{MediaType: res.MediaType, Size: res.Size, Digest: res.Digest}, res.DiffID)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -108,17 +116,3 @@ func (r *Runtime) Commit(ctx context.Context, ref string, o CommitOptions) (v1.H
 	}
 	return img.ConfigName()
 }
-
-// blobLayer is a committed blob in the store, with its digests known.
-type blobLayer struct {
-	st *store.Store
-	c  snapshot.Committed
-}
-
-func (b *blobLayer) Digest() (v1.Hash, error)            { return b.c.Digest, nil }
-func (b *blobLayer) DiffID() (v1.Hash, error)            { return b.c.DiffID, nil }
-func (b *blobLayer) Size() (int64, error)                { return b.c.Size, nil }
-func (b *blobLayer) MediaType() (types.MediaType, error) { return b.c.MediaType, nil }
-func (b *blobLayer) Compressed() (io.ReadCloser, error)  { return b.st.OpenBlob(b.c.Digest) }
-
-var _ partial.CompressedLayer = (*blobLayer)(nil)

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +46,19 @@ type CreateOptions struct {
 	Init        bool         // --init
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
+	Mounts      []string     // --mount, docker's CSV syntax
+	Pull        string       // --pull: "" (hoist's default: never pull), PullMissing, PullAlways, PullNever
+	Puller      Puller       // pulls for Pull
+	Platform    string       // --platform: "" or the host's
+	CIDFile     string       // --cidfile: written with the ID once created; must not exist
+	LogDriver   string       // --log-driver: json-file (default) or none
+	LogOpts     []string     // --log-opt KEY=VALUE
+	VolumesFrom []string     // --volumes-from CONTAINER[:ro|rw]
+	AddHosts    []string     // --add-host host:ip
+	DNS         run.DNS      // --dns, --dns-search, --dns-option
+	Health      HealthOptions
+	// ConsoleSize is the client's terminal size [rows, columns] for a -t container (zero: 24x80).
+	ConsoleSize [2]uint
 	// Notes receives messages about options that have no effect on this
 	// host (docker's warnings); nil discards them.
 	Notes func(string)
@@ -64,6 +76,9 @@ var ErrNoImage = errors.New("no such image")
 // Create makes a container (state "created") from the options. The image's remote-backed layers are
 // fetched now: the monitor that starts a detached container cannot fetch them.
 func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	if err := checkCIDFile(o.CIDFile); err != nil {
+		return nil, err
+	}
 	cfg, err := r.configFor(ctx, o)
 	if err != nil {
 		return nil, err
@@ -80,13 +95,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 		return nil, err
 	}
 	defer unlock()
-	name := strings.TrimPrefix(o.Name, "/")
-	if name == "" {
-		name = r.generateName()
-	} else if !validName.MatchString(name) {
-		return nil, fmt.Errorf("%w: %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrBadName, name)
-	} else if other, taken := r.nameTaken(name, ""); taken {
-		return nil, fmt.Errorf("%w: the container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name", ErrNameInUse, name, other)
+	name, err := r.newName(o.Name)
+	if err != nil {
+		return nil, err
 	}
 	id, err := newID()
 	if err != nil {
@@ -111,7 +122,25 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	if err := writeCIDFile(o.CIDFile, id); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	return c, nil
+}
+
+// newName is the name a new container gets: the given one (checked, free) or a generated one.
+// The caller holds lockNames.
+func (r *Runtime) newName(given string) (string, error) {
+	name := strings.TrimPrefix(given, "/")
+	if name == "" {
+		return r.generateName(), nil
+	} else if !validName.MatchString(name) {
+		return "", fmt.Errorf("%w: %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrBadName, name)
+	} else if other, taken := r.nameTaken(name, ""); taken {
+		return "", fmt.Errorf("%w: the container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name", ErrNameInUse, name, other)
+	}
+	return name, nil
 }
 
 // prepareDirs makes upper, work, rootfs and the init layer: the mount points
@@ -157,7 +186,7 @@ func (r *Runtime) prepareDirs(c *Container) error {
 func (r *Runtime) image(ctx context.Context, ref string) (v1.Image, v1.Hash, error) {
 	h, err := r.store.Resolve(ctx, ref)
 	if err != nil {
-		return nil, v1.Hash{}, fmt.Errorf("%w: unable to find image '%s' locally (hoist run does not pull: hoist pull it first): %w", ErrNoImage, ref, err)
+		return nil, v1.Hash{}, fmt.Errorf("%w: unable to find image '%s' locally (hoist run pulls only with --pull missing|always, or hoist pull it first): %w", ErrNoImage, ref, err)
 	}
 	img, err := r.store.Image(h)
 	if err != nil {
@@ -168,7 +197,7 @@ func (r *Runtime) image(ctx context.Context, ref string) (v1.Image, v1.Hash, err
 
 // configFor merges the image's config with the options, docker's way.
 func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, error) {
-	img, h, err := r.image(ctx, o.Image)
+	img, h, err := r.imageFor(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -191,8 +220,11 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		AutoRemove: o.AutoRemove, Labels: map[string]string{}, Init: o.Init,
 		ShmSize: o.ShmSize, Ulimits: o.Ulimits,
 	}
+	if cfg.Log, err = parseLogConfig(o.LogDriver, o.LogOpts); err != nil {
+		return nil, err
+	}
 	var notes []string
-	if cfg.Security, cfg.Resources.Devices, cfg.Tmpfs, notes, err = securityFor(o.Security); err != nil {
+	if cfg.Security, cfg.Resources.Devices, notes, err = securityFor(o.Security); err != nil {
 		return nil, err
 	}
 	for _, n := range notes {
@@ -200,12 +232,26 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			o.Notes(n)
 		}
 	}
-	for k, v := range ic.Labels {
-		cfg.Labels[k] = v
+	if cfg.Healthcheck, err = healthFor(ic.Healthcheck, ic.Shell, o.Health); err != nil {
+		return nil, err
 	}
-	for k, v := range o.Labels {
-		cfg.Labels[k] = v
+	if o.Tty {
+		cfg.ConsoleSize = o.ConsoleSize
 	}
+	mounts := func(cfg *Config, ic v1.Config, o CreateOptions) error { return r.applyMounts(ctx, cfg, ic, o) }
+	for _, step := range []func(*Config, v1.Config, CreateOptions) error{applyCommand, applyStop, applyNetwork, applyHostsAndDNS, applyRestart, applyPorts, mounts} {
+		if err := step(cfg, ic, o); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// applyCommand sets the labels, the command (--entrypoint, the arguments), the working directory
+// and the user.
+func applyCommand(cfg *Config, ic v1.Config, o CreateOptions) error {
+	maps.Copy(cfg.Labels, ic.Labels)
+	maps.Copy(cfg.Labels, o.Labels)
 	if o.Entrypoint != nil {
 		cfg.Entrypoint, cfg.Cmd = nil, nil
 		if *o.Entrypoint != "" {
@@ -216,17 +262,22 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		cfg.Cmd = o.Args
 	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
-		return nil, ErrNoCommand
+		return ErrNoCommand
 	}
 	if o.WorkingDir != "" {
 		if !filepath.IsAbs(o.WorkingDir) {
-			return nil, fmt.Errorf("%w: the working directory '%s' is invalid, it needs to be an absolute path", ErrBadOption, o.WorkingDir)
+			return fmt.Errorf("%w: the working directory '%s' is invalid, it needs to be an absolute path", ErrBadOption, o.WorkingDir)
 		}
 		cfg.WorkingDir = o.WorkingDir
 	}
 	if o.User != "" {
 		cfg.User = o.User
 	}
+	return nil
+}
+
+// applyStop sets the stop signal and timeout.
+func applyStop(cfg *Config, _ v1.Config, o CreateOptions) error {
 	if o.StopSignal != "" {
 		cfg.StopSignal = o.StopSignal
 	}
@@ -234,11 +285,28 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		cfg.StopSignal = "SIGTERM"
 	}
 	if _, err := ParseSignal(cfg.StopSignal); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		return fmt.Errorf("%w: %w", ErrBadOption, err)
 	}
 	if o.StopTimeout != nil {
 		cfg.StopTimeout = *o.StopTimeout
 	}
+	return nil
+}
+
+// applyRestart sets the restart policy and checks it against --rm.
+func applyRestart(cfg *Config, _ v1.Config, o CreateOptions) error {
+	var err error
+	if cfg.Restart, err = parseRestart(o.Restart); err != nil {
+		return err
+	}
+	if cfg.AutoRemove && cfg.Restart.Name != "no" {
+		return fmt.Errorf("%w: conflicting options: --restart and --rm", ErrBadOption)
+	}
+	return nil
+}
+
+// applyNetwork sets the network mode: bridge by default (none without root), host, none.
+func applyNetwork(cfg *Config, _ v1.Config, _ CreateOptions) error {
 	switch cfg.Network {
 	case "":
 		cfg.Network = "bridge"
@@ -250,14 +318,14 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 			cfg.Network = "bridge"
 		}
 	default:
-		return nil, fmt.Errorf("%w: network %s not found", ErrBadOption, cfg.Network)
+		return fmt.Errorf("%w: network %s not found", ErrBadOption, cfg.Network)
 	}
-	if cfg.Restart, err = parseRestart(o.Restart); err != nil {
-		return nil, err
-	}
-	if cfg.AutoRemove && cfg.Restart.Name != "no" {
-		return nil, fmt.Errorf("%w: conflicting options: --restart and --rm", ErrBadOption)
-	}
+	return nil
+}
+
+// applyPorts sets the exposed ports (the image's and --expose) and the published ones (-p, -P).
+// It runs after applyNetwork: published ports are discarded with host or none networking.
+func applyPorts(cfg *Config, ic v1.Config, o CreateOptions) error {
 	for p := range ic.ExposedPorts {
 		cfg.Exposed = append(cfg.Exposed, p)
 	}
@@ -270,7 +338,7 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 	for _, p := range o.Publish {
 		ports, err := ParsePorts(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, pt := range ports {
 			cfg.Ports = append(cfg.Ports, pt)
@@ -278,47 +346,30 @@ func (r *Runtime) configFor(ctx context.Context, o CreateOptions) (*Config, erro
 		}
 	}
 	if o.PublishAll {
-		for _, e := range cfg.Exposed {
-			ps, proto, _ := strings.Cut(e, "/")
-			n, err := strconv.Atoi(ps)
-			if err != nil || n < 1 || n > 65535 {
-				continue
-			}
-			if proto == "" {
-				proto = "tcp"
-			}
-			if !hasPort(cfg.Ports, n, proto) {
-				cfg.Ports = append(cfg.Ports, Port{ContainerPort: n, Proto: proto})
-			}
-		}
+		publishAll(cfg)
 	}
 	cfg.Exposed = dedupe(cfg.Exposed)
 	if len(cfg.Ports) > 0 && cfg.Network != "bridge" {
 		cfg.Ports = nil // docker: published ports are discarded with host/none networking
 	}
-	for _, v := range o.Volumes {
-		m, err := r.parseVolume(v)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Mounts = append(cfg.Mounts, m)
-	}
-	// Each image VOLUME that no -v covers gets an anonymous volume, as docker
-	// gives it (filled from the image at the first start, removed by rm -v).
-	vols := slices.Sorted(maps.Keys(ic.Volumes))
-	for _, v := range vols {
-		if !filepath.IsAbs(v) || filepath.Clean(v) == "/" || slices.ContainsFunc(cfg.Mounts, func(m Mount) bool {
-			return filepath.Clean(m.Destination) == filepath.Clean(v)
-		}) {
+	return nil
+}
+
+// publishAll publishes every exposed port not published yet on a free host port (-P).
+func publishAll(cfg *Config) {
+	for _, e := range cfg.Exposed {
+		ps, proto, _ := strings.Cut(e, "/")
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 65535 {
 			continue
 		}
-		m, err := r.parseVolume(filepath.Clean(v))
-		if err != nil {
-			return nil, err
+		if proto == "" {
+			proto = "tcp"
 		}
-		cfg.Mounts = append(cfg.Mounts, m)
+		if !hasPort(cfg.Ports, n, proto) {
+			cfg.Ports = append(cfg.Ports, Port{ContainerPort: n, Proto: proto})
+		}
 	}
-	return cfg, nil
 }
 
 func hasPort(ps []Port, n int, proto string) bool {
@@ -384,61 +435,6 @@ func parseRestart(s string) (RestartPolicy, error) {
 		return p, fmt.Errorf("%w: invalid restart policy %q: maximum retry count can only be used with 'on-failure'", ErrBadOption, s)
 	}
 	return p, nil
-}
-
-// parseVolume parses one -v spec: name:/dst[:ro], /host:/dst[:ro|rw], /dst.
-func (r *Runtime) parseVolume(spec string) (Mount, error) {
-	parts := strings.Split(spec, ":")
-	m := Mount{}
-	switch len(parts) {
-	case 1:
-		m.Destination = parts[0]
-	case 2, 3:
-		m.Source, m.Destination = parts[0], parts[1]
-		if len(parts) == 3 {
-			switch parts[2] {
-			case "ro":
-				m.ReadOnly = true
-			case "rw", "":
-			default:
-				return m, fmt.Errorf("%w: invalid mode %q in volume %q", ErrBadOption, parts[2], spec)
-			}
-		}
-	default:
-		return m, fmt.Errorf("%w: invalid volume specification %q", ErrBadOption, spec)
-	}
-	if !filepath.IsAbs(m.Destination) || m.Destination == "/" {
-		return m, fmt.Errorf("%w: invalid volume specification %q: the destination must be an absolute path other than /", ErrBadOption, spec)
-	}
-	switch {
-	case m.Source == "":
-		id, err := newID()
-		if err != nil {
-			return m, err
-		}
-		m.Type, m.Source = "volume", id // anonymous
-	case filepath.IsAbs(m.Source):
-		m.Type = "bind"
-		// docker creates a missing source as a directory; an existing file is bound as a file.
-		if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(m.Source, 0o755); err != nil {
-				return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
-			}
-		} else if err != nil {
-			return m, fmt.Errorf("%w: bind source %s: %w", ErrBadOption, m.Source, err)
-		}
-	default:
-		if !validName.MatchString(m.Source) {
-			return m, fmt.Errorf("%w: %q includes invalid characters for a local volume name", ErrBadOption, m.Source)
-		}
-		m.Type = "volume"
-	}
-	if m.Type == "volume" {
-		if err := os.MkdirAll(r.volumePath(m.Source), 0o755); err != nil {
-			return m, fmt.Errorf("creating volume %s: %w", m.Source, err)
-		}
-	}
-	return m, nil
 }
 
 func (r *Runtime) volumePath(name string) string {

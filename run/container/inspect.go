@@ -43,6 +43,33 @@ type InspectState struct {
 	Error      string `json:"Error"`
 	StartedAt  string `json:"StartedAt"`
 	FinishedAt string `json:"FinishedAt"`
+	// Health is there once a container with a health check has started.
+	Health *InspectHealth `json:"Health,omitempty"`
+}
+
+// InspectHealth is docker's State.Health.
+type InspectHealth struct {
+	Status        string                `json:"Status"`
+	FailingStreak int                   `json:"FailingStreak"`
+	Log           []InspectHealthResult `json:"Log"`
+}
+
+// InspectHealthResult is one entry of State.Health.Log.
+type InspectHealthResult struct {
+	Start    time.Time `json:"Start"`
+	End      time.Time `json:"End"`
+	ExitCode int       `json:"ExitCode"`
+	Output   string    `json:"Output"`
+}
+
+// InspectHealthConfig is docker's Config.Healthcheck (durations in nanoseconds).
+type InspectHealthConfig struct {
+	Test          []string      `json:"Test,omitempty"`
+	Interval      time.Duration `json:"Interval,omitempty"`
+	Timeout       time.Duration `json:"Timeout,omitempty"`
+	StartPeriod   time.Duration `json:"StartPeriod,omitempty"`
+	StartInterval time.Duration `json:"StartInterval,omitempty"`
+	Retries       int           `json:"Retries,omitempty"`
 }
 
 // HostConfig is the part of docker's HostConfig hoist has.
@@ -56,6 +83,17 @@ type HostConfig struct {
 	Memory         int64                    `json:"Memory"`
 	NanoCpus       int64                    `json:"NanoCpus"`
 	PidsLimit      *int64                   `json:"PidsLimit"`
+	ExtraHosts     []string                 `json:"ExtraHosts"`
+	DNS            []string                 `json:"Dns"`
+	DNSSearch      []string                 `json:"DnsSearch"`
+	DNSOptions     []string                 `json:"DnsOptions"`
+	LogConfig      InspectLogConfig         `json:"LogConfig"`
+}
+
+// InspectLogConfig is HostConfig.LogConfig.
+type InspectLogConfig struct {
+	Type   string            `json:"Type"`
+	Config map[string]string `json:"Config"`
 }
 
 // PortBinding is one host side of a published port.
@@ -76,19 +114,20 @@ type InspectMount struct {
 
 // InspectConfig is docker's Config object.
 type InspectConfig struct {
-	Hostname     string              `json:"Hostname"`
-	User         string              `json:"User"`
-	Tty          bool                `json:"Tty"`
-	OpenStdin    bool                `json:"OpenStdin"`
-	ExposedPorts map[string]struct{} `json:"ExposedPorts"`
-	Env          []string            `json:"Env"`
-	Cmd          []string            `json:"Cmd"`
-	Image        string              `json:"Image"`
-	WorkingDir   string              `json:"WorkingDir"`
-	Entrypoint   []string            `json:"Entrypoint"`
-	Labels       map[string]string   `json:"Labels"`
-	StopSignal   string              `json:"StopSignal,omitempty"`
-	StopTimeout  *int                `json:"StopTimeout,omitempty"`
+	Hostname     string               `json:"Hostname"`
+	User         string               `json:"User"`
+	Tty          bool                 `json:"Tty"`
+	OpenStdin    bool                 `json:"OpenStdin"`
+	ExposedPorts map[string]struct{}  `json:"ExposedPorts"`
+	Env          []string             `json:"Env"`
+	Cmd          []string             `json:"Cmd"`
+	Healthcheck  *InspectHealthConfig `json:"Healthcheck,omitempty"`
+	Image        string               `json:"Image"`
+	WorkingDir   string               `json:"WorkingDir"`
+	Entrypoint   []string             `json:"Entrypoint"`
+	Labels       map[string]string    `json:"Labels"`
+	StopSignal   string               `json:"StopSignal,omitempty"`
+	StopTimeout  *int                 `json:"StopTimeout,omitempty"`
 }
 
 // NetworkSettings is docker's NetworkSettings object (default bridge fields).
@@ -133,11 +172,23 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 	if s.Status == StatusRunning {
 		in.State.Pid = s.Container.Pid
 	}
+	in.State.Health = inspectHealth(s.Health)
 	hc := HostConfig{
 		NetworkMode: c.Config.Network, AutoRemove: c.Config.AutoRemove, ReadonlyRootfs: c.Config.ReadOnly,
 		Memory: c.Config.Resources.Memory, NanoCpus: c.Config.Resources.NanoCPUs,
 		RestartPolicy: map[string]any{"Name": c.Config.Restart.Name, "MaximumRetryCount": c.Config.Restart.MaxRetry},
 		PortBindings:  map[string][]PortBinding{},
+		DNS:           nonNil(c.Config.DNS.Servers), DNSSearch: nonNil(c.Config.DNS.Search), DNSOptions: nonNil(c.Config.DNS.Options),
+	}
+	hc.LogConfig = InspectLogConfig{Type: c.Config.Log.Driver, Config: c.Config.Log.Opts}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = LogJSONFile
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
+	for _, h := range c.Config.ExtraHosts {
+		hc.ExtraHosts = append(hc.ExtraHosts, h.Name+":"+h.IP) // as given (docker keeps host-gateway)
 	}
 	if c.Config.Resources.PidsLimit > 0 {
 		n := c.Config.Resources.PidsLimit
@@ -177,6 +228,10 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 		Env: c.Config.Env, Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir,
 		Entrypoint: c.Config.Entrypoint, Labels: c.Config.Labels, StopSignal: c.Config.StopSignal,
 	}
+	if h := c.Config.Healthcheck; h != nil {
+		ic.Healthcheck = &InspectHealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
 	if c.Config.StopTimeout >= 0 {
 		t := c.Config.StopTimeout
 		ic.StopTimeout = &t
@@ -208,11 +263,26 @@ func (r *Runtime) InspectView(c *Container) Inspect {
 	return in
 }
 
-// StatusText is ps's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+func inspectHealth(h *Health) *InspectHealth {
+	if h == nil {
+		return nil
+	}
+	in := &InspectHealth{Status: h.Status, FailingStreak: h.FailingStreak, Log: []InspectHealthResult{}}
+	for _, r := range h.Log {
+		in.Log = append(in.Log, InspectHealthResult(r))
+	}
+	return in
+}
+
+// StatusText is ps's STATUS column: "Up 3 seconds", "Up 3 seconds (healthy)", "Up 1 second
+// (health: starting)", "Exited (0) 2 minutes ago", "Created".
 func StatusText(c *Container, now time.Time) string {
 	s := c.State
 	switch s.Status {
 	case StatusRunning:
+		if s.Health != nil {
+			return "Up " + HumanDuration(now.Sub(s.StartedAt)) + " (" + healthText(s.Health) + ")"
+		}
 		return "Up " + HumanDuration(now.Sub(s.StartedAt))
 	case StatusRestarting:
 		return "Restarting (" + strconv.Itoa(s.ExitCode) + ") " + HumanDuration(now.Sub(s.FinishedAt)) + " ago"
@@ -280,4 +350,12 @@ func PortsText(c *Container) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// nonNil is s, or an empty list (docker's inspect shows [] rather than null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -155,6 +155,10 @@ func (r *Runtime) monitor(ctx context.Context, id string, report *os.File) error
 		}
 		if !shouldRestart(c, code, err, failures) {
 			if c.Config.AutoRemove {
+				// A client of RunDetachable holds this until it has read the exit code.
+				if release, err := flock(ctx, filepath.Join(r.Dir(id), ".exit.lock")); err == nil {
+					release()
+				}
 				return r.remove(ctx, id, true)
 			}
 			return nil
@@ -261,8 +265,8 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 }
 
 // Restart stops the container (if running) and starts it detached.
-func (r *Runtime) Restart(ctx context.Context, ref string, timeout *int) error {
-	if err := r.Stop(ctx, ref, timeout); err != nil {
+func (r *Runtime) Restart(ctx context.Context, ref string, o StopOptions) error {
+	if err := r.Stop(ctx, ref, o); err != nil {
 		return err
 	}
 	return r.Start(ctx, ref)

@@ -61,10 +61,27 @@ func (r *Runtime) RunAttached(ctx context.Context, ref string, stdio Stdio) (int
 	return code, err
 }
 
-// Stop sends the stop signal, waits up to timeout (nil: the container's
-// --stop-timeout, else 10 s) and then SIGKILLs. Stopping a stopped
-// container does nothing. The restart policy no longer applies.
-func (r *Runtime) Stop(ctx context.Context, ref string, timeout *int) error {
+// StopOptions are stop's and restart's -t and -s.
+type StopOptions struct {
+	// Timeout is how long to wait before SIGKILL, in seconds (< 0: forever); nil: the
+	// container's --stop-timeout, else 10 s.
+	Timeout *int
+	// Signal replaces the container's stop signal ("" keeps it).
+	Signal string
+}
+
+// Stop sends the stop signal, waits up to the timeout and then SIGKILLs.
+// Stopping a stopped container does nothing (but a bad signal is an error).
+// The restart policy no longer applies.
+func (r *Runtime) Stop(ctx context.Context, ref string, o StopOptions) error {
+	var sig syscall.Signal
+	if o.Signal != "" {
+		s, err := ParseSignal(o.Signal)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
+		}
+		sig = s
+	}
 	c, err := r.Get(ctx, ref)
 	if err != nil {
 		return err
@@ -76,16 +93,17 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *int) error {
 	if err != nil {
 		return err
 	}
-	sig, err := ParseSignal(c.Config.StopSignal)
-	if err != nil {
-		sig = syscall.SIGTERM
+	if sig == 0 {
+		if sig, err = ParseSignal(c.Config.StopSignal); err != nil {
+			sig = syscall.SIGTERM
+		}
 	}
 	t := 10
 	if c.Config.StopTimeout >= 0 {
 		t = c.Config.StopTimeout
 	}
-	if timeout != nil {
-		t = *timeout
+	if o.Timeout != nil {
+		t = *o.Timeout
 	}
 	target := c.State.Container
 	if alive(target) {
@@ -222,7 +240,8 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 	}
 	if volumes || c.Config.AutoRemove {
 		for _, m := range c.Config.Mounts {
-			if m.Type == "volume" && len(m.Source) == 64 { // anonymous
+			// An anonymous volume another container uses (--volumes-from) stays, as with docker.
+			if m.Type == "volume" && len(m.Source) == 64 && !r.volumeInUse(ctx, m.Source, id) {
 				os.RemoveAll(r.volumePath(m.Source)[:len(r.volumePath(m.Source))-len("/_data")])
 			}
 		}
@@ -231,6 +250,25 @@ func (r *Runtime) remove(ctx context.Context, id string, volumes bool) error {
 		return fmt.Errorf("removing container %s: %w", id[:12], err)
 	}
 	return nil
+}
+
+// volumeInUse reports whether a container other than except mounts the volume name.
+func (r *Runtime) volumeInUse(ctx context.Context, name, except string) bool {
+	list, err := r.List(ctx)
+	if err != nil {
+		return true // when in doubt, keep it
+	}
+	for _, c := range list {
+		if c.ID == except {
+			continue
+		}
+		for _, m := range c.Config.Mounts {
+			if m.Type == "volume" && m.Source == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RemoveVolume deletes a named volume unless a container uses it.

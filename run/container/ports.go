@@ -95,3 +95,35 @@ func portNumber(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// PortLines are docker port's output for c: with want "" every published port as
+// "80/tcp -> 0.0.0.0:8080"; with want ("80" is "80/tcp", or "53/udp") the host addresses that
+// container port is published on ("0.0.0.0:8080"). A want that is not published is an error
+// naming it and the container.
+func (c *Container) PortLines(want string) ([]string, error) {
+	if want != "" && !strings.Contains(want, "/") {
+		want += "/tcp"
+	}
+	var out []string
+	for _, p := range c.State.Ports {
+		key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		switch {
+		case want == "":
+			out = append(out, fmt.Sprintf("%s -> %s:%d", key, p.HostIP, p.HostPort))
+		case key == want:
+			out = append(out, fmt.Sprintf("%s:%d", p.HostIP, p.HostPort))
+		}
+	}
+	if want != "" && len(out) == 0 {
+		return nil, fmt.Errorf("no public port '%s' published for %s", want, shortID(c.ID))
+	}
+	return out, nil
+}
+
+// shortID is docker's 12-character short form of a container ID.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

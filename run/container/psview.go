@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,10 +64,7 @@ func (r *Runtime) PsView(c *Container, now time.Time, trunc bool, size string) P
 		}
 		mounts = append(mounts, name)
 	}
-	network := c.Config.Network
-	if network == "" || network == "default" {
-		network = "bridge"
-	}
+	network := networkName(c)
 	if size == "" {
 		size = "0B"
 	}
@@ -94,26 +92,38 @@ func (r *Runtime) WritableSize(c *Container) int64 {
 }
 
 // PsFilter is `ps`'s selection: docker's --filter keys (status, name, id, label, ancestor, exited,
-// before, since), -a, and -n/-l (the last N created, any state).
+// before, since, publish, expose, volume, network, health), -a, and -n/-l (the last N created, any
+// state).
 type PsFilter struct {
-	by   map[string][]string
-	All  bool
-	Last int // > 0: only the newest Last containers
+	by    map[string][]string
+	ports map[string]map[string]bool // publish/expose: the container ports ("80/tcp") asked for
+	All   bool
+	Last  int // > 0: only the newest Last containers
 }
 
-// ParsePsFilter parses --filter values (KEY=VALUE).
+// ParsePsFilter parses --filter values (KEY=VALUE) with docker's checks.
 func ParsePsFilter(filters []string) (PsFilter, error) {
-	f := PsFilter{by: map[string][]string{}}
+	f := PsFilter{by: map[string][]string{}, ports: map[string]map[string]bool{}}
 	for _, kv := range filters {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return f, fmt.Errorf("bad format of filter (expected name=value): %s", kv)
 		}
 		switch k {
-		case "status", "name", "id", "label", "ancestor", "before", "since":
+		case "status", "name", "id", "label", "ancestor", "before", "since", "volume", "network":
 		case "exited":
 			if _, err := strconv.Atoi(v); err != nil {
 				return f, fmt.Errorf("invalid filter 'exited=%s'", v)
+			}
+		case "publish", "expose":
+			if err := f.addPorts(k, v); err != nil {
+				return f, err
+			}
+		case "health":
+			switch v {
+			case HealthNone, HealthStarting, HealthHealthy, HealthUnhealthy:
+			default:
+				return f, fmt.Errorf("Unrecognised filter value for health: %s", v)
 			}
 		default:
 			return f, fmt.Errorf("invalid filter '%s'", k)
@@ -121,6 +131,34 @@ func ParsePsFilter(filters []string) (PsFilter, error) {
 		f.by[k] = append(f.by[k], v)
 	}
 	return f, nil
+}
+
+// addPorts adds a publish/expose value to f: docker's PORT[/PROTO] or START-END[/PROTO] (tcp when
+// no protocol is given).
+func (f PsFilter) addPorts(key, v string) error {
+	if strings.Contains(v, ":") {
+		return fmt.Errorf("filter for '%s' should not contain ':': %s", key, v)
+	}
+	port, proto, _ := strings.Cut(v, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	lo, hi, isRange := strings.Cut(port, "-")
+	if !isRange {
+		hi = lo
+	}
+	start, err1 := strconv.ParseUint(lo, 10, 16)
+	end, err2 := strconv.ParseUint(hi, 10, 16)
+	if err1 != nil || err2 != nil || end < start {
+		return fmt.Errorf("error while looking up for %s %s: invalid port range", key, v)
+	}
+	if f.ports[key] == nil {
+		f.ports[key] = map[string]bool{}
+	}
+	for p := start; p <= end; p++ {
+		f.ports[key][strconv.FormatUint(p, 10)+"/"+proto] = true
+	}
+	return nil
 }
 
 // Select returns the containers of list (newest first, as List gives) that f selects.
@@ -170,7 +208,13 @@ func (f PsFilter) bounds(list []*Container) (before, since time.Time, err error)
 // match applies the keyed filters: any value of a key, every key.
 func (f PsFilter) match(c *Container) bool {
 	for k, vs := range f.by {
-		if k == "before" || k == "since" {
+		switch k {
+		case "before", "since":
+			continue
+		case "publish", "expose":
+			if !matchPorts(c, k, f.ports[k]) {
+				return false
+			}
 			continue
 		}
 		ok := false
@@ -182,6 +226,25 @@ func (f PsFilter) match(c *Container) bool {
 		}
 	}
 	return true
+}
+
+// matchPorts: publish= matches the container ports of -p/-P, expose= the exposed ports (image
+// EXPOSE, --expose and -p), as docker's HostConfig.PortBindings and Config.ExposedPorts.
+func matchPorts(c *Container, key string, want map[string]bool) bool {
+	if key == "publish" {
+		for _, p := range c.Config.Ports {
+			if want[strconv.Itoa(p.ContainerPort)+"/"+p.Proto] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range c.Config.Exposed {
+		if want[e] {
+			return true
+		}
+	}
+	return false
 }
 
 func matchPs(c *Container, k, v string) bool {
@@ -200,6 +263,21 @@ func matchPs(c *Container, k, v string) bool {
 		lk, lv, hasV := strings.Cut(v, "=")
 		cv, has := c.Config.Labels[lk]
 		return has && (!hasV || cv == lv)
+	case "volume":
+		// A volume's name or a bind mount's source, or either's destination.
+		return slices.ContainsFunc(c.Config.Mounts, func(m Mount) bool { return m.Source == v || m.Destination == v })
+	case "network":
+		return networkName(c) == v
+	case "health":
+		return healthStatus(c) == v
 	}
 	return false
+}
+
+// networkName is the name of the container's network, as ps and inspect show it.
+func networkName(c *Container) string {
+	if n := c.Config.Network; n != "" && n != "default" {
+		return n
+	}
+	return "bridge"
 }

@@ -3,7 +3,6 @@ package container
 import (
 	"fmt"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/hoistbuild/hoist/run"
@@ -11,7 +10,7 @@ import (
 )
 
 // SecurityOptions are docker's --privileged, --cap-add, --cap-drop,
-// --security-opt, --device and --tmpfs.
+// --security-opt and --device (and --tmpfs, which applyMounts reads).
 type SecurityOptions struct {
 	Privileged  bool
 	CapAdd      []string
@@ -39,10 +38,10 @@ var hostHasLSM = func(name string) bool {
 
 // securityFor validates o and turns it into the sandbox's Security, the
 // device cgroup rules (docker's default plus an allow for each --device; nil,
-// no device control, when privileged) and the --tmpfs mounts. Every error wraps ErrBadOption and names the flag. Notes
+// no device control, when privileged). Every error wraps ErrBadOption and names the flag. Notes
 // are messages for the user about options that have no effect on this host
 // (an AppArmor profile where the kernel has no AppArmor), as docker warns.
-func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRule, tmpfs []Tmpfs, notes []string, err error) {
+func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRule, notes []string, err error) {
 	sec = run.Security{Privileged: o.Privileged, CapAdd: o.CapAdd, CapDrop: o.CapDrop}
 	if !o.Privileged {
 		rules = cgroups.DefaultDeviceRules()
@@ -50,7 +49,7 @@ func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRul
 	for _, spec := range o.Devices {
 		devs, err := cgroups.ParseDevice(spec)
 		if err != nil {
-			return sec, nil, nil, nil, fmt.Errorf("%w: --device %s: %w", ErrBadOption, spec, err)
+			return sec, nil, nil, fmt.Errorf("%w: --device %s: %w", ErrBadOption, spec, err)
 		}
 		for _, d := range devs {
 			sec.Devices = append(sec.Devices, run.Device{Path: d.Path, Type: d.Type, Major: uint32(d.Major),
@@ -61,7 +60,7 @@ func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRul
 		}
 	}
 	if _, err := sec.Capabilities(); err != nil {
-		return sec, nil, nil, nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		return sec, nil, nil, fmt.Errorf("%w: %w", ErrBadOption, err)
 	}
 	for _, opt := range o.SecurityOpt {
 		k, v, hasValue := strings.Cut(opt, "=")
@@ -75,14 +74,14 @@ func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRul
 			case v == "unconfined":
 				sec.SeccompUnconfined, sec.SeccompProfile = true, nil
 			case v == "":
-				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: no seccomp profile", ErrBadOption, opt)
+				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: no seccomp profile", ErrBadOption, opt)
 			default:
 				data, err := os.ReadFile(v)
 				if err != nil {
-					return sec, nil, nil, nil, fmt.Errorf("%w: opening seccomp profile (%s) failed: %w", ErrBadOption, v, err)
+					return sec, nil, nil, fmt.Errorf("%w: opening seccomp profile (%s) failed: %w", ErrBadOption, v, err)
 				}
 				if err := run.CheckSeccompProfile(data); err != nil {
-					return sec, nil, nil, nil, fmt.Errorf("%w: --security-opt seccomp=%s: %w", ErrBadOption, v, err)
+					return sec, nil, nil, fmt.Errorf("%w: --security-opt seccomp=%s: %w", ErrBadOption, v, err)
 				}
 				sec.SeccompUnconfined, sec.SeccompProfile = false, data
 			}
@@ -93,43 +92,28 @@ func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRul
 			case "false":
 				sec.NoNewPrivileges = false
 			default:
-				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
+				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
 			}
 		case "apparmor", "label":
 			lsm := map[string]string{"apparmor": "apparmor", "label": "selinux"}[k]
 			if v == "" && k == "apparmor" {
-				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt: %q", ErrBadOption, opt)
+				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt: %q", ErrBadOption, opt)
 			}
 			if hostHasLSM(lsm) && v != "unconfined" && v != "disable" {
-				return sec, nil, nil, nil, fmt.Errorf("%w: --security-opt %s: hoist does not apply %s profiles yet", ErrBadOption, opt, lsm)
+				return sec, nil, nil, fmt.Errorf("%w: --security-opt %s: hoist does not apply %s profiles yet", ErrBadOption, opt, lsm)
 			}
 			notes = append(notes, fmt.Sprintf("WARNING: --security-opt %s has no effect: this host does not run %s", opt, lsm))
 		case "systempaths":
 			if v != "unconfined" {
-				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: systempaths takes only unconfined", ErrBadOption, opt)
+				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt %q: systempaths takes only unconfined", ErrBadOption, opt)
 			}
 			sec.SystemPathsUnconfined = true
 		default:
 			if !hasValue {
-				return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 1: %q", ErrBadOption, opt)
+				return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 1: %q", ErrBadOption, opt)
 			}
-			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
+			return sec, nil, nil, fmt.Errorf("%w: invalid --security-opt 2: %q", ErrBadOption, opt)
 		}
 	}
-	for _, t := range o.Tmpfs {
-		dst, opts, _ := strings.Cut(t, ":")
-		if !path.IsAbs(dst) {
-			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: the mount path must be absolute", ErrBadOption, t)
-		}
-		// docker's defaults; the user's options come after and win.
-		m := Tmpfs{Destination: path.Clean(dst), Options: []string{"nosuid", "nodev", "noexec"}}
-		if opts != "" {
-			m.Options = append(m.Options, strings.Split(opts, ",")...)
-		}
-		if err := run.CheckMountOptions("tmpfs", m.Options); err != nil {
-			return sec, nil, nil, nil, fmt.Errorf("%w: invalid --tmpfs %q: %w", ErrBadOption, t, err)
-		}
-		tmpfs = append(tmpfs, m)
-	}
-	return sec, rules, tmpfs, notes, nil
+	return sec, rules, notes, nil
 }

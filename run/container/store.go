@@ -80,12 +80,17 @@ func (r *Runtime) LogPath(id string) string { return filepath.Join(r.Dir(id), id
 
 // flock takes an exclusive lock on path (created if needed) and returns the unlock.
 func flock(ctx context.Context, path string) (func(), error) {
+	return flockMode(ctx, path, unix.LOCK_EX)
+}
+
+// flockMode is flock with the lock's mode (unix.LOCK_EX or unix.LOCK_SH).
+func flockMode(ctx context.Context, path string, mode int) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err := unix.Flock(int(f.Fd()), mode)
 		if err == nil {
 			break
 		}

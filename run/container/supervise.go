@@ -91,27 +91,16 @@ func (r *Runtime) attempt(ctx context.Context, c *Container, stdio Stdio, starte
 	return code, err
 }
 
+// attemptRun starts c once and waits for it: layers, cgroup, network, log, then the sandbox; the
+// exit is recorded last, after every other deferred cleanup (cgroup, address, proxy, log), so once
+// the state says exited nothing is left.
 func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, started func()) (code int, err error) {
 	startErr := func(err error) (int, error) { return -1, &StartError{Code: startErrorCode(err), Err: err} }
-	dir := r.Dir(c.ID)
-	// The exit is recorded last, after every other deferred cleanup (cgroup,
-	// address, proxy, log): once the state says exited, nothing is left.
 	var ran, oom bool
 	defer func() {
-		if !ran {
-			return
+		if ran {
+			r.recordExit(ctx, c.ID, code, oom, err)
 		}
-		_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
-			c.State.Status = StatusExited
-			c.State.ExitCode, c.State.OOMKilled = code, oom
-			c.State.FinishedAt = time.Now().UTC()
-			c.State.Container, c.State.Cgroup, c.State.Ports = Identity{}, nil, nil
-			c.State.IPAddress, c.State.Gateway = "", ""
-			if err != nil {
-				c.State.Error = err.Error()
-			}
-			return nil
-		})
 	}()
 	lowers, err := r.lowers(ctx, c)
 	if err != nil {
@@ -126,6 +115,114 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 			err = derr
 		}
 	}()
+	spec := r.containerSpec(c, lowers)
+	nw, err := r.connect(ctx, c, &spec)
+	if err != nil {
+		return startErr(err)
+	}
+	defer nw.close()
+	spec.Prestart = func(pid int) error {
+		if err := cg.Add(pid); err != nil {
+			return err
+		}
+		return nw.attach(ctx, pid)
+	}
+	logf, err := openLog(r.LogPath(c.ID), c.Config.Log)
+	if err != nil {
+		return startErr(err)
+	}
+	defer logf.Close()
+	out, errw, flush := logWriters(logf, c, stdio)
+	defer flush()
+	p, err := run.Start(ctx, spec, containerIO(c, stdio, &spec, out, errw))
+	if err != nil {
+		return startErr(err)
+	}
+	running := r.recordRunning(ctx, c, p, cg, nw)
+	if started != nil {
+		started()
+	}
+	ran = true
+	code, err = r.supervise(ctx, running, p, cg, stdio, out)
+	oom = cg.OOMKilled()
+	return code, err
+}
+
+// recordExit stores the end of a run: status exited, the code, and no process, cgroup or address.
+func (r *Runtime) recordExit(ctx context.Context, id string, code int, oom bool, err error) {
+	_, _ = r.update(context.WithoutCancel(ctx), id, func(c *Container) error {
+		c.State.Status = StatusExited
+		c.State.ExitCode, c.State.OOMKilled = code, oom
+		c.State.FinishedAt = time.Now().UTC()
+		c.State.Container, c.State.Cgroup, c.State.Ports = Identity{}, nil, nil
+		c.State.IPAddress, c.State.Gateway = "", ""
+		if err != nil {
+			c.State.Error = err.Error()
+		}
+		return nil
+	})
+}
+
+// recordRunning stores the start of a run: status running, the process, its supervisor (this
+// process), cgroup, address, published ports and a health check starting. It returns the container
+// as recorded (c if it could not be).
+func (r *Runtime) recordRunning(ctx context.Context, c *Container, p *run.Process, cg *cgroups.Cgroup, nw *attemptNet) *Container {
+	rc, err := r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
+		c.State.Status = StatusRunning
+		c.State.Container = Identity{Pid: p.Pid(), Start: network.ProcessStart(p.Pid())}
+		c.State.Monitor = self()
+		c.State.StartedAt = time.Now().UTC()
+		c.State.ExitCode, c.State.Error, c.State.OOMKilled = 0, "", false
+		c.State.Cgroup = cg
+		c.State.Ports = nw.ports
+		c.State.IPAddress, c.State.Gateway = "", ""
+		if nw.lease != nil {
+			c.State.IPAddress, c.State.Gateway = nw.lease.IP, nw.lease.Gateway
+		}
+		resetHealth(c)
+		return nil
+	})
+	if err != nil || rc == nil {
+		return c
+	}
+	return rc
+}
+
+// supervise waits for the running container p: it copies a pty's output and input, forwards
+// signals and window sizes as stdio asks, runs the health check, and returns the exit code.
+func (r *Runtime) supervise(ctx context.Context, c *Container, p *run.Process, cg *cgroups.Cgroup, stdio Stdio, out io.Writer) (int, error) {
+	var copies sync.WaitGroup
+	master := p.Console()
+	if master != nil {
+		defer master.Close()
+		copies.Add(1)
+		// Ends with EIO once the container's processes are gone.
+		go func() { defer copies.Done(); _, _ = io.Copy(out, master) }()
+		if stdio.In != nil {
+			go func() { _, _ = io.Copy(master, stdio.In) }()
+		}
+	}
+	stopSignals := func() {}
+	if stdio.ProxySignals {
+		stopSignals = proxySignals(p)
+	}
+	stopResize := func() {}
+	if master != nil && stdio.Terminal != nil {
+		stopResize = followSize(stdio.Terminal, master)
+	}
+
+	stopHealth := r.startHealth(ctx, c, p, cg)
+	code, err := p.Wait()
+	stopHealth()
+	stopSignals()
+	stopResize()
+	copies.Wait()
+	return code, err
+}
+
+// containerSpec is the sandbox spec of c on the given lower layers (network left to connect).
+func (r *Runtime) containerSpec(c *Container, lowers []string) run.Spec {
+	dir := r.Dir(c.ID)
 	spec := run.Spec{
 		Rootfs:         filepath.Join(dir, "rootfs"),
 		Overlay:        &run.Overlay{Lowers: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")},
@@ -141,6 +238,8 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		Init:           c.Config.Init,
 		ShmSize:        c.Config.ShmSize,
 		Rlimits:        c.Config.Ulimits,
+		ExtraHosts:     hostsLines(c, ""),
+		DNS:            c.Config.DNS,
 	}
 	for _, t := range c.Config.Tmpfs {
 		spec.Mounts = append(spec.Mounts, run.Mount{Type: "tmpfs", Target: t.Destination, Options: t.Options})
@@ -150,115 +249,97 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		if m.Type == "volume" {
 			src = r.volumePath(m.Source)
 		}
-		// A volume is filled from the image while it is empty, as docker does.
-		spec.Mounts = append(spec.Mounts, run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly, CopyUp: m.Type == "volume"})
+		// A volume is filled from the image while it is empty, as docker does (unless nocopy).
+		rm := run.Mount{Type: "bind", Source: src, Target: m.Destination, ReadOnly: m.ReadOnly,
+			CopyUp: m.Type == "volume" && !m.NoCopy, Propagation: m.Propagation}
+		if m.NonRecursive {
+			rm.Options = []string{"bind"}
+		}
+		spec.Mounts = append(spec.Mounts, rm)
 	}
-	var lease *network.Lease
-	var ports []Port
+	return spec
+}
+
+// attemptNet is a run's network: the address lease and port proxy of a bridge container.
+type attemptNet struct {
+	lease *network.Lease
+	proxy *network.Proxy
+	ports []Port // as published
+}
+
+// connect sets spec's network as c's config says; a bridge container gets an address and its
+// published ports. close releases them.
+func (r *Runtime) connect(ctx context.Context, c *Container, spec *run.Spec) (*attemptNet, error) {
+	nw := &attemptNet{}
 	switch c.Config.Network {
 	case "host":
 		spec.Network = run.NetworkHost
+		return nw, nil
 	case "none":
 		spec.Network = run.NetworkNone
-	default:
-		me := self()
-		lease, err = network.Allocate(ctx, c.ID, fmt.Sprintf("%d %d", me.Pid, me.Start))
-		if err != nil {
-			return startErr(err)
-		}
-		defer lease.Release()
-		proxy, bound, err := network.Publish(toNetPorts(c.Config.Ports), lease.IP)
-		if err != nil {
-			return startErr(err)
-		}
-		defer proxy.Close()
-		ports = fromNetPorts(bound)
-		spec.Network = run.NetworkPrivate
-		spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
-		spec.ExtraHosts = []string{lease.IP + "\t" + spec.Hostname + " " + c.Name}
+		return nw, nil
 	}
-	spec.Prestart = func(pid int) error {
-		if err := cg.Add(pid); err != nil {
-			return err
-		}
-		if lease != nil {
-			return lease.Attach(ctx, pid)
-		}
+	me := self()
+	lease, err := network.Allocate(ctx, c.ID, fmt.Sprintf("%d %d", me.Pid, me.Start))
+	if err != nil {
+		return nil, err
+	}
+	proxy, bound, err := network.Publish(toNetPorts(c.Config.Ports), lease.IP)
+	if err != nil {
+		lease.Release()
+		return nil, err
+	}
+	nw.lease, nw.proxy, nw.ports = lease, proxy, fromNetPorts(bound)
+	spec.Network = run.NetworkPrivate
+	spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
+	spec.ExtraHosts = hostsLines(c, lease.IP+"\t"+spec.Hostname+" "+c.Name)
+	return nw, nil
+}
+
+// attach moves the container's interface into the namespace of pid (nothing without a lease).
+func (nw *attemptNet) attach(ctx context.Context, pid int) error {
+	if nw.lease == nil {
 		return nil
 	}
+	return nw.lease.Attach(ctx, pid)
+}
 
-	logf, err := openLog(r.LogPath(c.ID))
-	if err != nil {
-		return startErr(err)
+// close stops the port proxy, then releases the address (the order of the deferred calls it replaces).
+func (nw *attemptNet) close() {
+	if nw.proxy != nil {
+		nw.proxy.Close()
 	}
-	defer logf.Close()
-	// A pty's output is logged as it comes (an attached terminal sees a prompt before its newline).
+	if nw.lease != nil {
+		nw.lease.Release()
+	}
+}
+
+// logWriters are the container's stdout and stderr: each stream logged (a pty's output as it comes,
+// so an attached terminal sees a prompt before its newline) and copied to stdio's writer if any.
+// flush logs what is pending.
+func logWriters(logf *logFile, c *Container, stdio Stdio) (out, errw io.Writer, flush func()) {
 	outLog, errLog := &streamWriter{l: logf, stream: "stdout", raw: c.Config.Tty}, &streamWriter{l: logf, stream: "stderr"}
-	defer outLog.Flush()
-	defer errLog.Flush()
-	out, errw := teeTo(outLog, stdio.Out), teeTo(errLog, stdio.Err)
+	flush = func() { _ = errLog.Flush(); _ = outLog.Flush() }
+	return teeTo(outLog, stdio.Out), teeTo(errLog, stdio.Err), flush
+}
 
-	var pio run.IO
-	if c.Config.Tty {
-		// The sandbox allocates the pty in its own devpts (tty says
-		// /dev/pts/0, as with docker); it is the command's stdio.
-		spec.ConsoleSize = run.WindowSize{Rows: 24, Cols: 80}
-		if stdio.Terminal != nil {
-			if ws, err := pty.GetsizeFull(stdio.Terminal); err == nil {
-				spec.ConsoleSize = run.WindowSize{Rows: ws.Rows, Cols: ws.Cols}
-			}
-		}
-	} else {
-		pio = run.IO{Stdin: stdio.In, Stdout: out, Stderr: errw}
+// containerIO is the sandbox's stdio: out/errw and stdio.In, or for a -t container nothing (the
+// sandbox allocates the pty in its own devpts, so tty says /dev/pts/0 as with docker) and spec's
+// console size set from the configured size or the user's terminal.
+func containerIO(c *Container, stdio Stdio, spec *run.Spec, out, errw io.Writer) run.IO {
+	if !c.Config.Tty {
+		return run.IO{Stdin: stdio.In, Stdout: out, Stderr: errw}
 	}
-
-	p, err := run.Start(ctx, spec, pio)
-	if err != nil {
-		return startErr(err)
+	spec.ConsoleSize = run.WindowSize{Rows: 24, Cols: 80}
+	if ws := c.Config.ConsoleSize; ws[0] > 0 && ws[1] > 0 {
+		spec.ConsoleSize = run.WindowSize{Rows: uint16(ws[0]), Cols: uint16(ws[1])}
 	}
-	var copies sync.WaitGroup
-	master := p.Console()
-	if master != nil {
-		defer master.Close()
-		copies.Add(1)
-		// Ends with EIO once the container's processes are gone.
-		go func() { defer copies.Done(); _, _ = io.Copy(out, master) }()
-		if stdio.In != nil {
-			go func() { _, _ = io.Copy(master, stdio.In) }()
+	if stdio.Terminal != nil {
+		if ws, err := pty.GetsizeFull(stdio.Terminal); err == nil {
+			spec.ConsoleSize = run.WindowSize{Rows: ws.Rows, Cols: ws.Cols}
 		}
 	}
-	_, _ = r.update(context.WithoutCancel(ctx), c.ID, func(c *Container) error {
-		c.State.Status = StatusRunning
-		c.State.Container = Identity{Pid: p.Pid(), Start: network.ProcessStart(p.Pid())}
-		c.State.Monitor = self()
-		c.State.StartedAt = time.Now().UTC()
-		c.State.ExitCode, c.State.Error, c.State.OOMKilled = 0, "", false
-		c.State.Cgroup = cg
-		c.State.Ports = ports
-		c.State.IPAddress, c.State.Gateway = "", ""
-		if lease != nil {
-			c.State.IPAddress, c.State.Gateway = lease.IP, lease.Gateway
-		}
-		return nil
-	})
-	if started != nil {
-		started()
-	}
-	stopSignals := func() {}
-	if stdio.ProxySignals {
-		stopSignals = proxySignals(p)
-	}
-	stopResize := func() {}
-	if master != nil && stdio.Terminal != nil {
-		stopResize = followSize(stdio.Terminal, master)
-	}
-	ran = true
-	code, err = p.Wait()
-	stopSignals()
-	stopResize()
-	copies.Wait()
-	oom = cg.OOMKilled()
-	return code, err
+	return run.IO{}
 }
 
 // containerEnv is docker's: PATH, HOSTNAME (and TERM with a tty) first, then

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/run/network"
 )
 
 // Status values, as docker's.
@@ -39,12 +40,15 @@ type Config struct {
 	User       string   `json:"user"`
 	Hostname   string   `json:"hostname"`
 	Tty        bool     `json:"tty"`
-	OpenStdin  bool     `json:"openStdin"`
-	ReadOnly   bool     `json:"readOnly"`
-	Mounts     []Mount  `json:"mounts"`
-	Network    string   `json:"network"` // bridge, host, none
-	Ports      []Port   `json:"ports"`   // requested
-	Exposed    []string `json:"exposed"` // "80/tcp", from the image and --expose
+	// ConsoleSize is the initial [rows, columns] of a -t container's pty (docker's
+	// HostConfig.ConsoleSize: the client's terminal at create); zero: 24x80.
+	ConsoleSize [2]uint  `json:"consoleSize,omitempty"`
+	OpenStdin   bool     `json:"openStdin"`
+	ReadOnly    bool     `json:"readOnly"`
+	Mounts      []Mount  `json:"mounts"`
+	Network     string   `json:"network"` // bridge, host, none
+	Ports       []Port   `json:"ports"`   // requested
+	Exposed     []string `json:"exposed"` // "80/tcp", from the image and --expose
 
 	// Security is --privileged, --cap-add/--cap-drop, --security-opt and
 	// --device: run and exec apply the same.
@@ -53,12 +57,17 @@ type Config struct {
 	Init        bool              `json:"init,omitempty"` // --init
 	ShmSize     int64             `json:"shmSize,omitempty"`
 	Ulimits     []run.Rlimit      `json:"ulimits,omitempty"`
+	ExtraHosts  []network.Host    `json:"extraHosts,omitempty"` // --add-host
+	DNS         run.DNS           `json:"dns,omitempty"`        // --dns, --dns-search, --dns-option
 	Resources   cgroups.Resources `json:"resources"`
 	Restart     RestartPolicy     `json:"restart"`
 	StopSignal  string            `json:"stopSignal"`
 	StopTimeout int               `json:"stopTimeout"` // seconds; -1: default
 	AutoRemove  bool              `json:"autoRemove"`
 	Labels      map[string]string `json:"labels"`
+	Log         LogConfig         `json:"log,omitempty"` // --log-driver, --log-opt
+	// Healthcheck is the image's HEALTHCHECK with the --health-* flags applied (nil: none).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // Tmpfs is one --tmpfs mount.
@@ -73,6 +82,12 @@ type Mount struct {
 	Source      string `json:"source"` // host path, or volume name
 	Destination string `json:"destination"`
 	ReadOnly    bool   `json:"readOnly"`
+	// Propagation of a bind mount: "" (rprivate), private, rprivate, slave, rslave.
+	Propagation string `json:"propagation,omitempty"`
+	// NonRecursive: a bind mount without the mounts under its source (bind-nonrecursive).
+	NonRecursive bool `json:"nonRecursive,omitempty"`
+	// NoCopy: a volume is not filled from the image (volume-nocopy).
+	NoCopy bool `json:"noCopy,omitempty"`
 }
 
 // Port is one -p request.
@@ -114,6 +129,9 @@ type State struct {
 	IPAddress     string          `json:"ipAddress,omitempty"`
 	Gateway       string          `json:"gateway,omitempty"`
 	Ports         []Port          `json:"ports,omitempty"` // as published (real host ports)
+	// Health is the health check's state since the container first started with one; it stays
+	// after the container stops, as docker's.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Running reports whether the container counts as running (docker's

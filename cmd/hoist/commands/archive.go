@@ -17,9 +17,11 @@ import (
 func newSaveCmd(g *globals) *cobra.Command {
 	var output, format string
 	cmd := &cobra.Command{
-		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Save images to a tar archive (docker-archive or oci-archive)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "save [OPTIONS] IMAGE [IMAGE...]",
+		Short:   "Save images to a tar archive (docker-archive or oci-archive)",
+		Long:    saveLong,
+		Example: saveExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != store.FormatDockerArchive && format != store.FormatOCIArchive {
 				return fmt.Errorf("--format: unknown format %q (docker-archive, oci-archive)", format)
@@ -59,9 +61,11 @@ func newLoadCmd(g *globals) *cobra.Command {
 	var input string
 	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "load [OPTIONS]",
-		Short: "Load images from a tar archive (docker-archive or oci-archive)",
-		Args:  cobra.NoArgs,
+		Use:     "load [OPTIONS]",
+		Short:   "Load images from a tar archive (docker-archive or oci-archive)",
+		Long:    loadLong,
+		Example: loadExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var r io.Reader = g.stdin
 			if input != "" {
@@ -82,13 +86,7 @@ func newLoadCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if !quiet {
-				for _, l := range loaded {
-					if strings.HasPrefix(l, "sha256:") {
-						fmt.Fprintf(g.stdout, "Loaded image ID: %s\n", l)
-					} else {
-						fmt.Fprintf(g.stdout, "Loaded image: %s\n", familiar(l))
-					}
-				}
+				printLoaded(g.stdout, loaded)
 			}
 			return nil
 		},
@@ -96,6 +94,17 @@ func newLoadCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from a tar archive file instead of stdin")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
 	return cmd
+}
+
+// printLoaded prints docker load's lines: the names of the loaded images, or their IDs.
+func printLoaded(w io.Writer, loaded []string) {
+	for _, l := range loaded {
+		if strings.HasPrefix(l, "sha256:") {
+			fmt.Fprintf(w, "Loaded image ID: %s\n", l)
+		} else {
+			fmt.Fprintf(w, "Loaded image: %s\n", familiar(l))
+		}
+	}
 }
 
 func familiar(n string) string {
@@ -110,9 +119,11 @@ func newImportCmd(g *globals) *cobra.Command {
 	var changes []string
 	var message string
 	cmd := &cobra.Command{
-		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
-		Short: "Import a root filesystem tarball as a one-layer image",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
+		Short:   "Import a root filesystem tarball as a one-layer image",
+		Long:    importLong,
+		Example: importExample,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := store.ImportOptions{Changes: changes, Comment: message}
 			var r io.Reader = g.stdin

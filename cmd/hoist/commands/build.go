@@ -18,9 +18,11 @@ import (
 func newBuildCmd(g *globals) *cobra.Command {
 	var b buildCmd
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] PATH | URL | -",
-		Short: "Build an image from a Dockerfile",
-		Args:  cobra.ExactArgs(1),
+		Use:     "build [OPTIONS] PATH | URL | -",
+		Short:   "Build an image from a Dockerfile",
+		Long:    buildLong,
+		Example: buildExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Builds mount overlays.
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {

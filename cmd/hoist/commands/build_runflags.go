@@ -2,14 +2,13 @@ package commands
 
 import (
 	"fmt"
-	"net/netip"
-	"strings"
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/run/network"
 )
 
 // runFlags are docker build's flags for the RUN sandbox.
@@ -40,9 +39,9 @@ func (r *runFlags) options() (builder.RunOptions, error) {
 		return o, fmt.Errorf("--network: unsupported mode %q (default, host or none)", r.network)
 	}
 	for _, h := range r.addHosts {
-		host, err := parseExtraHost(h)
+		host, err := network.ParseHost(h)
 		if err != nil {
-			return o, err
+			return o, fmt.Errorf("--add-host: %w", err)
 		}
 		o.ExtraHosts = append(o.ExtraHosts, host)
 	}
@@ -70,24 +69,4 @@ func (r *runFlags) options() (builder.RunOptions, error) {
 		}
 	}
 	return o, nil
-}
-
-// parseExtraHost parses docker's --add-host: host:ip or host=ip, the ip possibly in brackets, or
-// host-gateway.
-func parseExtraHost(s string) (builder.Host, error) {
-	name, ip, ok := strings.Cut(s, "=")
-	if !ok {
-		name, ip, ok = strings.Cut(s, ":")
-	}
-	if !ok || name == "" || ip == "" || strings.ContainsAny(name, " \t") {
-		return builder.Host{}, fmt.Errorf("--add-host: bad format %q (host:ip)", s)
-	}
-	if ip != builder.HostGateway {
-		addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
-		if err != nil {
-			return builder.Host{}, fmt.Errorf("--add-host %q: invalid IP address %q", s, ip)
-		}
-		ip = addr.String()
-	}
-	return builder.Host{Name: name, IP: ip}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/creack/pty"
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -30,11 +31,14 @@ type createFlags struct {
 	name, workdir, user, hostname, entrypoint, network, restart, memory, stopSignal string
 	env, envFiles, volumes, publish, expose, labels                                 []string
 	capAdd, capDrop, securityOpt, devices, tmpfs, ulimits                           []string
-	shmSize                                                                         string
+	addHosts, dns, dnsSearch, dnsOptions, mounts, volumesFrom                       []string
+	shmSize, pull, platform, cidFile, logDriver                                     string
+	logOpts                                                                         []string
 	tty, interactive, readOnly, publishAll, rm, privileged, init                    bool
 	cpus                                                                            float64
 	pidsLimit                                                                       int64
 	stopTimeout                                                                     int
+	health                                                                          healthFlags
 }
 
 func (f *createFlags) register(fs *pflag.FlagSet) {
@@ -69,14 +73,28 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options")
 	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a filesystem mount to the container (type=bind|volume|tmpfs,source=...,target=...)")
+	fs.StringArrayVar(&f.volumesFrom, "volumes-from", nil, "mount volumes from the specified container(s) (CONTAINER[:ro|rw])")
 	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options")
 	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	fs.StringArrayVar(&f.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip; ip may be host-gateway)")
+	fs.StringArrayVar(&f.dns, "dns", nil, "set custom DNS servers")
+	fs.StringArrayVar(&f.dnsSearch, "dns-search", nil, "set custom DNS search domains")
+	fs.StringArrayVar(&f.dnsOptions, "dns-option", nil, "set DNS options")
+	fs.StringArrayVar(&f.dnsOptions, "dns-opt", nil, "alias of --dns-option")
+	_ = fs.MarkHidden("dns-opt")
+	fs.StringVar(&f.pull, "pull", "", `pull the image before creating: "always", "missing" or "never" (default: never pull, see docs/compatibility.md)`)
+	fs.StringVar(&f.logDriver, "log-driver", "json-file", "logging driver for the container: json-file or none")
+	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N (json-file rotation)")
+	fs.StringVar(&f.cidFile, "cidfile", "", "write the container ID to the file (which must not exist)")
+	fs.StringVar(&f.platform, "platform", "", "platform of the image: only this host's is supported")
+	f.health.register(fs)
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }
 
 // options turns the flags and the positional arguments into create options.
-func (f *createFlags) options(cmd *cobra.Command, args []string) (container.CreateOptions, error) {
+func (f *createFlags) options(cmd *cobra.Command, g *globals, args []string) (container.CreateOptions, error) {
 	o := container.CreateOptions{
 		Image: args[0], Args: args[1:], Name: f.name, WorkingDir: f.workdir, User: f.user,
 		Hostname: f.hostname, Network: f.network, Restart: f.restart, StopSignal: f.stopSignal,
@@ -85,6 +103,8 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (container.Crea
 		Security: container.SecurityOptions{Privileged: f.privileged, CapAdd: f.capAdd, CapDrop: f.capDrop,
 			SecurityOpt: f.securityOpt, Tmpfs: f.tmpfs, Devices: f.devices},
 		Notes: func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }, Init: f.init,
+		Pull: f.pull, Puller: runPuller(g), CIDFile: f.cidFile, LogDriver: f.logDriver, LogOpts: f.logOpts, Platform: f.platform, Mounts: f.mounts, VolumesFrom: f.volumesFrom, AddHosts: f.addHosts, DNS: run.DNS{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOptions},
+		Health: f.health.options(),
 	}
 
 	if cmd.Flags().Changed("entrypoint") {
@@ -218,9 +238,13 @@ func stopAtArgs(cmd *cobra.Command) *cobra.Command {
 func newRunCmd(g *globals) *cobra.Command {
 	var f createFlags
 	var detach bool
+	var attach []string
+	var detachKeys string
 	cmd := &cobra.Command{
-		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create and run a new container from an image",
+		Use:     "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:   "Create and run a new container from an image",
+		Long:    runLong,
+		Example: runExample,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return &exitError{code: 125, err: errors.New("\"hoist run\" requires at least 1 argument")}
@@ -228,31 +252,79 @@ func newRunCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			streams, err := container.ParseAttach(attach, f.interactive, detach)
+			if err != nil {
+				return dockerExit(err)
+			}
+			keys, err := container.ParseDetachKeys(detachKeys)
+			if err != nil {
+				return &exitError{code: 125, err: err}
+			}
 			rt, c, err := f.create(cmd, g, args)
 			if err != nil {
 				return err
 			}
-			if detach {
-				if err := rt.Start(cmd.Context(), c.ID); err != nil {
-					if c.Config.AutoRemove {
-						_ = rt.Remove(cmd.Context(), c.ID, true, true)
-					}
-					return dockerExit(err)
-				}
-				fmt.Fprintln(g.stdout, c.ID)
-				return nil
+			switch {
+			case detach:
+				return runDetached(g, cmd, rt, c)
+			case c.Config.Tty && c.Config.OpenStdin:
+				return runInteractive(g, cmd, rt, c.ID, keys)
 			}
-			return runAttached(g, cmd, rt, c.ID, c.Config.Tty, c.Config.OpenStdin)
+			return runAttached(g, cmd, rt, c.ID, c.Config.Tty, streams)
 		},
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
+	cmd.Flags().StringArrayVarP(&attach, "attach", "a", nil, "attach to STDIN, STDOUT or STDERR (default: all; STDIN needs -i)")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "ctrl-p,ctrl-q", "override the key sequence for detaching a container")
 	return stopAtArgs(cmd)
 }
 
+// runDetached is run -d: start under the monitor, print the ID (an --rm container that cannot
+// start is removed).
+func runDetached(g *globals, cmd *cobra.Command, rt *container.Runtime, c *container.Container) error {
+	if err := rt.Start(cmd.Context(), c.ID); err != nil {
+		if c.Config.AutoRemove {
+			_ = rt.Remove(cmd.Context(), c.ID, true, true)
+		}
+		return dockerExit(err)
+	}
+	fmt.Fprintln(g.stdout, c.ID)
+	return nil
+}
+
+// runInteractive is run -it: the container runs under its monitor and this process attaches to
+// it, so Ctrl-P Ctrl-Q (or --detach-keys) leaves it running (docker prints nothing then, exit 0).
+func runInteractive(g *globals, cmd *cobra.Command, rt *container.Runtime, id string, keys []byte) error {
+	stdio := container.Stdio{Out: g.stdout, Err: g.stderr, In: g.stdin, DetachKeys: keys}
+	if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+		stdio.Terminal = f
+		if restore, err := makeRaw(f); err == nil {
+			defer restore()
+		}
+	}
+	code, err := rt.RunDetachable(cmd.Context(), id, stdio)
+	switch {
+	case errors.Is(err, container.ErrDetached):
+		return nil
+	case err != nil:
+		return dockerExit(err)
+	case code != 0:
+		return &exitError{code: code}
+	}
+	return nil
+}
+
 // runAttached runs container id in this process attached to hoist's stdio.
-func runAttached(g *globals, cmd *cobra.Command, rt *container.Runtime, id string, tty, interactive bool) error {
-	stdio := container.Stdio{Out: g.stdout, Err: g.stderr, ProxySignals: !tty}
+func runAttached(g *globals, cmd *cobra.Command, rt *container.Runtime, id string, tty bool, a container.Attach) error {
+	stdio := container.Stdio{ProxySignals: !tty}
+	interactive := a.Stdin
+	if a.Stdout {
+		stdio.Out = g.stdout
+	}
+	if a.Stderr {
+		stdio.Err = g.stderr
+	}
 	if interactive {
 		stdio.In = g.stdin
 	}
@@ -280,9 +352,11 @@ func runAttached(g *globals, cmd *cobra.Command, rt *container.Runtime, id strin
 func newCreateCmd(g *globals) *cobra.Command {
 	var f createFlags
 	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create a new container",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short:   "Create a new container",
+		Long:    createLong,
+		Example: createExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, c, err := f.create(cmd, g, args)
 			if err != nil {
@@ -299,9 +373,11 @@ func newCreateCmd(g *globals) *cobra.Command {
 func newStartCmd(g *globals) *cobra.Command {
 	var attach, interactive bool
 	cmd := &cobra.Command{
-		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Start one or more stopped containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Start one or more stopped containers",
+		Long:    startLong,
+		Example: startExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -315,7 +391,7 @@ func newStartCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return runAttached(g, cmd, rt, c.ID, c.Config.Tty, interactive && c.Config.OpenStdin)
+				return runAttached(g, cmd, rt, c.ID, c.Config.Tty, container.Attach{Stdin: interactive && c.Config.OpenStdin, Stdout: true, Stderr: true})
 			}
 			return eachContainer(g, args, func(ref string) error { return rt.Start(cmd.Context(), ref) })
 		},
@@ -351,9 +427,14 @@ func eachContainer(g *globals, refs []string, fn func(ref string) error) error {
 // create makes the container the flags and arguments describe (run and create), with docker's exit
 // statuses on failure.
 func (f *createFlags) create(cmd *cobra.Command, g *globals, args []string) (*container.Runtime, *container.Container, error) {
-	o, err := f.options(cmd, args)
+	o, err := f.options(cmd, g, args)
 	if err != nil {
 		return nil, nil, dockerExit(err)
+	}
+	if term, ok := g.stdin.(*os.File); ok && o.Tty && isTerminal(term) {
+		if ws, err := pty.GetsizeFull(term); err == nil {
+			o.ConsoleSize = [2]uint{uint(ws.Rows), uint(ws.Cols)}
+		}
 	}
 	rt, err := g.openRuntime(cmd.Context())
 	if err != nil {

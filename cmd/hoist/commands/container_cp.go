@@ -26,9 +26,11 @@ func splitCpArg(a string) (ctr, p string) {
 func newCpCmd(g *globals) *cobra.Command {
 	var archive, follow, quiet bool
 	cmd := &cobra.Command{
-		Use:   "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
-		Short: "Copy files/folders between a container and the local filesystem",
-		Args:  cobra.ExactArgs(2),
+		Use:     "cp CONTAINER:SRC_PATH DEST_PATH|-\n  hoist cp SRC_PATH|- CONTAINER:DEST_PATH",
+		Short:   "Copy files/folders between a container and the local filesystem",
+		Long:    cpLong,
+		Example: cpExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// A stopped container's rootfs is mounted for the copy.
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
@@ -104,20 +106,23 @@ func copyToContainer(ctx context.Context, g *globals, rt *container.Runtime, sp,
 	return rt.CopyTo(ctx, dc, dir, strings.TrimPrefix(rename, "."), pr)
 }
 
-// localSource is the absolute local source path; with -L a symlink is replaced by its target.
+// localSource is the absolute local source path; with -L a symlink is replaced by its target. A
+// source naming a directory's contents (SRC/. or .) keeps its "/." (filepath.Abs drops it), which
+// container.WriteTar turns into a "." top entry: the contents go into the destination directory.
 func localSource(p string, follow bool) (string, error) {
 	abs, err := filepath.Abs(p)
-	if err != nil || !follow {
-		return abs, err
-	}
-	target, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return "", err
 	}
-	if strings.HasSuffix(p, "/.") {
-		target += "/."
+	if follow {
+		if abs, err = filepath.EvalSymlinks(abs); err != nil {
+			return "", err
+		}
 	}
-	return target, nil
+	if filepath.Base(p) == "." {
+		abs += "/."
+	}
+	return abs, nil
 }
 
 // localDest is docker's rule for a local destination: into an existing
@@ -140,9 +145,11 @@ func newCommitCmd(g *globals) *cobra.Command {
 	var o container.CommitOptions
 	var changes []string
 	cmd := &cobra.Command{
-		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
-		Short: "Create a new image from a container's changes",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+		Short:   "Create a new image from a container's changes",
+		Long:    commitLong,
+		Example: commitExample,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 {
 				o.Ref = args[1]
@@ -163,5 +170,6 @@ func newCommitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "commit message")
 	cmd.Flags().StringVarP(&o.Author, "author", "a", "", "author")
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	cmd.Flags().BoolVarP(&o.Pause, "pause", "p", true, "pause the container during commit")
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,8 +14,10 @@ func newExecCmd(g *globals) *cobra.Command {
 	var o container.ExecOptions
 	var env, envFiles []string
 	cmd := &cobra.Command{
-		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
-		Short: "Execute a command in a running container",
+		Use:     "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+		Short:   "Execute a command in a running container",
+		Long:    execLong,
+		Example: execExample,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return &exitError{code: 125, err: errors.New("\"hoist exec\" requires at least 2 arguments")}
@@ -84,9 +85,11 @@ func newAttachCmd(g *globals) *cobra.Command {
 	var noStdin, sigProxy bool
 	var detachKeys string
 	cmd := &cobra.Command{
-		Use:   "attach [OPTIONS] CONTAINER",
-		Short: "Attach local standard input, output, and error streams to a running container",
-		Args:  cobra.ExactArgs(1),
+		Use:     "attach [OPTIONS] CONTAINER",
+		Short:   "Attach local standard input, output, and error streams to a running container",
+		Long:    attachLong,
+		Example: attachExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys, err := container.ParseDetachKeys(detachKeys)
 			if err != nil {
@@ -136,9 +139,11 @@ func attachExit(code int, err error) error {
 
 func newPortCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "port CONTAINER [PRIVATE_PORT[/PROTO]]",
-		Short: "List port mappings or a specific mapping for the container",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+		Short:   "List port mappings or a specific mapping for the container",
+		Long:    portLong,
+		Example: portExample,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -151,26 +156,12 @@ func newPortCmd(g *globals) *cobra.Command {
 			want := ""
 			if len(args) == 2 {
 				want = args[1]
-				if !strings.Contains(want, "/") {
-					want += "/tcp"
-				}
 			}
-			found := false
-			for _, p := range c.State.Ports {
-				key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
-				if want != "" {
-					if key == want {
-						fmt.Fprintf(g.stdout, "%s:%d\n", p.HostIP, p.HostPort)
-						found = true
-					}
-					continue
-				}
-				fmt.Fprintf(g.stdout, "%s -> %s:%d\n", key, p.HostIP, p.HostPort)
+			lines, err := c.PortLines(want)
+			for _, l := range lines {
+				fmt.Fprintln(g.stdout, l)
 			}
-			if want != "" && !found {
-				return fmt.Errorf("no public port '%s' published for %s", want, c.ID[:12])
-			}
-			return nil
+			return err
 		},
 	}
 }

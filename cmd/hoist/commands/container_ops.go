@@ -14,16 +14,21 @@ import (
 )
 
 func newStopCmd(g *globals) *cobra.Command {
-	return newStopLikeCmd(g, "stop", "Stop one or more running containers", (*container.Runtime).Stop)
+	cmd := newStopLikeCmd(g, "stop", "Stop one or more running containers", (*container.Runtime).Stop)
+	cmd.Long, cmd.Example = stopLong, stopExample
+	return cmd
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
-	return newStopLikeCmd(g, "restart", "Restart one or more containers", (*container.Runtime).Restart)
+	cmd := newStopLikeCmd(g, "restart", "Restart one or more containers", (*container.Runtime).Restart)
+	cmd.Long, cmd.Example = restartLong, restartExample
+	return cmd
 }
 
-// newStopLikeCmd is stop and restart: a -t timeout and one runtime call per container.
-func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, context.Context, string, *int) error) *cobra.Command {
+// newStopLikeCmd is stop and restart: -t and -s, and one runtime call per container.
+func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, context.Context, string, container.StopOptions) error) *cobra.Command {
 	var timeout int
+	var signal string
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: short,
@@ -33,13 +38,17 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 			if err != nil {
 				return err
 			}
-			var t *int
+			o := container.StopOptions{Signal: signal}
 			if cmd.Flags().Changed("time") || cmd.Flags().Changed("timeout") {
-				t = &timeout
+				o.Timeout = &timeout
 			}
-			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, t) })
+			if _, err := container.ParseSignal(signal); signal != "" && err != nil {
+				return &exitError{code: 125, err: fmt.Errorf("invalid signal: %w", err)}
+			}
+			return eachContainer(g, args, func(ref string) error { return op(rt, cmd.Context(), ref, o) })
 		},
 	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "", "signal to send to the container (default: its stop signal)")
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait before killing the container (current docker's name of -t)")
 	return cmd
@@ -48,9 +57,11 @@ func newStopLikeCmd(g *globals, name, short string, op func(*container.Runtime, 
 func newKillCmd(g *globals) *cobra.Command {
 	var sig string
 	cmd := &cobra.Command{
-		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Kill one or more running containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "kill [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Kill one or more running containers",
+		Long:    killLong,
+		Example: killExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := container.ParseSignal(sig)
 			if err != nil {
@@ -70,9 +81,11 @@ func newKillCmd(g *globals) *cobra.Command {
 func newRmCmd(g *globals) *cobra.Command {
 	var force, volumes bool
 	cmd := &cobra.Command{
-		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Remove one or more containers",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:   "Remove one or more containers",
+		Long:    rmLong,
+		Example: rmExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -94,9 +107,11 @@ func newRmCmd(g *globals) *cobra.Command {
 
 func newWaitCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "wait CONTAINER [CONTAINER...]",
-		Short: "Block until one or more containers stop, then print their exit codes",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "wait CONTAINER [CONTAINER...]",
+		Short:   "Block until one or more containers stop, then print their exit codes",
+		Long:    waitLong,
+		Example: waitExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -122,9 +137,11 @@ func newWaitCmd(g *globals) *cobra.Command {
 
 func newRenameCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rename CONTAINER NEW_NAME",
-		Short: "Rename a container",
-		Args:  cobra.ExactArgs(2),
+		Use:     "rename CONTAINER NEW_NAME",
+		Short:   "Rename a container",
+		Long:    renameLong,
+		Example: renameExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {
@@ -139,9 +156,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var o container.LogOptions
 	var tail, since, until string
 	cmd := &cobra.Command{
-		Use:   "logs [OPTIONS] CONTAINER",
-		Short: "Fetch the logs of a container",
-		Args:  cobra.ExactArgs(1),
+		Use:     "logs [OPTIONS] CONTAINER",
+		Short:   "Fetch the logs of a container",
+		Long:    logsLong,
+		Example: logsExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Tail = -1
 			if tail != "all" && tail != "" {

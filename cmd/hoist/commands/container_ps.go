@@ -18,9 +18,11 @@ func newPsCmd(g *globals) *cobra.Command {
 	var tmpl string
 	var filters []string
 	cmd := &cobra.Command{
-		Use:   "ps [OPTIONS]",
-		Short: "List containers",
-		Args:  cobra.NoArgs,
+		Use:     "ps [OPTIONS]",
+		Short:   "List containers",
+		Long:    psLong,
+		Example: psExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := container.ParsePsFilter(filters)
 			if err != nil {
@@ -53,7 +55,7 @@ func newPsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "display total file sizes")
 	cmd.Flags().StringVar(&tmpl, "format", "", "format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil,
-		"filter output (status=, name=, id=, label=, ancestor=, exited=, before=, since=)")
+		"filter output (status=, name=, id=, label=, ancestor=, exited=, before=, since=, publish=, expose=, volume=, network=, health=)")
 	return cmd
 }
 

@@ -19,8 +19,10 @@ func newStatsCmd(g *globals) *cobra.Command {
 	var noStream, all bool
 	var tmpl string
 	cmd := &cobra.Command{
-		Use:   "stats [OPTIONS] [CONTAINER...]",
-		Short: "Display a live stream of container(s) resource usage statistics",
+		Use:     "stats [OPTIONS] [CONTAINER...]",
+		Short:   "Display a live stream of container(s) resource usage statistics",
+		Long:    statsLong,
+		Example: statsExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return streamStats(cmd.Context(), g, args, all, noStream, tmpl)
 		},
@@ -119,11 +121,13 @@ func binSize(n uint64) string {
 }
 
 func newVolumeCmd(g *globals) *cobra.Command {
-	vol := &cobra.Command{Use: "volume", Short: "Manage volumes"}
+	vol := &cobra.Command{Use: "volume", Short: "Manage volumes", Long: volumeLong, Example: volumeExample}
 	ls := &cobra.Command{
-		Use:   "ls",
-		Short: "List volumes",
-		Args:  cobra.NoArgs,
+		Use:     "ls",
+		Short:   "List volumes",
+		Long:    volumeLsLong,
+		Example: volumeLsExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			entries, err := os.ReadDir(filepath.Join(g.root, "volumes"))
 			if err != nil && !os.IsNotExist(err) {
@@ -138,9 +142,11 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		},
 	}
 	rm := &cobra.Command{
-		Use:   "rm VOLUME [VOLUME...]",
-		Short: "Remove one or more volumes",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "rm VOLUME [VOLUME...]",
+		Short:   "Remove one or more volumes",
+		Long:    volumeRmLong,
+		Example: volumeRmExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {

@@ -10,9 +10,11 @@ import (
 
 func newTopCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "top CONTAINER [ps OPTIONS]",
-		Short: "Display the running processes of a container",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "top CONTAINER [ps OPTIONS]",
+		Short:   "Display the running processes of a container",
+		Long:    topLong,
+		Example: topExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rt, err := g.openRuntime(cmd.Context())
 			if err != nil {

@@ -18,7 +18,7 @@ type sub struct {
 }
 
 func newImageGroup(g *globals) *cobra.Command {
-	return newGroup(g, "image", "Manage images", []sub{
+	return newGroup(g, "image", "Manage images", imageLong, imageExample, []sub{
 		{"build", nil, newBuildCmd}, {"history", nil, newHistoryCmd}, {"import", nil, newImportCmd},
 		{"inspect", nil, imageInspect}, {"load", nil, newLoadCmd}, {"ls", []string{"list"}, newImagesCmd},
 		{"prune", nil, newImagePruneCmd}, {"pull", nil, newPullCmd}, {"push", nil, newPushCmd},
@@ -27,7 +27,7 @@ func newImageGroup(g *globals) *cobra.Command {
 }
 
 func newContainerGroup(g *globals) *cobra.Command {
-	return newGroup(g, "container", "Manage containers", []sub{
+	return newGroup(g, "container", "Manage containers", containerLong, containerExample, []sub{
 		{"attach", nil, newAttachCmd}, {"commit", nil, newCommitCmd}, {"cp", nil, newCpCmd},
 		{"create", nil, newCreateCmd}, {"exec", nil, newExecCmd}, {"inspect", nil, containerInspect},
 		{"kill", nil, newKillCmd}, {"logs", nil, newLogsCmd}, {"ls", []string{"list", "ps"}, newPsCmd},
@@ -50,11 +50,13 @@ func inspectOf(g *globals, typ string) *cobra.Command {
 }
 
 // newGroup is a management command: help without arguments, docker's error for an unknown one.
-func newGroup(g *globals, name, short string, subs []sub) *cobra.Command {
+func newGroup(g *globals, name, short, long, example string, subs []sub) *cobra.Command {
 	group := &cobra.Command{
-		Use:   name + " COMMAND",
-		Short: short,
-		Args:  cobra.ArbitraryArgs,
+		Use:     name + " COMMAND",
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return cmd.Help()

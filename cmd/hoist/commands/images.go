@@ -21,9 +21,11 @@ func newImagesCmd(g *globals) *cobra.Command {
 	var tmpl string
 	var filters []string
 	cmd := &cobra.Command{
-		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
-		Short: "List images",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short:   "List images",
+		Long:    imagesLong,
+		Example: imagesExample,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -145,9 +147,11 @@ func humanSize(n int64) string {
 
 func newTagCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
-		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
-		Args:  cobra.ExactArgs(2),
+		Use:     "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short:   "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+		Long:    tagLong,
+		Example: tagExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -161,9 +165,11 @@ func newTagCmd(g *globals) *cobra.Command {
 func newRmiCmd(g *globals) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Remove one or more images",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short:   "Remove one or more images",
+		Long:    rmiLong,
+		Example: rmiExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -193,9 +199,11 @@ func newRmiCmd(g *globals) *cobra.Command {
 func newInspectCmd(g *globals) *cobra.Command {
 	var tmpl, typ string
 	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Display detailed information on containers and images",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short:   "Display detailed information on containers and images",
+		Long:    inspectLong,
+		Example: inspectExample,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {
@@ -268,9 +276,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	var noTrunc, quiet, human bool
 	var tmpl string
 	cmd := &cobra.Command{
-		Use:   "history [OPTIONS] IMAGE",
-		Short: "Show the history of an image",
-		Args:  cobra.ExactArgs(1),
+		Use:     "history [OPTIONS] IMAGE",
+		Short:   "Show the history of an image",
+		Long:    historyLong,
+		Example: historyExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {

@@ -43,9 +43,11 @@ func newLoginCmd(g *globals) *cobra.Command {
 	var user, password string
 	var passwordStdin bool
 	cmd := &cobra.Command{
-		Use:   "login [OPTIONS] [SERVER]",
-		Short: "Log in to a registry (credentials go to docker's config.json, or --authfile)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "login [OPTIONS] [SERVER]",
+		Short:   "Log in to a registry (credentials go to docker's config.json, or --authfile)",
+		Long:    loginLong,
+		Example: loginExample,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server := defaultServer
 			if len(args) == 1 {
@@ -78,9 +80,11 @@ func newLoginCmd(g *globals) *cobra.Command {
 func newLogoutCmd(g *globals) *cobra.Command {
 	var rf registryFlags
 	cmd := &cobra.Command{
-		Use:   "logout [SERVER]",
-		Short: "Log out from a registry",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "logout [SERVER]",
+		Short:   "Log out from a registry",
+		Long:    logoutLong,
+		Example: logoutExample,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			server := defaultServer
 			if len(args) == 1 {

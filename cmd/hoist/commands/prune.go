@@ -17,9 +17,11 @@ func newPruneCmd(g *globals, use string) *cobra.Command {
 	var keep string
 	var filters []string
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: "Remove build cache (never what an image uses)",
-		Args:  cobra.NoArgs,
+		Use:     use,
+		Short:   "Remove build cache (never what an image uses)",
+		Long:    pruneLong,
+		Example: pruneExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := cachePruneOptions(all, keep, filters)
 			if err != nil {
@@ -75,17 +77,19 @@ func cachePruneOptions(all bool, keep string, filters []string) (builder.PruneOp
 }
 
 func newBuilderCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "builder", Short: "Manage the build cache"}
+	cmd := &cobra.Command{Use: "builder", Short: "Manage the build cache", Long: builderLong, Example: builderExample}
 	cmd.AddCommand(newPruneCmd(g, "prune"))
 	return cmd
 }
 
 func newSystemCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "system", Short: "Manage hoist's storage"}
+	cmd := &cobra.Command{Use: "system", Short: "Manage hoist's storage", Long: systemLong, Example: systemExample}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "df",
-		Short: "Show disk usage",
-		Args:  cobra.NoArgs,
+		Use:     "df",
+		Short:   "Show disk usage",
+		Long:    systemDfLong,
+		Example: systemDfExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := g.openStore(cmd.Context())
 			if err != nil {

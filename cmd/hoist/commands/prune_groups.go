@@ -19,9 +19,11 @@ func confirm(g *globals, warning string) bool {
 func newContainerPruneCmd(g *globals) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove all stopped containers",
-		Args:  cobra.NoArgs,
+		Use:     "prune [OPTIONS]",
+		Short:   "Remove all stopped containers",
+		Long:    containerPruneLong,
+		Example: containerPruneExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !force && !confirm(g, "This will remove all stopped containers.") {
 				return nil
@@ -45,9 +47,11 @@ func newContainerPruneCmd(g *globals) *cobra.Command {
 func newImagePruneCmd(g *globals) *cobra.Command {
 	var force, all bool
 	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  cobra.NoArgs,
+		Use:     "prune [OPTIONS]",
+		Short:   "Remove unused images",
+		Long:    imagePruneLong,
+		Example: imagePruneExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			warning := "This will remove all dangling images."
 			if all {

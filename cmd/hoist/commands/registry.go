@@ -6,54 +6,108 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoistbuild/hoist/internal/format"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/store"
 )
 
 func newSearchCmd(g *globals) *cobra.Command {
-	var rf registryFlags
-	var limit int
-	var listTags bool
+	var sf searchFlags
 	cmd := &cobra.Command{
-		Use:   "search [OPTIONS] REGISTRY/TERM",
-		Short: "Search a registry's repositories (its _catalog) for TERM",
-		Args:  cobra.ExactArgs(1),
+		Use:     "search [OPTIONS] REGISTRY/TERM",
+		Short:   "Search a registry's repositories (its _catalog) for TERM",
+		Long:    searchLong,
+		Example: searchExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, term, err := searchTarget(args[0])
-			if err != nil {
-				return err
-			}
-			rf.quiet = true
-			o, done, err := rf.options(g)
-			if err != nil {
-				return err
-			}
-			defer done()
-			repos, err := push.Search(cmd.Context(), reg, term, o)
-			if err != nil {
-				return err
-			}
-			if limit > 0 && len(repos) > limit {
-				repos = repos[:limit]
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
-			defer tw.Flush()
-			if listTags {
-				return printTags(cmd.Context(), tw, reg, repos, o)
-			}
-			printRepos(tw, reg, repos)
-			return nil
+			return sf.run(cmd.Context(), g, args[0])
 		},
 	}
-	rf.add(cmd.Flags(), false)
-	cmd.Flags().IntVar(&limit, "limit", 25, "maximum number of results")
-	cmd.Flags().BoolVar(&listTags, "list-tags", false, "list the tags of each repository found (podman's flag)")
+	sf.rf.add(cmd.Flags(), false)
+	cmd.Flags().IntVar(&sf.limit, "limit", 25, "maximum number of results")
+	cmd.Flags().BoolVar(&sf.listTags, "list-tags", false, "list the tags of each repository found (podman's flag)")
+	cmd.Flags().StringArrayVarP(&sf.filters, "filter", "f", nil, "filter output: stars=N, is-official=BOOL, is-automated=BOOL")
+	cmd.Flags().StringVar(&sf.format, "format", "", "format output using a Go template (.Name .Description .StarCount .IsOfficial .IsAutomated), 'table' or 'json'")
+	cmd.Flags().BoolVar(&sf.noTrunc, "no-trunc", false, "don't truncate output")
 	return cmd
+}
+
+// searchFlags are search's flags.
+type searchFlags struct {
+	rf                registryFlags
+	limit             int
+	listTags, noTrunc bool
+	filters           []string
+	format            string
+}
+
+func (sf *searchFlags) run(ctx context.Context, g *globals, arg string) error {
+	reg, term, err := searchTarget(arg)
+	if err != nil {
+		return err
+	}
+	sf.rf.quiet = true
+	o, done, err := sf.rf.options(g)
+	if err != nil {
+		return err
+	}
+	defer done()
+	repos, err := push.Search(ctx, reg, term, o)
+	if err != nil {
+		return err
+	}
+	var results []push.SearchResult
+	for _, r := range repos {
+		results = append(results, push.SearchResult{Name: reg + "/" + r})
+	}
+	if results, err = push.FilterSearch(results, sf.filters); err != nil {
+		return err
+	}
+	if sf.limit > 0 && len(results) > sf.limit {
+		results = results[:sf.limit]
+	}
+	if sf.listTags {
+		tw := tabwriter.NewWriter(g.stdout, 0, 8, 3, ' ', 0)
+		defer tw.Flush()
+		return printTags(ctx, tw, results, o)
+	}
+	rows := make([]any, 0, len(results))
+	for _, r := range results {
+		rows = append(rows, searchView(r, sf.noTrunc))
+	}
+	return format.List(g.stdout, sf.format, searchTable, searchHeader, rows)
+}
+
+// searchRowView is one search result as templates see it (docker's field names and renderings:
+// "[OK]" for a true flag, the description cut at 45 characters unless --no-trunc).
+type searchRowView struct {
+	Name, Description, StarCount, IsOfficial, IsAutomated string
+}
+
+const searchTable = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}"
+
+var searchHeader = map[string]string{"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
+	"IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"}
+
+func searchView(r push.SearchResult, noTrunc bool) searchRowView {
+	ok := func(b bool) string {
+		if b {
+			return "[OK]"
+		}
+		return ""
+	}
+	desc := strings.ReplaceAll(r.Description, "\n", " ")
+	if !noTrunc && len(desc) > 45 {
+		desc = desc[:44] + "…"
+	}
+	return searchRowView{Name: r.Name, Description: desc, StarCount: strconv.Itoa(r.StarCount),
+		IsOfficial: ok(r.IsOfficial), IsAutomated: ok(r.IsAutomated)}
 }
 
 // searchTarget splits search's REGISTRY/TERM; a term without a registry is refused (Docker Hub's
@@ -66,20 +120,11 @@ func searchTarget(arg string) (reg, term string, err error) {
 	return reg, term, nil
 }
 
-// printRepos prints search's table in docker's columns (a registry's catalog has no description,
-// stars or flags).
-func printRepos(w io.Writer, reg string, repos []string) {
-	fmt.Fprintln(w, "NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED")
-	for _, r := range repos {
-		fmt.Fprintf(w, "%s/%s\t\t0\t\t\n", reg, r)
-	}
-}
-
 // printTags prints search --list-tags: every tag of each repository of reg.
-func printTags(ctx context.Context, w io.Writer, reg string, repos []string, o push.Options) error {
+func printTags(ctx context.Context, w io.Writer, results []push.SearchResult, o push.Options) error {
 	fmt.Fprintln(w, "NAME\tTAG")
-	for _, r := range repos {
-		ref, err := store.ParseName(reg + "/" + r)
+	for _, r := range results {
+		ref, err := store.ParseName(r.Name)
 		if err != nil {
 			return err
 		}
@@ -88,19 +133,21 @@ func printTags(ctx context.Context, w io.Writer, reg string, repos []string, o p
 			return err
 		}
 		for _, t := range tags {
-			fmt.Fprintf(w, "%s/%s\t%s\n", reg, r, t)
+			fmt.Fprintf(w, "%s\t%s\n", r.Name, t)
 		}
 	}
 	return nil
 }
 
 func newManifestCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "manifest", Short: "Inspect manifests in a registry"}
+	cmd := &cobra.Command{Use: "manifest", Short: "Inspect manifests in a registry", Long: manifestLong, Example: manifestExample}
 	var rf registryFlags
 	inspect := &cobra.Command{
-		Use:   "inspect [OPTIONS] NAME[:TAG|@DIGEST]",
-		Short: "Print an image's manifest or index as the registry serves it",
-		Args:  cobra.ExactArgs(1),
+		Use:     "inspect [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short:   "Print an image's manifest or index as the registry serves it",
+		Long:    manifestInspectLong,
+		Example: manifestInspectExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := store.ParseName(args[0])
 			if err != nil {
@@ -134,9 +181,11 @@ func newConvertCmd(g *globals) *cobra.Command {
 	var estargz bool
 	var compression string
 	cmd := &cobra.Command{
-		Use:   "convert [--estargz | --compression gzip|zstd|estargz] SRC DST",
-		Short: "Recompress a stored image's layers into a new image DST",
-		Args:  cobra.ExactArgs(2),
+		Use:     "convert [--estargz | --compression gzip|zstd|estargz] SRC DST",
+		Short:   "Recompress a stored image's layers into a new image DST",
+		Long:    convertLong,
+		Example: convertExample,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := convertCompression(estargz, compression)
 			if err != nil {

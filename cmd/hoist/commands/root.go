@@ -174,6 +174,8 @@ func newRoot(g *globals, groups bool) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hoist",
 		Short:         "Build, push, pull and run OCI images without a daemon",
+		Long:          rootLong,
+		Example:       rootExample,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -298,9 +300,11 @@ func addProfiling(root *cobra.Command) {
 
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print hoist's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print hoist's version",
+		Long:    versionLong,
+		Example: versionExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(g.stdout, "hoist version %s\n", Version)
 			return nil

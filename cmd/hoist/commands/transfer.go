@@ -16,9 +16,11 @@ import (
 func newPullCmd(g *globals) *cobra.Command {
 	var p pullCmd
 	cmd := &cobra.Command{
-		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
-		Short: "Pull an image from a registry",
-		Args:  cobra.ExactArgs(1),
+		Use:     "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short:   "Pull an image from a registry",
+		Long:    pullLong,
+		Example: pullExample,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return p.run(cmd.Context(), g, args[0])
 		},
@@ -91,9 +93,11 @@ func (p *pullCmd) pullOne(ctx context.Context, g *globals, st *store.Store, r na
 func newPushCmd(g *globals) *cobra.Command {
 	var p pushCmd
 	cmd := &cobra.Command{
-		Use:   "push [OPTIONS] IMAGE [DESTINATION]",
-		Short: "Push an image to a registry",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:     "push [OPTIONS] IMAGE [DESTINATION]",
+		Short:   "Push an image to a registry",
+		Long:    pushLong,
+		Example: pushExample,
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return p.run(cmd.Context(), g, args)
 		},

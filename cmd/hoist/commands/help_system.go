@@ -1,0 +1,38 @@
+package commands
+
+// Long and Example texts of the storage and build-cache commands (prune, builder, system, version).
+// See help_image.go for why they are constants.
+
+const pruneLong = `Remove build cache: the cache records whose layers no image uses, their snapshots, and the blobs
+no image or cache record uses any more (also those left by hoist rmi and image prune). Never what an
+image in the store or a container's image uses, and never while a build, pull or load runs (it waits
+for them). -a also removes the cache records images use (the images keep their layers), the cache
+mounts (RUN --mount=type=cache) and the build history; --keep-storage keeps the most recently used
+records up to that size (2GB is 2 GiB, as docker's units); --filter until=DURATION only removes what
+was not used for that long. hoist prune is this command; docker's prune commands for containers and
+images are hoist container prune and hoist image prune.`
+
+const pruneExample = `  hoist prune
+  hoist builder prune --keep-storage 2GB
+  hoist builder prune --filter until=24h
+  hoist builder prune -a`
+
+const builderLong = `Manage hoist's build cache (docker builder): prune is its only subcommand.`
+
+const builderExample = `  hoist builder prune --keep-storage 500MB`
+
+const systemLong = `Manage hoist's storage directory (--root): df is its only subcommand.`
+
+const systemExample = `  hoist system df`
+
+const systemDfLong = `Show the disk space hoist's storage directory uses: images (compressed size; those no container
+uses are reclaimable) and build cache, as docker system df does for these two. Containers and
+volumes are not counted. Layers a --cache-from import left remote-backed are reported apart: they
+take no space until something reads them.`
+
+const systemDfExample = `  hoist system df
+  hoist --root /srv/hoist system df`
+
+const versionLong = `Print hoist's version (the git description of the tree it was built from).`
+
+const versionExample = `  hoist version`
