@@ -6,11 +6,13 @@
 #   docker.io        the interop oracle: dockerd 20.10 with BuildKit (escape suite, docker load/save)
 #   podman runc      the reference for --privileged, which dockerd 20.10 cannot run on every host
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
+#   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
+#                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc; do
+for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -24,4 +26,15 @@ if ((${#need[@]})); then
   if [[ ! -e $rc ]]; then printf '#!/bin/sh\nexit 101\n' >"$rc"; chmod 0755 "$rc"; made=1; fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { [[ -z $made ]] || rm -f "$rc"; exit 1; }
   [[ -z $made ]] || rm -f "$rc"
+fi
+
+# The rootless tests' user (internal/testutil/prereq.RootlessUser): an ordinary account with one
+# subordinate range of 65536 ids, as `useradd` gives by default on Debian.
+if [[ $(id -u) == 0 ]]; then
+  id hoistci >/dev/null 2>&1 || useradd --create-home --shell /bin/bash hoistci
+  for f in /etc/subuid /etc/subgid; do
+    grep -q '^hoistci:' "$f" 2>/dev/null || echo 'hoistci:200000:65536' >>"$f"
+  done
+  # Debian's udev makes /dev/net/tun 0666; some VMs leave it 0600, which stops pasta.
+  if [[ -c /dev/net/tun ]]; then chmod 0666 /dev/net/tun; fi
 fi

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
@@ -22,7 +23,11 @@ import (
 func TestMain(m *testing.M) {
 	run.MaybeInit()
 	container.MaybeMonitor()
-	if os.Getenv("HOIST_TEST_CLI") == "1" {
+	rootless.MaybeServe()
+	if os.Getenv("HOIST_TEST_CLI") == "1" { // the test binary is hoist: main's sequence
+		if rootless.Needed() && commands.NeedsNamespace(os.Args[1:]) {
+			os.Exit(rootless.Forward(os.Args[1:]))
+		}
 		os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

@@ -96,6 +96,10 @@ func serve(sock string) error {
 		return err
 	}
 	l.SetUnlinkOnClose(true)
+	pidFile := filepath.Join(filepath.Dir(sock), "rootless.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return err
+	}
 	ready := os.NewFile(readyFd, "ready")
 	if _, err := ready.Write([]byte{'R'}); err != nil {
 		return fmt.Errorf("reporting ready: %w", err)

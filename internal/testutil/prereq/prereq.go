@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +57,14 @@ const (
 	Docker
 	// Podman: podman with docker.io/library/busybox:latest in its storage (hack/services.sh).
 	Podman
+	// Rootless: the unprivileged test user RootlessUser with a subordinate id range in /etc/subuid
+	// and /etc/subgid, newuidmap/newgidmap (uidmap), pasta (passt) and a /dev/net/tun everyone may
+	// open (hack/deps.sh sets all of it up).
+	Rootless
 )
+
+// RootlessUser is the unprivileged user the rootless tests run hoist as.
+const RootlessUser = "hoistci"
 
 // Require checks every prerequisite in needs, in the order of the constants, and calls Skip for the
 // first one missing. Checks that run programs run once per test binary.
@@ -96,6 +104,29 @@ var checks = []struct {
 	}},
 	{Docker, cached(dockerMissing)},
 	{Podman, cached(podmanMissing)},
+	{Rootless, cached(rootlessMissing)},
+}
+
+func rootlessMissing() string {
+	const fix = " (hack/deps.sh sets it up)"
+	if _, err := user.Lookup(RootlessUser); err != nil {
+		return "no user " + RootlessUser + fix
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains("\n"+string(b), "\n"+RootlessUser+":") {
+			return "no subordinate ids for " + RootlessUser + " in " + f + fix
+		}
+	}
+	for _, p := range []string{"newuidmap", "newgidmap", "pasta"} {
+		if _, err := exec.LookPath(p); err != nil {
+			return p + " not installed (uidmap, passt)" + fix
+		}
+	}
+	if fi, err := os.Stat("/dev/net/tun"); err != nil || fi.Mode().Perm()&0o006 != 0o006 {
+		return "/dev/net/tun is not readable and writable by everyone (pasta needs it)" + fix
+	}
+	return ""
 }
 
 func cached(f func() string) func() string {

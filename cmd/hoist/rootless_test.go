@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
+)
+
+// rootlessEnv runs hoist as the unprivileged test user, with its own home, XDG directories and
+// rootless server (killed at cleanup).
+type rootlessEnv struct {
+	t        *testing.T
+	exe, dir string
+	uid, gid uint32
+	path     string // PATH of the user's commands
+}
+
+func newRootlessEnv(t *testing.T) *rootlessEnv {
+	t.Helper()
+	prereq.Require(t, prereq.Root|prereq.Busybox|prereq.Rootless)
+	u, err := user.Lookup(prereq.RootlessUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// A directory the user can reach (t.TempDir's parents are root's, mode 0700).
+	dir, err := os.MkdirTemp("", "hoist-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &rootlessEnv{t: t, exe: filepath.Join(dir, "hoist"), dir: dir, uid: uint32(uid), gid: uint32(gid),
+		path: "/usr/local/bin:/usr/bin:/bin"}
+	t.Cleanup(e.cleanup)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary is hoist (TestMain): a copy the user may execute.
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *rootlessEnv) home() string { return filepath.Join(e.dir, "home") }
+
+// run runs hoist as the user; stdin may be empty.
+func (e *rootlessEnv) run(stdin string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hoistTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.exe, args...)
+	cmd.Dir = e.home()
+	cmd.Env = []string{"HOIST_TEST_CLI=1", "HOME=" + e.home(), "PATH=" + e.path, "LANG=C",
+		"XDG_DATA_HOME=" + filepath.Join(e.home(), "data"), "XDG_RUNTIME_DIR=" + filepath.Join(e.home(), "run")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: e.uid, Gid: e.gid, Groups: []uint32{}}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("hoist %v: %v", args, err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+func (e *rootlessEnv) ok(args ...string) string {
+	e.t.Helper()
+	r := e.run("", args...)
+	if r.code != 0 {
+		e.t.Fatalf("hoist %s (rootless): exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// serverPid is the user's rootless server, 0 when none runs.
+func (e *rootlessEnv) serverPid() int {
+	b, err := os.ReadFile(filepath.Join(e.home(), "run", "hoist", "rootless.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+func (e *rootlessEnv) cleanup() {
+	if pid := e.serverPid(); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	_ = os.RemoveAll(e.dir)
+}
+
+// TestRootless runs the main jobs as an ordinary user: a build that matches the rootful build's
+// digest, push and pull through a loopback registry, a container's lifecycle with a published port,
+// and the sandbox's guarantees.
+func TestRootless(t *testing.T) {
+	e := newRootlessEnv(t)
+	root, _ := testutil.NewRoot(t)
+	bb := filepath.Join(e.dir, "busybox.tar")
+	if r := hoist(t, root, "", "save", "-o", bb, "busybox:latest"); r.code != 0 {
+		t.Fatalf("save: %s", r.stderr)
+	}
+	_ = os.Chmod(bb, 0o644)
+	e.ok("load", "-i", bb)
+
+	// The same image, rootless and rootful: owners other than root, a whiteout, an opaque
+	// directory, a hard link, COPY --chown, USER.
+	ctxDir := filepath.Join(e.dir, "ctx")
+	testutil.WriteFiles(t, ctxDir, map[string]string{
+		"f.txt": "from the context\n",
+		"Dockerfile": `FROM busybox
+RUN mkdir -p /data/sub && echo a > /data/sub/f && ln /data/sub/f /data/hard && chown -R 1000:1000 /data && \
+    echo 'app:x:2000:2000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:2000:' >> /etc/group
+RUN rm /bin/vi && rm -rf /data/sub && mkdir /data/sub && echo b > /data/sub/g && chown 65534:65534 /data/sub/g
+COPY --chown=1234:5678 f.txt /f.txt
+USER app
+RUN id > /tmp/id.txt
+`})
+	_ = filepath.Walk(ctxDir, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
+	rootless := strings.TrimSpace(e.ok("build", "-q", "--source-date-epoch", "1700000000", "-t", "owners", ctxDir))
+	r := hoist(t, root, "", "build", "-q", "--source-date-epoch", "1700000000", "-t", "owners", ctxDir)
+	if r.code != 0 {
+		t.Fatalf("rootful build: %s", r.stderr)
+	}
+	if rootful := strings.TrimSpace(r.stdout); rootless != rootful || rootless == "" {
+		t.Errorf("rootless build %q, rootful build %q: the same Dockerfile must give the same image", rootless, rootful)
+	}
+	if got := e.ok("run", "--rm", "owners", "sh", "-c", "cat /tmp/id.txt; stat -c '%u:%g %n' /data/sub/g /f.txt"); got !=
+		"uid=2000(app) gid=2000(app) groups=2000(app)\n65534:65534 /data/sub/g\n1234:5678 /f.txt\n" {
+		t.Errorf("rootless run sees:\n%s", got)
+	}
+
+	// Push and pull through a loopback registry.
+	reg := testutil.Registry(t)
+	ref := reg + "/rootless/owners:1"
+	e.ok("tag", "owners", ref)
+	e.ok("push", ref)
+	e.ok("rmi", ref)
+	e.ok("pull", ref)
+	if got := strings.TrimSpace(e.ok("images", "-q", "--no-trunc", ref)); got != rootless {
+		t.Errorf("pulled %q, pushed %q", got, rootless)
+	}
+
+	// The lifecycle of a container with a published port: it answers at once.
+	port := freePorts(t, 1)
+	id := strings.TrimSpace(e.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", port), "busybox",
+		"httpd", "-f", "-p", "80", "-h", "/etc"))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/hostname", port))
+	if err != nil {
+		t.Fatalf("GET right after run -d -p: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != id[:12] {
+		t.Errorf("GET /hostname = %q, want %q", body, id[:12])
+	}
+	if got := e.ok("exec", "web", "cat", "/proc/1/cmdline"); got != "httpd\x00-f\x00-p\x0080\x00-h\x00/etc\x00" {
+		t.Errorf("exec sees PID 1 %q", got)
+	}
+	if got := e.ok("ps", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(got, "web Up") {
+		t.Errorf("ps: %q", got)
+	}
+	e.ok("stop", "-t", "1", "web")
+	e.ok("logs", "web")
+	e.ok("rm", "web")
+
+	// The sandbox holds for a rootless container too: /proc/sys is read-only, seccomp is on, and
+	// the container's root is not the host's.
+	r = e.run("", "run", "--rm", "busybox", "sh", "-c", "echo '|/tmp/x' > /proc/sys/kernel/core_pattern")
+	if r.code == 0 {
+		t.Errorf("a rootless container wrote /proc/sys/kernel/core_pattern")
+	}
+	if got := e.ok("run", "--rm", "busybox", "sh", "-c", "grep ^Seccomp: /proc/self/status; cat /proc/self/uid_map"); !strings.Contains(got, "Seccomp:\t2") ||
+		strings.Contains(got, "0          0") {
+		t.Errorf("rootless container: %q (want seccomp filtering and a user namespace)", got)
+	}
+}
+
+// TestRootlessBadEnvironment: what cannot work is one clear error, exit 125, and nothing left.
+func TestRootlessBadEnvironment(t *testing.T) {
+	e := newRootlessEnv(t)
+	e.path = filepath.Join(e.dir, "empty-bin") // no newuidmap
+	if err := os.Mkdir(e.path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("", "images")
+	if r.code != 125 || !strings.Contains(r.stderr, "newuidmap not found") || !strings.Contains(r.stderr, "uidmap") {
+		t.Errorf("without newuidmap: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if pid := e.serverPid(); pid != 0 {
+		t.Errorf("a rootless server (pid %d) is left after a failed start", pid)
+	}
+	if _, err := os.Stat(filepath.Join(e.home(), "run", "hoist", "rootless.sock")); err == nil {
+		t.Errorf("a socket is left after a failed start")
+	}
+}
