@@ -252,13 +252,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			streams, err := container.ParseAttach(attach, f.interactive, detach)
+			streams, keys, err := runStreams(attach, detachKeys, f.interactive, detach)
 			if err != nil {
-				return dockerExit(err)
-			}
-			keys, err := container.ParseDetachKeys(detachKeys)
-			if err != nil {
-				return &exitError{code: 125, err: err}
+				return err
 			}
 			rt, c, err := f.create(cmd, g, args)
 			if err != nil {
@@ -278,6 +274,19 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&attach, "attach", "a", nil, "attach to STDIN, STDOUT or STDERR (default: all; STDIN needs -i)")
 	cmd.Flags().StringVar(&detachKeys, "detach-keys", "ctrl-p,ctrl-q", "override the key sequence for detaching a container")
 	return stopAtArgs(cmd)
+}
+
+// runStreams checks run's -a and --detach-keys before anything is created.
+func runStreams(attach []string, detachKeys string, interactive, detach bool) (container.Attach, []byte, error) {
+	streams, err := container.ParseAttach(attach, interactive, detach)
+	if err != nil {
+		return streams, nil, dockerExit(err)
+	}
+	keys, err := container.ParseDetachKeys(detachKeys)
+	if err != nil {
+		return streams, nil, &exitError{code: 125, err: err}
+	}
+	return streams, keys, nil
 }
 
 // runDetached is run -d: start under the monitor, print the ID (an --rm container that cannot
