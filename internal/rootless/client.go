@@ -262,6 +262,8 @@ func connectNetwork(pid int) (*exec.Cmd, error) {
 	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none",
 		fmt.Sprint(pid))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the port helper's: the log
+	// The helper kills pasta when the server ends; should the helper itself be killed, so is pasta.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pasta: %w", err)
 	}
