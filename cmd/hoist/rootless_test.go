@@ -193,6 +193,9 @@ RUN id > /tmp/id.txt
 	if got := e.ok("ps", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(got, "web Up") {
 		t.Errorf("ps: %q", got)
 	}
+	if got := e.ok("top", "web"); !strings.Contains(got, "httpd -f -p 80") {
+		t.Errorf("top (no cgroup: the pid namespace's processes): %q", got)
+	}
 	e.ok("stop", "-t", "1", "web")
 	e.ok("logs", "web")
 	e.ok("rm", "web")

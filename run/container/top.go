@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +30,13 @@ func (r *Runtime) TopPs(ctx context.Context, ref string, psArgs []string) (*TopR
 	if c.State.Status != StatusRunning || c.State.Cgroup == nil {
 		return nil, fmt.Errorf("%w: container %s is not running", ErrNotRunning, c.ID[:12])
 	}
-	pids, err := c.State.Cgroup.Pids()
+	var pids []int
+	if len(c.State.Cgroup.Paths) == 0 {
+		// No cgroup (rootless hoist where none can be created): the processes of PID 1's pid namespace.
+		pids, err = pidNamespaceMembers(c.State.Container.Pid)
+	} else {
+		pids, err = c.State.Cgroup.Pids()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -69,4 +77,25 @@ func parsePs(out []byte, pids []int) (*TopResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// pidNamespaceMembers lists the host pids of the processes in the pid namespace of pid.
+func pidNamespaceMembers(pid int) ([]int, error) {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return nil, fmt.Errorf("reading the container's pid namespace: %w", err)
+	}
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, d := range dirs {
+		if l, err := os.Readlink(d + "/ns/pid"); err == nil && l == ns {
+			if p, err := strconv.Atoi(filepath.Base(d)); err == nil {
+				pids = append(pids, p)
+			}
+		}
+	}
+	return pids, nil
 }
