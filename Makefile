@@ -35,11 +35,13 @@ FUZZTIME  ?= 15s
 # package:target, each fuzzed for FUZZTIME (the seed corpora under testdata/fuzz/ run with the tests)
 FUZZ      := ./internal/rootpath:FuzzResolve ./snapshot:FuzzExtract
 
+# The tests are built like the product (CGO_ENABLED=0: a static binary behaves differently, e.g. in
+# how its threads are used, and a regression may show only there).
 # HOIST_TEST_STRICT=1 (.ci/run sets it): a test that lacks a prerequisite (root, busybox, docker-registry,
 # dockerd, podman, ...) fails instead of skipping (internal/testutil/prereq). hack/testsum prints the
 # ok/FAIL lines of go test, the output of failed tests, and the count and reasons of skipped tests.
 test: services ## the whole test suite (unit + integration; integration needs root), then the fuzz targets
-	set -o pipefail; $(GO) test -count=1 -timeout 20m -json ./... | $(GO) run ./hack/testsum
+	set -o pipefail; CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -json ./... | $(GO) run ./hack/testsum
 	$(MAKE) fuzz
 
 fuzz: ## run every fuzz target for FUZZTIME (FuzzExtract needs root)
