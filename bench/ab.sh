@@ -44,8 +44,8 @@ done
 now() { echo "${EPOCHREALTIME/./}"; }
 # one REV SCENARIO: time one build in ms
 one() {
-  local r=$1 s e
-  case $2 in
+  local r=$1 sc=$2 s e
+  case $sc in
     cold-hello) set -- "$WORK/hoist-$r" --root "$WORK/cold-$r" build -q -t hello "$WORK/hello-$r" ;;
     cold-big) set -- "$WORK/hoist-$r" --root "$WORK/cold-$r" build -q -t big "$WORK/ctx-$r" ;;
     noop-hello) set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t hello "$WORK/hello-$r" ;;
@@ -55,7 +55,7 @@ one() {
       sync
       set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t big "$WORK/ctx-$r" ;;
   esac
-  if [[ $2 == cold-* ]]; then # an empty root with only the base: nothing cached
+  if [[ $sc == cold-* ]]; then # an empty root with only the base: nothing cached
     rm -rf "$WORK/cold-$r"
     "$WORK/hoist-$r" --root "$WORK/cold-$r" import --change 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
     sync
