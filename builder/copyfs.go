@@ -30,7 +30,7 @@ import (
 func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, items []copyItem, spec *copySpec) error {
 	rootfs := sfs.root
 	uid, gid := -1, -1
-	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
+	if (spec.fromCtx && !sr.bd.ctx.keepOwners) || len(spec.step.Heredocs) > 0 {
 		uid, gid = 0, 0
 	}
 	if spec.chown != "" {

@@ -48,12 +48,14 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 		id       = opts.ContextURL
 		lone     []byte // a Dockerfile that is the whole context (stdin)
 		loneFile string // ... or the one file of an http context
+		archive  bool   // the context was unpacked from a tar archive
 		err      error
 	)
 	switch {
 	case opts.ContextReader != nil:
 		id = "-"
 		lone, err = fetchStdinContext(ctx, opts.ContextReader, dir)
+		archive = err == nil && lone == nil
 		if err == nil && lone != nil && opts.Dockerfile != "" {
 			err = errors.New("ambiguous Dockerfile source: both stdin and -f name a Dockerfile")
 		}
@@ -68,6 +70,7 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 			dir, err = b.fetchGitContext(ctx, opts, g, scratch, pw)
 		} else {
 			loneFile, err = b.fetchHTTPContext(ctx, opts, scratch, dir, pw)
+			archive = err == nil && loneFile == ""
 		}
 	}
 	if err != nil {
@@ -77,6 +80,7 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 	if err != nil {
 		return nil, err
 	}
+	bctx.keepOwners = archive
 	switch {
 	case lone != nil:
 		opts.DockerfileData, opts.Dockerfile = lone, ""

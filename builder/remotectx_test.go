@@ -395,3 +395,36 @@ func listing(t *testing.T, root string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestTarContextKeepsOwners: COPY from a tar context keeps the archive's owners (BuildKit's copy
+// from an http or stdin tar context, corpus 97 and 99), so the owners are part of the COPY's key: two
+// archives that differ only in an owner must not share a cached layer.
+func TestTarContextKeepsOwners(t *testing.T) {
+	b, _ := newBuilder(t)
+	ctxTar := func(uid int) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		df := "FROM scratch\nCOPY f /f\n"
+		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(df))
+		tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 2, Uid: uid, Gid: uid + 1, Typeflag: tar.TypeReg})
+		tw.Write([]byte("f\n"))
+		tw.Close()
+		return buf.Bytes()
+	}
+	sde := time.Unix(1000000000, 0)
+	images := map[int]string{}
+	for _, uid := range []int{0, 1000, 0} {
+		res, err := b.Build(context.Background(), builder.Options{ContextReader: bytes.NewReader(ctxTar(uid)), SourceDateEpoch: &sde})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := images[uid]; ok && prev != res.Manifest.String() {
+			t.Errorf("uid %d: a rebuild gave another image", uid)
+		}
+		images[uid] = res.Manifest.String()
+	}
+	if images[0] == images[1000] {
+		t.Errorf("archives that differ in a file's owner gave the same image")
+	}
+}
