@@ -15,7 +15,7 @@ func NeedsNamespace(args []string) bool {
 	var words []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--root" || a == "--cpuprofile" {
+		if a == "--root" || a == "--cpuprofile" || a == "--storage-driver" {
 			i++ // a global flag's value
 			continue
 		}
