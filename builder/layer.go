@@ -236,7 +236,7 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 		ferr = err
 	}
 	if ferr == nil {
-		ferr = b.snaps.NormalizeUpper(upper)
+		ferr = b.snaps.NormalizeUpper(upper, lowers)
 	}
 	if ferr == nil && sfs.finish != nil {
 		ferr = sfs.finish()

@@ -5,6 +5,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -157,18 +158,95 @@ func mountFuse(prog string, lowersTop []string, upper, work, target string) erro
 	return nil
 }
 
-// NormalizeUpper turns the upper dir of a writable MountOverlay, once unmounted, into the kernel
-// overlay's format, which the differ reads and later mounts use as a lower: fuse-overlayfs marks an
-// opaque directory with a ".wh..wh..opq" file (and user.fuseoverlayfs.opaque where it cannot set
-// the overlay xattr), records copy-up origins in user.fuseoverlayfs.origin, writes ".wh.NAME"
-// files for whiteouts where it cannot create 0/0 devices, and leaves whiteouts of its own ".wh."
-// names. None of this may reach a layer. A no-op for the other drivers.
-func (s *Snapshotter) NormalizeUpper(upper string) error {
+// NormalizeUpper turns the upper dir of a writable MountOverlay over lowers (base first), once
+// unmounted, into the kernel overlay's format, which the differ reads and later mounts use as a
+// lower. A no-op for the other drivers. fuse-overlayfs (1.10) differs from the kernel in its upper
+// dir:
+//   - it marks an opaque directory with a ".wh..wh..opq" file (and user.fuseoverlayfs.opaque where
+//     it cannot set the overlay xattr), records copy-up origins in user.fuseoverlayfs.origin, writes
+//     ".wh.NAME" files for whiteouts where it cannot create 0/0 devices, and leaves whiteouts of its
+//     own ".wh." names: all turned into the kernel's marks, none may reach a layer;
+//   - a copy-up changes the mtime of the directory it lands in, and a copied-up symlink gets a new
+//     mtime, where the kernel keeps both: a directory whose entries are all copy-ups (files with an
+//     origin, symlinks as in the lowers, directories of the lowers) and a symlink as in the lowers
+//     get the lowers' mtime back, so that a layer is the kernel overlay's, byte for byte.
+func (s *Snapshotter) NormalizeUpper(upper string, lowers []string) error {
 	st, err := s.Driver()
 	if err != nil || st.Driver != DriverFuseOverlayfs {
 		return err
 	}
-	return normalizeFuseUpper(upper)
+	if err := normalizeFuseUpper(upper); err != nil {
+		return err
+	}
+	// The upper dir's own root is never in a layer: only what is below it.
+	view := newMergedView(lowers)
+	names, err := readDirNames(upper)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := restoreCopyUpTimes(view, filepath.Join(upper, n), n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreCopyUpTimes walks the normalized upper dir abs (rel in the layer) and reports whether the
+// entry is only a copy-up (its presence changes nothing in its directory's listing).
+func restoreCopyUpTimes(view *mergedView, abs, rel string) (bool, error) {
+	st, err := lstat(abs)
+	if err != nil {
+		return false, err
+	}
+	lower, err := view.lookup(rel)
+	if err != nil {
+		return false, err
+	}
+	if lower == nil || fileType(&lower.st) != fileType(&st) {
+		return false, nil
+	}
+	switch fileType(&st) {
+	case unix.S_IFREG:
+		_, err := getXattr(abs, xattrOrigin)
+		return err == nil, nil
+	case unix.S_IFLNK:
+		link, err1 := os.Readlink(abs)
+		was, err2 := os.Readlink(lower.abs)
+		if err1 != nil || err2 != nil || link != was {
+			return false, nil
+		}
+		return true, setMtime(abs, lower.st.Mtim)
+	case unix.S_IFDIR:
+		if opaque, err := isOpaque(abs); err != nil || opaque {
+			return false, err
+		}
+		names, err := readDirNames(abs)
+		if err != nil {
+			return false, err
+		}
+		all := len(names) > 0
+		for _, n := range names {
+			ok, err := restoreCopyUpTimes(view, filepath.Join(abs, n), joinRel(rel, n))
+			if err != nil {
+				return false, err
+			}
+			all = all && ok
+		}
+		if all {
+			return true, setMtime(abs, lower.st.Mtim)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func setMtime(path string, mtime unix.Timespec) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, mtime}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("normalizing fuse-overlayfs upper dir: %w", &pathError{"utimensat", path, err})
+	}
+	return nil
 }
 
 const fuseXattrPrefix = "user.fuseoverlayfs."
@@ -218,7 +296,7 @@ func normalizeFuseUpper(dir string) error {
 }
 
 // dropFuseXattrs removes fuse-overlayfs's own xattrs from p, turning its opaque mark on a
-// directory into the overlay's own.
+// directory into the overlay's own and its copy-up origin into an empty kernel origin mark.
 func dropFuseXattrs(p string, dir bool) error {
 	names, err := listXattrs(p)
 	if err != nil {
@@ -227,6 +305,13 @@ func dropFuseXattrs(p string, dir bool) error {
 	for _, n := range names {
 		if !strings.HasPrefix(n, fuseXattrPrefix) {
 			continue
+		}
+		// Where the diff must know a file was copied up (an unchanged lower file given a new
+		// link), the kernel's origin mark says so; empty, the kernel ignores it (no file handle).
+		if n == fuseXattrPrefix+"origin" {
+			if err := unix.Lsetxattr(p, xattrOrigin, nil, 0); err != nil {
+				return fmt.Errorf("normalizing fuse-overlayfs upper dir: %w", &pathError{"setxattr " + xattrOrigin, p, err})
+			}
 		}
 		if dir && n == fuseXattrPrefix+"opaque" {
 			if v, err := getXattr(p, n); err == nil && string(v) == "y" {
