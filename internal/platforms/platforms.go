@@ -139,7 +139,7 @@ func elfPlatform(class, data byte, machineLE uint16) (Platform, bool) {
 		arch = "386"
 	case machine == 0xb7 && class == 2:
 		arch = "arm64"
-	case machine == 0x28 && class == 1:
+	case machine == 0x28 && class == 1 && data == 1:
 		return Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, true
 	case machine == 0xf3 && class == 2:
 		arch = "riscv64"

@@ -14,6 +14,8 @@ var entries = map[string]string{
 		"magic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
 	"qemu-arm": "enabled\ninterpreter /usr/bin/qemu-arm-static\nflags: F\noffset 0\n" +
 		"magic 7f454c4601010100000000000000000002002800\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
+	"qemu-armeb": "enabled\ninterpreter /usr/libexec/qemu-binfmt/armeb-binfmt-P\nflags: PF\noffset 0\n" +
+		"magic 7f454c4601020100000000000000000000020028\nmask ffffffffffffff00fffffffffffffffffffeffff\n",
 	"qemu-s390x": "enabled\ninterpreter /usr/bin/qemu-s390x-static\nflags: F\noffset 0\n" +
 		"magic 7f454c4602020100000000000000000000020016\nmask ffffffffffffff00fffffffffffffffffffeffff\n",
 	"qemu-riscv64": "disabled\ninterpreter /usr/bin/qemu-riscv64-static\nflags: F\noffset 0\n" +

@@ -36,3 +36,19 @@ const systemDfExample = `  hoist system df
 const versionLong = `Print hoist's version (the git description of the tree it was built from).`
 
 const versionExample = `  hoist version`
+
+const infoLong = `Display what hoist finds on this host, as docker info does: the storage driver build steps use
+(the kernel's overlay, with userxattr in a user namespace; fuse-overlayfs; or the copy fallback) and
+why a better one was not used, the cgroup version and whether hoist can create cgroups, whether it
+runs rootless (with the user namespace's id mappings), networking, seccomp, the kernel, OS, CPUs,
+memory, the storage and runtime directories, and the platforms this host can run: its own and those
+binfmt_misc emulators registered with a preloaded interpreter (flag F) run. Warnings go to standard
+error. --format json prints it as one JSON object; any other value is a Go template over the same
+fields (docker's names where docker has the same fact: Driver, DriverStatus, CgroupDriver,
+CgroupVersion, SecurityOptions, KernelVersion, OperatingSystem, OSType, Architecture, NCPU,
+MemTotal, Name).`
+
+const infoExample = `  hoist info
+  hoist info --format '{{.Driver}}'
+  hoist info --format json
+  hoist --storage-driver fuse-overlayfs info`

@@ -229,6 +229,7 @@ func imageCommands(g *globals) []*cobra.Command {
 		newPruneCmd(g, "prune"),
 		newBuilderCmd(g),
 		newSystemCmd(g),
+		newInfoCmd(g),
 		newLoginCmd(g),
 		newLogoutCmd(g),
 		newSearchCmd(g),
