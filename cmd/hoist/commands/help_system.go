@@ -21,9 +21,22 @@ const builderLong = `Manage hoist's build cache (docker builder): prune is its o
 
 const builderExample = `  hoist builder prune --keep-storage 500MB`
 
-const systemLong = `Manage hoist's storage directory (--root): df is its only subcommand.`
+const systemLong = `Manage hoist's storage directory (--root) and, for an ordinary user, the rootless server: df shows
+disk usage, info is hoist info, stop stops the rootless server.`
 
-const systemExample = `  hoist system df`
+const systemExample = `  hoist system df
+  hoist system info
+  hoist system stop`
+
+const systemStopLong = `Stop this user's rootless server, the process that holds the user, mount and network namespaces
+every rootless hoist command runs in, and with it the port helper and pasta. The next hoist command
+starts a new one (with a changed /etc/subuid, a new pasta, ...). It refuses while detached containers
+or other hoist commands still run in the namespaces, saying how many; --force kills them first.
+Without a running server, and as root (which has none), it says so and does nothing. podman's
+counterpart is podman system migrate, which also stops its pause process.`
+
+const systemStopExample = `  hoist system stop
+  hoist system stop --force`
 
 const systemDfLong = `Show the disk space hoist's storage directory uses: images (compressed size; those no container
 uses are reclaimable) and build cache, as docker system df does for these two. Containers and

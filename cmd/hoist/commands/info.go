@@ -71,3 +71,31 @@ func writeInfo(g *globals, in *sysinfo.Info, tmpl string) error {
 	_, err = fmt.Fprintln(g.stdout)
 	return err
 }
+
+func newSystemStopCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "stop [OPTIONS]",
+		Short:   "Stop the rootless server",
+		Long:    systemStopLong,
+		Example: systemStopExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case rootless.Active():
+				pid, err := rootless.Stop(force)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "Stopped the rootless server (pid %d)\n", pid)
+			case rootless.Needed():
+				fmt.Fprintln(g.stdout, "No rootless server is running")
+			default:
+				fmt.Fprintln(g.stdout, "hoist runs as root here: there is no rootless server")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the containers and hoist commands still running in the rootless namespaces")
+	return cmd
+}
