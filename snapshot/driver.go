@@ -185,7 +185,7 @@ func (s *Snapshotter) NormalizeUpper(upper string, lowers []string) error {
 		return err
 	}
 	for _, n := range names {
-		if _, err := restoreCopyUpTimes(view, filepath.Join(upper, n), n); err != nil {
+		if _, err := restoreCopyUpTimes(view, lowers, filepath.Join(upper, n), n); err != nil {
 			return err
 		}
 	}
@@ -193,8 +193,12 @@ func (s *Snapshotter) NormalizeUpper(upper string, lowers []string) error {
 }
 
 // restoreCopyUpTimes walks the normalized upper dir abs (rel in the layer) and reports whether the
-// entry is only a copy-up (its presence changes nothing in its directory's listing).
-func restoreCopyUpTimes(view *mergedView, abs, rel string) (bool, error) {
+// entry is only a copy-up (its presence changes nothing in its directory's listing). On the way it
+// undoes two more fuse-overlayfs habits the kernel does not have: it marks every directory it
+// creates opaque, also where no lower has that name (the kernel marks only a directory that
+// replaces a lower entry); and deleting one name of a lower file with several links copies up the
+// others, unchanged (the kernel leaves them in the lower).
+func restoreCopyUpTimes(view *mergedView, lowers []string, abs, rel string) (bool, error) {
 	st, err := lstat(abs)
 	if err != nil {
 		return false, err
@@ -203,13 +207,32 @@ func restoreCopyUpTimes(view *mergedView, abs, rel string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if isDir(&st) && lower == nil {
+		if err := unix.Lremovexattr(abs, xattrOpaque); err != nil && !errors.Is(err, unix.ENODATA) {
+			return false, fmt.Errorf("normalizing fuse-overlayfs upper dir: %w", &pathError{"removexattr", abs, err})
+		}
+		_, err := restoreDirTimes(view, lowers, abs, rel)
+		return false, err
+	}
 	if lower == nil || fileType(&lower.st) != fileType(&st) {
 		return false, nil
 	}
 	switch fileType(&st) {
 	case unix.S_IFREG:
-		_, err := getXattr(abs, xattrOrigin)
-		return err == nil, nil
+		if _, err := getXattr(abs, xattrOrigin); err != nil {
+			return false, nil
+		}
+		if lower.st.Nlink > 1 {
+			caps, _ := getXattr(abs, "security.capability")
+			same, err := unchangedInLowers(lowers, rel, abs, &st, map[string]string{"security.capability": string(caps)})
+			if err != nil {
+				return false, err
+			}
+			if same {
+				return true, os.Remove(abs)
+			}
+		}
+		return true, nil
 	case unix.S_IFLNK:
 		link, err1 := os.Readlink(abs)
 		was, err2 := os.Readlink(lower.abs)
@@ -221,17 +244,9 @@ func restoreCopyUpTimes(view *mergedView, abs, rel string) (bool, error) {
 		if opaque, err := isOpaque(abs); err != nil || opaque {
 			return false, err
 		}
-		names, err := readDirNames(abs)
+		all, err := restoreDirTimes(view, lowers, abs, rel)
 		if err != nil {
 			return false, err
-		}
-		all := len(names) > 0
-		for _, n := range names {
-			ok, err := restoreCopyUpTimes(view, filepath.Join(abs, n), joinRel(rel, n))
-			if err != nil {
-				return false, err
-			}
-			all = all && ok
 		}
 		if all {
 			return true, setMtime(abs, lower.st.Mtim)
@@ -239,6 +254,24 @@ func restoreCopyUpTimes(view *mergedView, abs, rel string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// restoreDirTimes runs restoreCopyUpTimes on the entries of directory abs and reports whether they
+// all are copy-ups (false for an empty directory).
+func restoreDirTimes(view *mergedView, lowers []string, abs, rel string) (bool, error) {
+	names, err := readDirNames(abs)
+	if err != nil {
+		return false, err
+	}
+	all := len(names) > 0
+	for _, n := range names {
+		ok, err := restoreCopyUpTimes(view, lowers, filepath.Join(abs, n), joinRel(rel, n))
+		if err != nil {
+			return false, err
+		}
+		all = all && ok
+	}
+	return all, nil
 }
 
 func setMtime(path string, mtime unix.Timespec) error {
