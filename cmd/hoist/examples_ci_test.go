@@ -60,8 +60,8 @@ var ciExamples = []ciExample{
 					t.Errorf("k8s-job.yaml: securityContext.%s.type must be %s", k, want)
 				}
 			}
-			if sc["procMount"] != "Unmasked" || sc["runAsNonRoot"] != true {
-				t.Errorf("k8s-job.yaml: securityContext needs procMount: Unmasked and runAsNonRoot: true, has %v", sc)
+			if sc["procMount"] != "Unmasked" || sc["allowPrivilegeEscalation"] != false {
+				t.Errorf("k8s-job.yaml: securityContext needs procMount: Unmasked and allowPrivilegeEscalation: false, has %v", sc)
 			}
 			for _, a := range asList(t, asMap(t, c)["args"]) {
 				out = append(out, a.(string))
