@@ -13,12 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// privateMountsEnv marks a hoist process that runs in the private mount namespace made by
-// ReexecPrivateMounts.
-const privateMountsEnv = "_HOIST_PRIVATE_MOUNTS"
+// PrivateMountsEnv=1 marks a hoist process that runs in a private mount namespace of its own, made
+// by ReexecPrivateMounts or by whoever started it with CLONE_NEWNS (the rootless server): MaybeInit
+// makes its mounts private, and it never re-executes itself for one.
+const PrivateMountsEnv = "_HOIST_PRIVATE_MOUNTS"
 
 // InPrivateMounts reports whether this process already runs in a private mount namespace of its own.
-func InPrivateMounts() bool { return os.Getenv(privateMountsEnv) == "1" }
+func InPrivateMounts() bool { return os.Getenv(PrivateMountsEnv) == "1" }
 
 // ReexecPrivateMounts runs this same command line again in a new mount namespace and returns its exit
 // status; the caller exits with it. Every mount the child makes (the overlays of a build) lives in that
@@ -30,7 +31,7 @@ func InPrivateMounts() bool { return os.Getenv(privateMountsEnv) == "1" }
 func ReexecPrivateMounts(ctx context.Context) (int, error) {
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), privateMountsEnv+"=1")
+	cmd.Env = append(os.Environ(), PrivateMountsEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Pdeathsig: unix.SIGKILL}
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hoistbuild/hoist/run"
 )
 
 // Descriptors of the server's first stage, set up by the client (startServer).
@@ -215,14 +217,18 @@ func (s *server) handle(c *net.UnixConn) {
 		_ = send(c, reply{Error: "malformed request"})
 		return
 	}
+	// Each command gets a mount namespace of its own, as root's commands that mount get one by
+	// re-executing themselves (run.ReexecPrivateMounts): made here, it costs a clone flag instead
+	// of a second process.
 	cmd := &exec.Cmd{
-		Path:   "/proc/self/fd/" + strconv.Itoa(int(files[0].Fd())),
-		Args:   req.Args,
-		Env:    append(req.Env, insideEnv+"=1"),
-		Dir:    req.Dir,
-		Stdin:  files[1],
-		Stdout: files[2],
-		Stderr: files[3],
+		Path:        "/proc/self/fd/" + strconv.Itoa(int(files[0].Fd())),
+		Args:        req.Args,
+		Env:         append(req.Env, insideEnv+"=1", run.PrivateMountsEnv+"=1"),
+		Dir:         req.Dir,
+		Stdin:       files[1],
+		Stdout:      files[2],
+		Stderr:      files[3],
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS},
 	}
 	if err := cmd.Start(); err != nil {
 		_ = send(c, reply{Error: err.Error()})
