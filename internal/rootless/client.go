@@ -207,18 +207,24 @@ func startServer(dir, sock string) error {
 	return startPorts(pid, log)
 }
 
+// waitReady waits for the first byte a starting server or port helper writes on its ready pipe: 'R'
+// (ready: returns at once, whoever else still holds the pipe) or 'E' and the reason it failed.
 func waitReady(r *os.File) error {
 	_ = r.SetReadDeadline(time.Now().Add(30 * time.Second))
-	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	var b [1]byte
+	n, err := r.Read(b[:])
 	switch {
-	case len(b) > 0 && b[0] == 'R':
+	case n == 1 && b[0] == 'R':
 		return nil
-	case len(b) > 1 && b[0] == 'E':
-		return fmt.Errorf("starting the rootless server: %s", b[1:])
+	case n == 1 && b[0] == 'E':
+		msg, _ := io.ReadAll(io.LimitReader(r, 4096))
+		return fmt.Errorf("starting the rootless server: %s", msg)
+	case errors.Is(err, io.EOF):
+		return errors.New("the rootless server exited before it was ready")
 	case err != nil:
 		return fmt.Errorf("starting the rootless server: %w", err)
 	}
-	return errors.New("the rootless server exited before it was ready")
+	return fmt.Errorf("starting the rootless server: unexpected %q on the ready pipe", b[:n])
 }
 
 // checkUsernsEnabled turns the sysctls that forbid user namespaces into one clear error before

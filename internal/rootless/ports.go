@@ -66,7 +66,7 @@ func startPorts(pid int, log *os.File) error {
 		return err
 	}
 	defer readyR.Close()
-	cmd.ExtraFiles = []*os.File{readyW, readyW} // readyFd is 4; 3 is unused
+	cmd.ExtraFiles = []*os.File{nil, readyW} // readyFd is 4; 3 stays closed
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
