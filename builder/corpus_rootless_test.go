@@ -105,7 +105,9 @@ func (r *rootlessCorpus) hoist(t *testing.T, rootless bool, stdin []byte, args .
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	defer func() { t.Logf("%v: hoist %s (rootless %v)", time.Since(start).Round(time.Millisecond), strings.Join(args, " "), rootless) }()
+	defer func() {
+		t.Logf("%v: hoist %s (rootless %v)", time.Since(start).Round(time.Millisecond), strings.Join(args, " "), rootless)
+	}()
 	if err := cmd.Run(); err != nil {
 		who := "root"
 		if rootless {
