@@ -691,11 +691,12 @@ type flagError struct {
 }
 
 func flagErrors(t *testing.T) []flagError {
-	dir := t.TempDir()
+	dir := hoistTempDir(t)
 	bad := filepath.Join(dir, "malformed.json")
 	if err := os.WriteFile(bad, []byte(`{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	shareWithHoist(t, bad)
 	return []flagError{
 		// docker 20.10 exits 127 here: its CLI maps any daemon error containing "no such file or
 		// directory" to 127 (the code for a missing command). hoist's contract is 125, the code of

@@ -103,11 +103,22 @@ func (r *RootlessUser) AsUser(cmd *exec.Cmd) {
 // and write it, and makes its parent directories up to the temp dir traversable.
 func (r *RootlessUser) Own(t testing.TB, path string) {
 	t.Helper()
-	err := filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+	GiveToUser(t, path, r.UID, r.GID)
+}
+
+// GiveToUser chowns the tree path to uid:gid and makes its parents below os.TempDir() traversable
+// by everyone (t.TempDir's directories are mode 0700): a test run as root shares its inputs with
+// the hoist it runs as another user.
+func GiveToUser(t testing.TB, path string, uid, gid int) {
+	t.Helper()
+	err := filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, r.UID, r.GID)
+		if err := os.Lchown(p, uid, gid); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return err
+		}
+		return os.Chmod(p, fi.Mode()) // chown clears the setuid and setgid bits
 	})
 	if err != nil {
 		t.Fatal(err)
