@@ -265,8 +265,12 @@ func connectNetwork(pid int) (*exec.Cmd, error) {
 	if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
 		return nil, fmt.Errorf("/dev/net/tun: %w (pasta needs it; Debian's default mode is 0666): %s", err, noNet)
 	}
-	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none",
-		fmt.Sprint(pid))
+	// --no-map-gw: by default pasta turns connections to the gateway's address into connections to
+	// the host's loopback, which would open the host's 127.0.0.1 services (a registry, a database,
+	// an X server) to every container and RUN step. Root's containers cannot reach them; neither
+	// may these (the escape suite's network probe checks it).
+	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "--no-map-gw",
+		"-t", "none", "-u", "none", "-T", "none", "-U", "none", fmt.Sprint(pid))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the port helper's: the log
 	// The helper kills pasta when the server ends; should the helper itself be killed, so is pasta.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
