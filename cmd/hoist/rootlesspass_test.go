@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
@@ -27,11 +28,11 @@ import (
 // behaviour (rootlessPass).
 const testAsEnv = "HOIST_TEST_AS"
 
-// rootlessPassTests is the -run pattern of the rootless pass (Makefile): the container lifecycle
-// and the hoist half of the sandbox escape suite.
+// rootlessPassTests is the rootless pass's -run pattern when none is given (TestMain): the
+// container lifecycle, the hoist half of the sandbox escape suite, and TestRootlessPassRuns.
 const rootlessPassTests = "^(TestRunForeground|TestRunNameInUseAndMissingCommand|TestLifecycle|TestDetachedHTTPD|" +
 	"TestLogsFollowAndExec|TestRestartOnFailure|TestMonitorKilled|TestResourceLimits|TestCpAndCommit|" +
-	"TestRestartAndLogsSince|TestStopSignalTimeoutPublishAllExecDetach|TestEscapeHoist.*)$"
+	"TestRestartAndLogsSince|TestStopSignalTimeoutPublishAllExecDetach|TestEscapeHoist.*|TestRootlessPassRuns)$"
 
 // rootlessPass reports whether this test binary runs the rootless pass.
 func rootlessPass() bool { return os.Getenv(testAsEnv) != "" }
@@ -141,4 +142,35 @@ func netDevOf(root string) ([]string, bool) {
 		}
 	}
 	return names, true
+}
+
+// TestRootlessPassRuns proves the switch itself: in the rootless pass a container's processes
+// belong to the user outside (the kernel's view of the container's PID 1 from here), and the
+// files hoist writes in its root are the user's; outside the pass they are root's.
+func TestRootlessPassRuns(t *testing.T) {
+	root := containerRoot(t)
+	id := strings.TrimSpace(hoist(t, root, "", "run", "-d", "--network", "none", "busybox", "sleep", "30").stdout)
+	pid := strings.TrimSpace(hoist(t, root, "", "inspect", "--format", "{{.State.Pid}}", id).stdout)
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatalf("the container's PID 1 (%q): %v", pid, err)
+	}
+	want := "0"
+	if rootlessPass() {
+		u, err := user.Lookup(prereq.RootlessUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = u.Uid
+	}
+	if uid := strings.Fields(statusField(string(status), "Uid")); len(uid) == 0 || uid[0] != want {
+		t.Errorf("the container's PID 1 runs as host uid %v, want %s", uid, want)
+	}
+	fi, err := os.Stat(filepath.Join(root, "containers", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); strconv.Itoa(int(st.Uid)) != want {
+		t.Errorf("hoist wrote its container dir as host uid %d, want %s", st.Uid, want)
+	}
 }
