@@ -7,7 +7,7 @@ GOFLAGS_B := CGO_ENABLED=0
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/hoistbuild/hoist/cmd/hoist/commands.Version=$(VERSION)
 
-.PHONY: build demo base test test-unit test-integration fuzz bench deps services clean docs
+.PHONY: build demo base test test-rootless test-unit test-integration fuzz bench deps services clean docs
 
 build: ## build bin/hoist (static)
 	$(GOFLAGS_B) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hoist
@@ -40,9 +40,16 @@ FUZZ      := ./internal/rootpath:FuzzResolve ./snapshot:FuzzExtract
 # HOIST_TEST_STRICT=1 (.ci/run sets it): a test that lacks a prerequisite (root, busybox, docker-registry,
 # dockerd, podman, ...) fails instead of skipping (internal/testutil/prereq). hack/testsum prints the
 # ok/FAIL lines of go test, the output of failed tests, and the count and reasons of skipped tests.
-test: services ## the whole test suite (unit + integration; integration needs root), then the fuzz targets
+# The rootless pass (HOIST_TEST_AS=hoistci, cmd/hoist/rootlesspass_test.go) runs cmd/hoist's lifecycle
+# and sandbox escape tests again with every hoist command run by the unprivileged user hack/deps.sh
+# creates (builder's TestCorpusRootless, in the first run, builds the corpus as that user).
+test: services ## the whole test suite (unit + integration; integration needs root), the rootless pass, then the fuzz targets
 	set -o pipefail; CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -json ./... | $(GO) run ./hack/testsum
+	$(MAKE) test-rootless
 	$(MAKE) fuzz
+
+test-rootless: ## cmd/hoist's lifecycle and escape tests with hoist run as the unprivileged user hoistci (needs root and make deps)
+	set -o pipefail; HOIST_TEST_AS=hoistci CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m -json ./cmd/hoist | $(GO) run ./hack/testsum
 
 fuzz: ## run every fuzz target for FUZZTIME (FuzzExtract needs root)
 	@set -e; for t in $(FUZZ); do \

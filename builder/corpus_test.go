@@ -15,7 +15,9 @@ import (
 
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/corpus"
+	"github.com/hoistbuild/hoist/cmd/hoist/commands"
 	"github.com/hoistbuild/hoist/internal/fsdump"
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
@@ -24,14 +26,23 @@ import (
 
 var corpusCase = flag.String("case", "", "run only this corpus case")
 
+// TestMain: with HOIST_TEST_CLI=1 the test binary is hoist (main's sequence, as in cmd/hoist's
+// tests), so that TestCorpusRootless can run the command line as another user.
 func TestMain(m *testing.M) {
 	run.MaybeInit()
+	rootless.MaybeServe()
+	if os.Getenv("HOIST_TEST_CLI") == "1" {
+		if rootless.Needed() && commands.NeedsNamespace(os.Args[1:]) {
+			os.Exit(rootless.Forward(os.Args[1:]))
+		}
+		os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 
 // TestCorpus builds every corpus case with hoist and compares the final rootfs, config and history
 // with what BuildKit built from the same Dockerfile (recorded by hack/record-golden).
-func TestCorpus(t *testing.T) { runCorpus(t) }
+func TestCorpus(t *testing.T) { runCorpus(t, inProcess) }
 
 // TestCorpusCopyFallback builds the corpus again without overlayfs (full rootfs copies and a
 // compare-based diff), which must give the same images.
@@ -39,10 +50,30 @@ func TestCorpusCopyFallback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the overlay corpus run covers -short")
 	}
-	runCorpus(t, builder.WithoutOverlay())
+	runCorpus(t, inProcess, builder.WithoutOverlay())
 }
 
-func runCorpus(t *testing.T, bopts ...builder.Option) {
+// caseBuild builds one case, given as the options of an in-process build, and returns the image.
+// b and st are a builder and its store on a root holding busybox, shared by every case.
+type caseBuild func(t *testing.T, b *builder.Builder, st *store.Store, opts builder.Options) v1.Image
+
+// inProcess builds with b itself: the corpus runner's usual way.
+func inProcess(t *testing.T, b *builder.Builder, st *store.Store, opts builder.Options) v1.Image {
+	t.Helper()
+	var log bytes.Buffer
+	opts.Progress = &log
+	res, err := b.Build(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("build failed: %v\n%s", err, log.String())
+	}
+	img, err := st.Image(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func runCorpus(t *testing.T, build caseBuild, bopts ...builder.Option) {
 	prereq.Require(t, prereq.Root)
 	testutil.RequireGoldenBusybox(t)
 	cases, err := filepath.Glob("testdata/corpus/*/rootfs.golden")
@@ -60,13 +91,13 @@ func runCorpus(t *testing.T, bopts ...builder.Option) {
 		if *corpusCase != "" && name != *corpusCase {
 			continue
 		}
-		t.Run(name, func(t *testing.T) { buildCase(t, b, st, dir) })
+		t.Run(name, func(t *testing.T) { buildCase(t, b, st, dir, build) })
 	}
 }
 
 // buildCase builds one case (with its servers, when it has any: internal/corpus) and compares its
 // dumps, the servers' addresses replaced by the placeholders, with the goldens.
-func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string) {
+func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string, build caseBuild) {
 	name := filepath.Base(dir)
 	spec, err := corpus.ReadSpec(dir)
 	if err != nil {
@@ -89,16 +120,7 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string) {
 	if in.Stdin != nil {
 		opts.ContextReader = bytes.NewReader(in.Stdin)
 	}
-	var log bytes.Buffer
-	opts.Progress = &log
-	res, err := b.Build(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("build failed: %v\n%s", err, log.String())
-	}
-	img, err := st.Image(res.Manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := build(t, b, st, opts)
 	if err := validate.Image(img); err != nil {
 		t.Errorf("validate.Image: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/push"
 )
 
@@ -61,7 +62,7 @@ func newDownloaderBackoff(dir string, max int64, timeout time.Duration, b remote
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = time.Minute
-	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = rootless.HostDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	return &downloader{dir: dir, max: max, timeout: timeout, backoff: b,
 		client: &http.Client{Transport: push.RetryTransport(tr, b)}}
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/run"
@@ -208,7 +209,10 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 		}
 		rm.makes = append(rm.makes, func(ctx context.Context) (run.Mount, func(), error) {
 			if rw {
-				return sr.throwAway(ctx, host, target)
+				// Rootless, context files of other owners are unmapped: neither root of the user
+				// namespace nor an overlay copy-up may write them. The step gets a copy owned by
+				// root, as BuildKit's local source gives every context file to 0:0.
+				return sr.throwAway(ctx, host, target, rootless.Active())
 			}
 			return run.Mount{Type: "bind", Source: host, Target: target, ReadOnly: true}, nil, nil
 		})
@@ -232,7 +236,7 @@ func (sr *stageRun) bindMount(ctx context.Context, rm *runMounts, m parser.RunMo
 			return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,from=%s: %s not found", m.From, src)
 		}
 		if rw {
-			mnt, release, err := sr.throwAway(ctx, host, target)
+			mnt, release, err := sr.throwAway(ctx, host, target, false)
 			if err != nil {
 				done()
 				return run.Mount{}, nil, err
@@ -257,8 +261,8 @@ func bindKey(k string, rw bool) string {
 // throwAway mounts src (a directory or file on the host) writable at target with BuildKit's rw bind
 // semantics: writes go to a throw-away layer over the source and are discarded with it after the
 // step; the source never changes. A directory gets an overlay with a fresh upper dir (a copy without
-// overlayfs), a file a copy.
-func (sr *stageRun) throwAway(ctx context.Context, src, target string) (run.Mount, func(), error) {
+// overlayfs), a file a copy. With asRoot the source is copied and the copy owned by root.
+func (sr *stageRun) throwAway(ctx context.Context, src, target string, asRoot bool) (run.Mount, func(), error) {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,rw: %w", err)
@@ -271,6 +275,13 @@ func (sr *stageRun) throwAway(ctx context.Context, src, target string) (run.Moun
 	fail := func(err error) (run.Mount, func(), error) {
 		cleanup()
 		return run.Mount{}, nil, fmt.Errorf("--mount=type=bind,rw: %w", err)
+	}
+	if asRoot {
+		cp := filepath.Join(dir, "copy")
+		if err := copyTreeAsRoot(ctx, src, cp); err != nil {
+			return fail(err)
+		}
+		return run.Mount{Type: "bind", Source: cp, Target: target}, cleanup, nil
 	}
 	if !fi.IsDir() {
 		f := filepath.Join(dir, "file")

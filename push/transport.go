@@ -5,13 +5,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoistbuild/hoist/internal/rootless"
 )
 
 // transport returns the HTTP transport for one operation: per-registry TLS settings (docker's
@@ -64,6 +68,9 @@ func (t *policyTransport) forHost(host string) (http.RoundTripper, error) {
 	}
 	base := remote.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = cfg
+	// remote.DefaultTransport's dialer; rootless, a registry on the host's loopback is reached
+	// through the port helper (the rootless namespace's loopback is its own).
+	base.DialContext = rootless.HostDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	t.hosts[host] = base
 	return base, nil
 }

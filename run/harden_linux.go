@@ -228,7 +228,13 @@ func makeDevice(dev string, d Device) error {
 		mode = unix.S_IFBLK
 	}
 	_ = os.Remove(p) // --device may replace a default node
+	if _, err := os.Lstat(p); err == nil {
+		return bindDevice(p, d) // still there: a default node bind-mounted from the host (rootless)
+	}
 	if err := unix.Mknod(p, mode|d.Mode&0o777, int(unix.Mkdev(d.Major, d.Minor))); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return bindDevice(p, d)
+		}
 		return fmt.Errorf("device %s: %w", d.Path, &os.PathError{Op: "mknod", Path: p, Err: err})
 	}
 	if err := unix.Chmod(p, d.Mode&0o7777); err != nil {
@@ -236,6 +242,46 @@ func makeDevice(dev string, d Device) error {
 	}
 	if err := unix.Lchown(p, int(d.UID), int(d.GID)); err != nil {
 		return fmt.Errorf("device %s: %w", d.Path, &os.PathError{Op: "chown", Path: p, Err: err})
+	}
+	return nil
+}
+
+// bindDevice is makeDevice where mknod is refused (a user namespace, as podman does rootless): the
+// host's node is bind-mounted at p, with the host's owner and mode, so that the sandbox may open
+// what its user may open outside and nothing more. It must be the node described by d.
+func bindDevice(p string, d Device) error {
+	host := d.HostPath
+	if host == "" {
+		host = d.Path
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(host, &st); err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, &os.PathError{Op: "stat", Path: host, Err: err})
+	}
+	kind := uint32(unix.S_IFCHR)
+	if d.Type == 'b' {
+		kind = unix.S_IFBLK
+	}
+	if st.Mode&unix.S_IFMT != kind || st.Rdev != unix.Mkdev(d.Major, d.Minor) {
+		return fmt.Errorf("device %s: %s is no longer device %c %d:%d", d.Path, host, d.Type, d.Major, d.Minor)
+	}
+	var cur unix.Stat_t
+	if err := unix.Stat(p, &cur); err == nil {
+		if cur.Mode&unix.S_IFMT == kind && cur.Rdev == st.Rdev {
+			return nil // the default node, already bound from the host
+		}
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("device %s: %w", d.Path, &os.PathError{Op: "unmount", Path: p, Err: err})
+		}
+	} else {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", d.Path, err)
+		}
+		f.Close()
+	}
+	if err := unix.Mount(host, p, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, &os.PathError{Op: "bind " + host, Path: p, Err: err})
 	}
 	return nil
 }

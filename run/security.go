@@ -49,6 +49,9 @@ type Security struct {
 type Device struct {
 	// Path is the absolute path inside the sandbox, under /dev.
 	Path string `json:"path"`
+	// HostPath is the host's node, bind-mounted where mknod is not allowed (in a user namespace:
+	// rootless hoist); "" means Path.
+	HostPath string `json:"host_path,omitempty"`
 	// Type is 'c' (character) or 'b' (block).
 	Type  rune   `json:"type"`
 	Major uint32 `json:"major"`

@@ -92,6 +92,9 @@ func TestEscapeHoistBuild(t *testing.T) {
 	// The positive control: with --network host the same probe reaches the listener.
 	t.Run("network-host", func(t *testing.T) {
 		p := networkProbe(srv, true)
+		if rootlessPass() {
+			p = rootlessHostNetworkProbe(srv)
+		}
 		judgeBuild(t, []escapeProbe{p}, hoistBuild(t, root, buildContext(t, "", []escapeProbe{p}), "--network", "host"))
 	})
 
@@ -147,7 +150,7 @@ func TestEscapeDockerBuild(t *testing.T) {
 
 // insecureProbe is the privileges of a RUN --security=insecure step once allowed.
 func insecureProbe() escapeProbe {
-	return escapeProbe{name: "insecure", script: statusScript, want: []string{"caps: " + host.capBnd, "seccomp: 0"}}
+	return escapeProbe{name: "insecure", script: statusScript, want: privilegedWant(host)}
 }
 
 // listener is an HTTP server on the host's 127.0.0.1 that answers with a marker and counts requests.
@@ -172,29 +175,54 @@ func hostListener(t *testing.T) *listener {
 	return l
 }
 
-// networkProbe: a RUN step must not reach a listener on the host's loopback, nor see the host's
-// addresses or interfaces (other than lo and eth0, names a namespace of its own may reuse). With
-// hostNet (the positive control) it must reach it and see them.
+// networkProbe: a RUN step must not reach a listener on the host's loopback, directly or through the
+// host's default gateway address (which pasta, rootless hoist's link to the outside, maps to the
+// host's loopback unless told not to), nor see the host's addresses or interfaces (other than lo
+// and eth0, names a namespace of its own may reuse). With hostNet (the positive control) it must
+// reach it and see them.
 func networkProbe(l *listener, hostNet bool) escapeProbe {
 	h := host
+	_, port, _ := net.SplitHostPort(l.addr)
+	gw := h.gateway
+	if gw == "" {
+		gw = "192.0.2.1" // TEST-NET-1: nothing answers, as nothing should
+	}
 	// busybox-static's wget -T segfaults: nc speaks the HTTP.
 	p := escapeProbe{name: "network", script: fmt.Sprintf(`
 out=$(printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 2>/dev/null)
 case "$out" in *%s*) say loopback "ALLOWED reached the host's %s";; *) say loopback refused;; esac
+out=$(printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 %s %s 2>/dev/null)
+case "$out" in *%s*) say gateway "ALLOWED reached the host's %s through the gateway address %s";; *) say gateway refused;; esac
 hit=""
 for a in %s; do ip addr 2>/dev/null | grep -qF " $a/" && hit="$hit $a"; done
 for i in %s; do grep -qE "^ *$i:" /proc/net/dev && hit="$hit $i"; done
 if [ -n "$hit" ]; then say interfaces "ALLOWED the host's:$hit"; else say interfaces own; fi
-`, strings.Replace(l.addr, ":", " ", 1), l.marker, l.addr, strings.Join(h.addrs, " "), strings.Join(h.ifaces, " "))}
+`, strings.Replace(l.addr, ":", " ", 1), l.marker, l.addr, gw, port, l.marker, l.addr, gw, strings.Join(h.addrs, " "), strings.Join(h.ifaces, " "))}
 	if !hostNet {
-		p.want = []string{"loopback: refused", "interfaces: own"}
+		p.want = []string{"loopback: refused", "gateway: refused", "interfaces: own"}
 		return p
 	}
-	p.want = []string{"loopback: ALLOWED reached the host's " + l.addr}
+	p.want = []string{"loopback: ALLOWED reached the host's " + l.addr, "gateway: refused"}
 	p.allow = []string{"interfaces: ALLOWED the host's:*"}
 	p.check = func(v verdicts) error {
 		if got := v["network/interfaces"]; len(got) != 1 || !strings.HasPrefix(got[0], "ALLOWED") {
 			return fmt.Errorf("with --network host the step does not see the host's addresses %q: %q", h.addrs, got)
+		}
+		return nil
+	}
+	return p
+}
+
+// rootlessHostNetworkProbe: rootless, --network host is the network namespace of the rootless
+// server (a user namespace cannot join the host's, docs/rootless.md): the step sees hoist's bridge
+// there, and the host's loopback stays out of reach.
+func rootlessHostNetworkProbe(l *listener) escapeProbe {
+	p := networkProbe(l, false)
+	p.want = []string{"loopback: refused", "gateway: refused"}
+	p.allow = []string{"interfaces: ALLOWED the host's:*"}
+	p.check = func(v verdicts) error {
+		if got := v["network/interfaces"]; len(got) != 1 || !strings.Contains(got[0], "hoist0") {
+			return fmt.Errorf("rootless --network host: the step does not see the rootless namespace's bridge hoist0: %q", got)
 		}
 		return nil
 	}

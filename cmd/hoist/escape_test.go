@@ -142,6 +142,7 @@ type hostFacts struct {
 	cgroupNS                string            // readlink /proc/self/ns/cgroup of the test
 	cgroups                 map[string]string // controller → this test process's cgroup path
 	addrs, ifaces           []string          // global addresses and interface names (not lo, eth0)
+	gateway                 string            // the host's default IPv4 gateway ("" without one)
 }
 
 var (
@@ -174,6 +175,7 @@ func hostBaseline(t *testing.T) hostFacts {
 				host.addrs = append(host.addrs, ipn.IP.String())
 			}
 		}
+		host.gateway = defaultGateway()
 		ifs, _ := net.Interfaces()
 		for _, i := range ifs {
 			if i.Name != "lo" && i.Name != "eth0" {
@@ -182,6 +184,24 @@ func hostBaseline(t *testing.T) hostFacts {
 		}
 	})
 	return host
+}
+
+// defaultGateway is the gateway of the host's IPv4 default route (/proc/net/route: little-endian hex).
+func defaultGateway() string {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		var gw uint32
+		if len(f) > 2 && f[1] == "00000000" {
+			if _, err := fmt.Sscanf(f[2], "%x", &gw); err == nil && gw != 0 {
+				return net.IPv4(byte(gw), byte(gw>>8), byte(gw>>16), byte(gw>>24)).String()
+			}
+		}
+	}
+	return ""
 }
 
 func statusField(status, field string) string {
@@ -435,7 +455,7 @@ func capsProbes() []escapeProbe {
 		{name: "caps-add-sys-admin", args: []string{"--cap-add", "SYS_ADMIN"}, script: statusScript,
 			want: []string{"caps: 00000000a82425fb"}}, // + bit 21
 		{name: "caps-privileged", args: []string{"--privileged"}, script: statusScript,
-			want: []string{"caps: " + h.capBnd, "seccomp: 0", "sysctl: writable"},
+			want: privilegedWant(h, "sysctl: writable"),
 			// Docker 20.10 asks runc for every capability it knows, and this VM's bounding set lacks
 			// CAP_SYS_RESOURCE (CapBnd 000001fffeffffff): runc fails "unable to apply caps", so
 			// docker cannot run --privileged here at all. podman (which asks for the bounding set)
@@ -447,6 +467,31 @@ func capsProbes() []escapeProbe {
 			want: []string{"caps: " + dockerDefaultCaps, "nnp: 1", "seccomp: 2"}},
 		{name: "caps-user-1000", args: []string{"--user", "1000"}, script: statusScript, want: []string{"caps: 0000000000000000"}},
 	}
+}
+
+// privilegedWant is what --privileged (or RUN --security=insecure) gives: every capability of the
+// bounding set and no seccomp filter. Rootless (the rootless pass), the bounding set is the user
+// namespace's, which the kernel makes full (user_namespaces(7)), capabilities that count in that
+// namespace only, and /proc/sys stays read-only: its files belong to the host's root, which is
+// not mapped there. extra is wanted rootful only.
+func privilegedWant(h hostFacts, extra ...string) []string {
+	if rootlessPass() {
+		return []string{"caps: " + fullCapSet(), "seccomp: 0", "sysctl: readonly"}
+	}
+	return append([]string{"caps: " + h.capBnd, "seccomp: 0"}, extra...)
+}
+
+// fullCapSet is CapBnd of a new user namespace: bits 0 to the kernel's cap_last_cap.
+func fullCapSet() string {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	var last uint
+	if _, err := fmt.Sscan(string(b), &last); err != nil {
+		return "unknown: " + err.Error()
+	}
+	return fmt.Sprintf("%016x", uint64(1)<<(last+1)-1)
 }
 
 // attackProbes are attacks 1-4 and the default privileges, run from every entry point.
@@ -691,11 +736,12 @@ type flagError struct {
 }
 
 func flagErrors(t *testing.T) []flagError {
-	dir := t.TempDir()
+	dir := hoistTempDir(t)
 	bad := filepath.Join(dir, "malformed.json")
 	if err := os.WriteFile(bad, []byte(`{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	shareWithHoist(t, bad)
 	return []flagError{
 		// docker 20.10 exits 127 here: its CLI maps any daemon error containing "no such file or
 		// directory" to 127 (the code for a missing command). hoist's contract is 125, the code of

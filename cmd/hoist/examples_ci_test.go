@@ -152,9 +152,9 @@ func TestCIExamples(t *testing.T) {
 func (e *rootlessEnv) shell(dir string, env []string, line string) (string, error) {
 	cmd := exec.Command("/bin/sh", "-ec", line)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"HOIST_TEST_CLI=1", "HOME=" + e.home(), "PATH=" + e.dir + ":" + e.path, "LANG=C",
+	cmd.Env = append([]string{"HOIST_TEST_CLI=1", "HOME=" + e.home(), "PATH=" + e.dir + ":" + e.Path, "LANG=C",
 		"XDG_DATA_HOME=" + filepath.Join(e.home(), "data"), "XDG_RUNTIME_DIR=" + filepath.Join(e.home(), "run")}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: e.uid, Gid: e.gid, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.UID), Gid: uint32(e.GID), Groups: []uint32{}}}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

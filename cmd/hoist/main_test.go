@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,11 +31,24 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(commands.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if err := checkTestAs(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	flag.Parse()
+	if rootlessPass() && flag.Lookup("test.run").Value.String() == "" {
+		// `HOIST_TEST_AS=hoistci go test ./cmd/hoist` is the rootless pass (make test).
+		_ = flag.Set("test.run", rootlessPassTests)
+	}
 	os.Exit(m.Run())
 }
 
-// hoistCmd returns an exec.Cmd running the CLI on root.
+// hoistCmd returns an exec.Cmd running the CLI on root (as the rootless user in the rootless
+// pass, see rootlesspass_test.go).
 func hoistCmd(root string, args ...string) *exec.Cmd {
+	if rootlessPass() {
+		return rootlessCmd(root, args...)
+	}
 	cmd := exec.Command(os.Args[0], append([]string{"--root", root}, args...)...)
 	cmd.Env = append(os.Environ(), "HOIST_TEST_CLI=1")
 	return cmd
@@ -93,6 +107,7 @@ func writeContext(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
+	shareWithHoist(t, dir)
 	return dir
 }
 
@@ -132,6 +147,9 @@ func (l leftovers) String() string {
 func newRoot(t *testing.T) string {
 	t.Helper()
 	prereq.Require(t, prereq.Root)
+	if rootlessPass() {
+		return newRootlessRoot(t)
+	}
 	root, _ := testutil.NewRoot(t)
 	return root
 }

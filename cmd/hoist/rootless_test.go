@@ -6,79 +6,39 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
-	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // rootlessEnv runs hoist as the unprivileged test user, with its own home, XDG directories and
-// rootless server (killed at cleanup).
+// rootless server (killed at cleanup): testutil.RootlessUser.
 type rootlessEnv struct {
-	t        *testing.T
-	exe, dir string
-	uid, gid uint32
-	path     string // PATH of the user's commands
+	*testutil.RootlessUser
+	t   *testing.T
+	dir string
 }
 
 func newRootlessEnv(t *testing.T) *rootlessEnv {
 	t.Helper()
-	prereq.Require(t, prereq.Root|prereq.Busybox|prereq.Rootless)
-	u, err := user.Lookup(prereq.RootlessUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	// A directory the user can reach (t.TempDir's parents are root's, mode 0700).
-	dir, err := os.MkdirTemp("", "hoist-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &rootlessEnv{t: t, exe: filepath.Join(dir, "hoist"), dir: dir, uid: uint32(uid), gid: uint32(gid),
-		path: "/usr/local/bin:/usr/bin:/bin"}
-	t.Cleanup(e.cleanup)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The test binary is hoist (TestMain): a copy the user may execute.
-	b, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(e.exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, "home")
-	if err := os.Mkdir(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(home, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	u := testutil.NewRootlessUser(t)
+	return &rootlessEnv{RootlessUser: u, t: t, dir: u.Dir}
 }
 
-func (e *rootlessEnv) home() string { return filepath.Join(e.dir, "home") }
+func (e *rootlessEnv) home() string { return e.Home() }
 
 // run runs hoist as the user; stdin may be empty.
 func (e *rootlessEnv) run(stdin string, args ...string) result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hoistTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.exe, args...)
-	cmd.Dir = e.home()
-	cmd.Env = []string{"HOIST_TEST_CLI=1", "HOME=" + e.home(), "PATH=" + e.path, "LANG=C",
-		"XDG_DATA_HOME=" + filepath.Join(e.home(), "data"), "XDG_RUNTIME_DIR=" + filepath.Join(e.home(), "run")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: e.uid, Gid: e.gid, Groups: []uint32{}}}
+	cmd := e.Command(ctx, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
 	err := cmd.Run()
@@ -100,28 +60,7 @@ func (e *rootlessEnv) ok(args ...string) string {
 	return r.stdout
 }
 
-// serverPid is the user's rootless server, 0 when none runs.
-func (e *rootlessEnv) serverPid() int {
-	b, err := os.ReadFile(filepath.Join(e.home(), "run", "hoist", "rootless.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	return pid
-}
-
-func (e *rootlessEnv) cleanup() {
-	if pid := e.serverPid(); pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	_ = os.RemoveAll(e.dir)
-}
+func (e *rootlessEnv) serverPid() int { return e.ServerPid() }
 
 // TestRootless runs the main jobs as an ordinary user: a build that matches the rootful build's
 // digest, push and pull through a loopback registry, a container's lifecycle with a published port,
@@ -174,6 +113,29 @@ RUN id > /tmp/id.txt
 		t.Errorf("pulled %q, pushed %q", got, rootless)
 	}
 
+	// A build pulls its FROM image from the registry on the host's loopback, and ADDs a file
+	// served there: hoist's own connections reach the host's loopback (through the port helper),
+	// though the build runs in the rootless namespace's network.
+	e.ok("rmi", ref)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "served\n") }))
+	defer srv.Close()
+	fromCtx := filepath.Join(e.dir, "from-loopback")
+	testutil.WriteFiles(t, fromCtx, map[string]string{
+		"Dockerfile": "FROM " + ref + "\nUSER root\nADD " + srv.URL + "/file.txt /added.txt\nRUN cat /added.txt /f.txt\n"})
+	_ = filepath.Walk(fromCtx, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
+	if r := e.run("", "build", "-q", "-t", "from-loopback", fromCtx); r.code != 0 {
+		t.Errorf("rootless build FROM %s with ADD %s: exit %d\n%s", ref, srv.URL, r.code, r.stderr)
+	} else if got := e.ok("run", "--rm", "from-loopback", "cat", "/added.txt"); got != "served\n" {
+		t.Errorf("ADD from the host's loopback: %q", got)
+	}
+	// The containers' loopback stays their own, and so does the rootless namespace's for
+	// --network host (docs/rootless.md): neither reaches the host's.
+	for _, network := range []string{"bridge", "host"} {
+		if r := e.run("", "run", "--rm", "--network", network, "busybox", "wget", "-qO-", srv.URL+"/file.txt"); r.code == 0 {
+			t.Errorf("a rootless container (--network %s) reached the host's loopback %s: %q", network, srv.URL, r.stdout)
+		}
+	}
+
 	// The lifecycle of a container with a published port: it answers at once.
 	port := freePorts(t, 1)
 	id := strings.TrimSpace(e.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", port), "busybox",
@@ -215,8 +177,8 @@ RUN id > /tmp/id.txt
 // TestRootlessBadEnvironment: what cannot work is one clear error, exit 125, and nothing left.
 func TestRootlessBadEnvironment(t *testing.T) {
 	e := newRootlessEnv(t)
-	e.path = filepath.Join(e.dir, "empty-bin") // no newuidmap
-	if err := os.Mkdir(e.path, 0o755); err != nil {
+	e.Path = filepath.Join(e.dir, "empty-bin") // no newuidmap
+	if err := os.Mkdir(e.Path, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := e.run("", "images")

@@ -207,18 +207,24 @@ func startServer(dir, sock string) error {
 	return startPorts(pid, log)
 }
 
+// waitReady waits for the first byte a starting server or port helper writes on its ready pipe: 'R'
+// (ready: returns at once, whoever else still holds the pipe) or 'E' and the reason it failed.
 func waitReady(r *os.File) error {
 	_ = r.SetReadDeadline(time.Now().Add(30 * time.Second))
-	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	var b [1]byte
+	n, err := r.Read(b[:])
 	switch {
-	case len(b) > 0 && b[0] == 'R':
+	case n == 1 && b[0] == 'R':
 		return nil
-	case len(b) > 1 && b[0] == 'E':
-		return fmt.Errorf("starting the rootless server: %s", b[1:])
+	case n == 1 && b[0] == 'E':
+		msg, _ := io.ReadAll(io.LimitReader(r, 4096))
+		return fmt.Errorf("starting the rootless server: %s", msg)
+	case errors.Is(err, io.EOF):
+		return errors.New("the rootless server exited before it was ready")
 	case err != nil:
 		return fmt.Errorf("starting the rootless server: %w", err)
 	}
-	return errors.New("the rootless server exited before it was ready")
+	return fmt.Errorf("starting the rootless server: unexpected %q on the ready pipe", b[:n])
 }
 
 // checkUsernsEnabled turns the sysctls that forbid user namespaces into one clear error before
@@ -259,8 +265,12 @@ func connectNetwork(pid int) (*exec.Cmd, error) {
 	if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
 		return nil, fmt.Errorf("/dev/net/tun: %w (pasta needs it; Debian's default mode is 0666): %s", err, noNet)
 	}
-	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none",
-		fmt.Sprint(pid))
+	// --no-map-gw: by default pasta turns connections to the gateway's address into connections to
+	// the host's loopback, which would open the host's 127.0.0.1 services (a registry, a database,
+	// an X server) to every container and RUN step. Root's containers cannot reach them; neither
+	// may these (the escape suite's network probe checks it).
+	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "--no-map-gw",
+		"-t", "none", "-u", "none", "-T", "none", "-U", "none", fmt.Sprint(pid))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the port helper's: the log
 	// The helper kills pasta when the server ends; should the helper itself be killed, so is pasta.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

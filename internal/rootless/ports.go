@@ -1,13 +1,16 @@
 package rootless
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,9 +24,13 @@ import (
 // privileged fails the run with the kernel's reason, as with docker.
 
 type bindRequest struct {
-	Proto string `json:"proto"` // "tcp" or "udp"
-	Addr  string `json:"addr"`  // host:port, IPv4
+	Proto string `json:"proto"` // "tcp" or "udp"; connectProto: connect instead of bind
+	Addr  string `json:"addr"`  // host:port, IPv4 (to bind) or a loopback address (to connect)
 }
+
+// connectProto asks the port helper for a TCP connection it made in the host's network namespace
+// (HostDialer). A helper that predates it refuses it as an unknown protocol rather than binding.
+const connectProto = "tcp-connect"
 
 func portsSocket() string { return filepath.Join(RuntimeDir(), "ports.sock") }
 
@@ -53,6 +60,59 @@ func BindHost(proto, addr string) (*os.File, error) {
 	return files[0], nil
 }
 
+// HostDialer returns d's DialContext, except that inside the rootless namespaces a TCP connection
+// to the loopback (127.0.0.0/8, ::1, localhost) is made by the port helper in the host's network
+// namespace and handed in: hoist's own requests (pulls of a FROM image, ADD of a URL, an http
+// context) reach a registry or server on the host's loopback as root's hoist does. Containers
+// and RUN steps do not get this: their loopback is their own.
+func HostDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if !Active() {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		ip := net.ParseIP(host)
+		if err != nil || !strings.HasPrefix(network, "tcp") || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return d.DialContext(ctx, network, addr)
+		}
+		return dialHost(ctx, addr)
+	}
+}
+
+// dialHost asks the port helper to connect to addr on the host's loopback.
+func dialHost(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := dial(portsSocket())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: the rootless port helper does not answer: %w", addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	if err := send(c, bindRequest{Proto: connectProto, Addr: addr}); err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	var r reply
+	files, err := recv(c, &r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, ctx.Err())
+		}
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if r.Error != "" || len(files) != 1 {
+		closeAll(files)
+		if r.Errno != 0 {
+			return nil, fmt.Errorf("dial %s: %s: %w", addr, r.Error, syscall.Errno(r.Errno))
+		}
+		return nil, fmt.Errorf("dial %s: %s", addr, r.Error)
+	}
+	defer files[0].Close()
+	return net.FileConn(files[0])
+}
+
 // startPorts starts the port helper for the server pid.
 func startPorts(pid int, log *os.File) error {
 	cmd := exec.Command("/proc/self/exe", ServerArg, "ports", portsSocket())
@@ -66,7 +126,7 @@ func startPorts(pid int, log *os.File) error {
 		return err
 	}
 	defer readyR.Close()
-	cmd.ExtraFiles = []*os.File{readyW, readyW} // readyFd is 4; 3 is unused
+	cmd.ExtraFiles = []*os.File{nil, readyW} // readyFd is 4; 3 stays closed
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
@@ -144,10 +204,20 @@ func bindFor(c *net.UnixConn) {
 		_ = send(c, reply{Error: err.Error()})
 		return
 	}
-	f, err := bindHost(req.Proto, req.Addr)
+	var f *os.File
+	if req.Proto == connectProto {
+		f, err = connectHost(req.Addr)
+	} else {
+		f, err = bindHost(req.Proto, req.Addr)
+	}
 	if err != nil {
 		r := reply{Error: err.Error()}
+		var errno syscall.Errno
 		switch {
+		case req.Proto == connectProto:
+			if errors.As(err, &errno) {
+				r.Errno = int(errno) // ECONNREFUSED: the caller's error reads as a direct dial's
+			}
 		case errors.Is(err, syscall.EADDRINUSE):
 			r.Errno = int(syscall.EADDRINUSE) // the caller tries the next port of a range
 		case errors.Is(err, syscall.EACCES):
@@ -160,6 +230,23 @@ func bindFor(c *net.UnixConn) {
 	}
 	defer f.Close()
 	_ = send(c, reply{}, f)
+}
+
+// connectHost connects to addr, which must be on the loopback: the helper is no general proxy.
+func connectHost(addr string) (*os.File, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("%s is not a loopback address", addr)
+	}
+	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.(*net.TCPConn).File()
 }
 
 func bindHost(proto, addr string) (*os.File, error) {

@@ -37,12 +37,17 @@ func BusyboxTar(t testing.TB) []byte {
 // environment's busybox image (CMD ["sh"]).
 func NewRoot(t testing.TB) (string, *store.Store) {
 	t.Helper()
+	return NewRootIn(t, t.TempDir())
+}
+
+// NewRootIn is NewRoot in the directory root (created if needed) rather than a temp dir.
+func NewRootIn(t testing.TB, root string) (string, *store.Store) {
+	t.Helper()
 	BusyboxTar(t) // prereq.Busybox
 	img, err := BusyboxImage("/bin/busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
 	st, err := store.Open(root)
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,23 @@ func CreateOrNone(id string, r Resources) (*Cgroup, error) {
 	if !errors.Is(err, ErrNotDelegated) {
 		return cg, err
 	}
+	if err := limitsError(r, err); err != nil {
+		return nil, err
+	}
+	return &Cgroup{Paths: map[string]string{}}, nil
+}
+
+// CheckLimits returns, before anything is made, the error CreateOrNone would give for the limits
+// of r: in a user namespace (rootless hoist) no limit can be applied.
+func CheckLimits(r Resources) error {
+	if !userns.RunningInUserNS() {
+		return nil
+	}
+	return limitsError(r, ErrNotDelegated)
+}
+
+// limitsError is err naming the limits r asks for, nil when it asks for none.
+func limitsError(r Resources, err error) error {
 	var limits []string
 	for _, l := range []struct {
 		set  bool
@@ -122,9 +139,9 @@ func CreateOrNone(id string, r Resources) (*Cgroup, error) {
 		}
 	}
 	if len(limits) > 0 {
-		return nil, fmt.Errorf("%s: %w", strings.Join(limits, ", "), err)
+		return fmt.Errorf("%s: %w", strings.Join(limits, ", "), err)
 	}
-	return &Cgroup{Paths: map[string]string{}}, nil
+	return nil
 }
 
 func createV2(id string) (*Cgroup, error) {

@@ -83,6 +83,10 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, erro
 	if err != nil {
 		return nil, err
 	}
+	// A container whose limits cannot be applied (rootless) could never start: refuse to make it.
+	if err := cgroups.CheckLimits(cfg.Resources); err != nil {
+		return nil, err
+	}
 	h, err := v1.NewHash(cfg.Manifest)
 	if err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func securityFor(o SecurityOptions) (sec run.Security, rules []cgroups.DeviceRul
 			return sec, nil, nil, fmt.Errorf("%w: --device %s: %w", ErrBadOption, spec, err)
 		}
 		for _, d := range devs {
-			sec.Devices = append(sec.Devices, run.Device{Path: d.Path, Type: d.Type, Major: uint32(d.Major),
+			sec.Devices = append(sec.Devices, run.Device{Path: d.Path, HostPath: d.HostPath, Type: d.Type, Major: uint32(d.Major),
 				Minor: uint32(d.Minor), Mode: uint32(d.FileMode.Perm()), UID: d.UID, GID: d.GID})
 			if rules != nil {
 				rules = append(rules, d.Rule())
