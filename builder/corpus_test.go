@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/hoistbuild/hoist/builder"
-	"github.com/hoistbuild/hoist/internal/corpus"
 	"github.com/hoistbuild/hoist/cmd/hoist/commands"
+	"github.com/hoistbuild/hoist/internal/corpus"
 	"github.com/hoistbuild/hoist/internal/fsdump"
 	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/internal/testutil"
@@ -31,6 +31,7 @@ var corpusCase = flag.String("case", "", "run only this corpus case")
 func TestMain(m *testing.M) {
 	run.MaybeInit()
 	rootless.MaybeServe()
+	rootless.MaybeGitProxy()
 	if os.Getenv("HOIST_TEST_CLI") == "1" {
 		if rootless.Needed() && commands.NeedsNamespace(os.Args[1:]) {
 			os.Exit(rootless.Forward(os.Args[1:]))
@@ -106,12 +107,12 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string, bu
 	var srv *corpus.Servers
 	if spec.NeedsServers() {
 		testutil.RequireGit(t)
-		if srv, err = corpus.Serve(dir, t.TempDir(), spec); err != nil {
+		if srv, err = corpus.Serve(dir, sharedTempDir(t), spec); err != nil {
 			t.Fatal(err)
 		}
 		defer srv.Close()
 	}
-	in, err := srv.Inputs(dir, t.TempDir(), spec)
+	in, err := srv.Inputs(dir, sharedTempDir(t), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +132,17 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string, bu
 	compareGolden(t, filepath.Join(dir, "rootfs.golden"), gotFS)
 	compareGolden(t, filepath.Join(dir, "config.golden"), gotCfg)
 	compareGolden(t, filepath.Join(dir, "history.golden"), gotHist)
+}
+
+// sharedTempDir is a t.TempDir everyone may read: the rootless corpus run's user builds from it.
+func sharedTempDir(t *testing.T) string {
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }
 
 func dumpImage(t *testing.T, img v1.Image) (rootfs, config, history []byte) {

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/internal/rootpath"
 )
 
@@ -109,12 +110,17 @@ func (g *gitRunner) run(ctx context.Context, args ...string) (string, error) {
 	}
 	// Local-protocol tricks (file:// submodules, ext::) are refused, as BuildKit's git does.
 	args = append([]string{"-c", "protocol.file.allow=never", "-c", "protocol.ext.allow=never"}, args...)
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = g.env
+	// Rootless: git's connections to the host's loopback go where hoist's own go (rootless.GitConfig).
+	rargs, renv, err := rootless.GitConfig()
+	if err != nil {
+		return "", fmt.Errorf("routing git's connections: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "git", append(rargs, args...)...)
+	cmd.Env = append(g.env, renv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
+	if err = cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}

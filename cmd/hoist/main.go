@@ -14,6 +14,7 @@ func main() {
 	run.MaybeInit()          // the re-exec'd sandbox init never returns from here
 	container.MaybeMonitor() // nor does a container's monitor
 	rootless.MaybeServe()    // nor the rootless server
+	rootless.MaybeGitProxy() // nor git's connection helper (rootless)
 	args := os.Args[1:]
 	if rootless.Needed() && commands.NeedsNamespace(args) {
 		os.Exit(rootless.Forward(args)) // an ordinary user's command runs in the rootless namespaces

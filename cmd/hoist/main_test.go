@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	run.MaybeInit()
 	container.MaybeMonitor()
 	rootless.MaybeServe()
+	rootless.MaybeGitProxy()
 	if os.Getenv("HOIST_TEST_CLI") == "1" { // the test binary is hoist: main's sequence
 		if rootless.Needed() && commands.NeedsNamespace(os.Args[1:]) {
 			os.Exit(rootless.Forward(os.Args[1:]))
