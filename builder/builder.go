@@ -53,7 +53,14 @@ type Options struct {
 	Target         string
 	Tags           []string
 	// Labels are added to the final image's config (--label).
-	Labels  map[string]string
+	Labels map[string]string
+	// Outputs are where the result goes (--output, --push, --load); none means the image store,
+	// named by Tags. See Output.
+	Outputs []Output
+	// Annotations go on the image's manifest or descriptor (--annotation), with those of Outputs.
+	Annotations Annotations
+	// Stdout receives an output whose dest is "-".
+	Stdout  io.Writer
 	NoCache bool
 	// NoCacheFilter lists stages (by name or index) whose steps ignore the cache.
 	NoCacheFilter []string
@@ -93,6 +100,9 @@ type Result struct {
 	// ContextFilesRead is how many build-context files had to be read to compute cache keys (the
 	// others' digests came from the stat cache).
 	ContextFilesRead int64
+	// Metadata is what buildx writes to --metadata-file for the outputs (containerimage.digest,
+	// containerimage.config.digest, containerimage.descriptor, image.name); see WriteMetadata.
+	Metadata map[string]any
 }
 
 // Builder builds images into one hoist root. It is safe for concurrent use, including by several
@@ -162,6 +172,10 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	outs, err := planOutputs(&opts)
+	if err != nil {
+		return nil, err
+	}
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -192,7 +206,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	buildID := cache.BuildID(src.id, dfName, opts.Target)
 	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
 		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
-		prev: b.history.Last(buildID)}
+		prev: b.history.Last(buildID), outputs: outs}
 	bd.loadCacheSources(ctx)
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
@@ -233,11 +247,16 @@ func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, erro
 	return dfName, plan, target, nil
 }
 
-// finish writes the built image and tags it, exports the caches, records the build for the next one
-// and, if asked, recompresses the image.
+// finish writes the built image and names it in the store, exports the caches, records the build for
+// the next one, if asked recompresses the image, and runs the outputs.
 func (bd *build) finish(ctx context.Context, final *imageState, target int, buildID string) (*Result, error) {
 	b, opts, pw := bd.b, bd.opts, bd.progress
-	res, err := b.commitImage(ctx, final, opts)
+	set, err := opts.Annotations.For(parser.HostPlatform().String(), []string{parser.HostPlatform().String()})
+	if err != nil {
+		return nil, err
+	}
+	names, stored := storedNames(bd.outputs), anyStored(bd.outputs)
+	res, err := b.commitImage(ctx, final, opts, set.Manifest, names, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -249,13 +268,56 @@ func (bd *build) finish(ctx context.Context, final *imageState, target int, buil
 	}
 	res.ContextFilesRead = bd.digests.Reads()
 	pw.printf("writing image %s done\n", res.ImageID)
-	for _, t := range opts.Tags {
+	for _, t := range names {
 		pw.printf("naming to %s done\n", t)
 	}
 	if opts.Compression != push.CompressionKeep {
-		return b.recompress(ctx, res, opts.Compression, opts.Tags)
+		if res, err = b.recompress(ctx, res, opts.Compression, names, stored); err != nil {
+			return nil, err
+		}
+	}
+	if res.Metadata, err = bd.export(ctx, res, final, bd.outputs, set); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// planOutputs resolves opts' outputs (see resolveOutputs) before anything is built, so that a bad
+// one fails the build at once; the merged annotations and compression go back into opts.
+func planOutputs(opts *Options) ([]Output, error) {
+	outs, ann, comp, err := resolveOutputs(opts.Outputs, opts.Tags, opts.Annotations, opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	host := parser.HostPlatform().String()
+	set, err := ann.For(host, []string{host})
+	if err != nil {
+		return nil, err
+	}
+	if err := set.single(); err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if o.Push {
+			for _, n := range o.Names {
+				if _, err := store.ParseName(n); err != nil {
+					return nil, fmt.Errorf("--output: invalid name %q: %w", n, err)
+				}
+			}
+		}
+	}
+	opts.Annotations, opts.Compression = ann, comp
+	return outs, nil
+}
+
+// anyStored reports whether an output keeps the image in the store.
+func anyStored(outs []Output) bool {
+	for _, o := range outs {
+		if o.stored() {
+			return true
+		}
+	}
+	return false
 }
 
 func readDockerfile(opts Options, bctx *buildContext) (string, []byte, error) {
@@ -306,6 +368,7 @@ type build struct {
 	exports    []exported                 // this build's step results, for --cache-to
 	usedMounts map[string]bool            // cache mount ids RUN steps used
 	fetches    remoteFetches              // ADD's downloads and git checkouts
+	outputs    []Output                   // resolved Options.Outputs
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

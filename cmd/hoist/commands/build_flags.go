@@ -118,3 +118,26 @@ func parseCacheTarget(spec string) (builder.CacheTarget, error) {
 	}
 	return t, nil
 }
+
+// parseAnnotations parses the --annotation values (builder.ParseAnnotation).
+func parseAnnotations(in []string) (builder.Annotations, error) {
+	var out builder.Annotations
+	for _, s := range in {
+		a, err := builder.ParseAnnotation(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a...)
+	}
+	return out, nil
+}
+
+// outputsToStdout reports whether an output writes to standard output (dest=-).
+func outputsToStdout(outs []builder.Output) bool {
+	for _, o := range outs {
+		if o.ToStdout() {
+			return true
+		}
+	}
+	return false
+}
