@@ -310,6 +310,13 @@ func planOutputs(opts *Options) ([]Output, error) {
 	return outs, nil
 }
 
+// CheckOutputs reports what is wrong with opts' outputs and annotations (what Build would refuse
+// before building), so that a command can reject bad flags up front.
+func CheckOutputs(opts Options) error {
+	_, err := planOutputs(&opts)
+	return err
+}
+
 // anyStored reports whether an output keeps the image in the store.
 func anyStored(outs []Output) bool {
 	for _, o := range outs {

@@ -134,6 +134,9 @@ func (b *buildCmd) options(g *globals, arg string) (builder.Options, error) {
 	if err := setContext(&opts, arg, g.stdin); err != nil {
 		return opts, err
 	}
+	if err := builder.CheckOutputs(opts); err != nil {
+		return opts, flagError(err)
+	}
 	if outputsToStdout(opts.Outputs) && isTerminal(g.stdout) {
 		return opts, flagError(errors.New("--output: refusing to write a tar to the terminal: give dest=FILE or redirect stdout"))
 	}
