@@ -69,6 +69,8 @@ type Options struct {
 	CacheTo   []CacheTarget
 	// Secrets are the values of --secret, by id, for RUN --mount=type=secret.
 	Secrets map[string]Secret
+	// SSH are the agents of --ssh, by id, for RUN --mount=type=ssh.
+	SSH map[string]SSH
 	// Pull re-resolves base image tags in their registries instead of using local images.
 	Pull bool
 	// Explain computes every step's cache key and reports which steps would run and why, without

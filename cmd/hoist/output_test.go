@@ -335,3 +335,39 @@ func TestBuildOutputBadSpecs(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildSSH: RUN --mount=type=ssh gets a socket (BuildKit's default target, SSH_AUTH_SOCK set, mode
+// and owner as asked) forwarding to --ssh's agent, only during the step: neither socket nor its
+// directories reach a layer. A missing agent and a required id without --ssh are one clear error each.
+func TestBuildSSH(t *testing.T) {
+	root := newRoot(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id")
+	if o, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		prereq.Skip(t, "ssh-keygen: %v %s", err, o)
+	}
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && stat -c '%n %a %u:%g' \"$SSH_AUTH_SOCK\" > /default\n" +
+		"RUN --mount=type=ssh,id=deploy,target=/tmp/agent,mode=0640,uid=1,gid=2,required test -S /tmp/agent && " +
+		"stat -c '%n %a %u:%g' /tmp/agent > /custom && echo \"${SSH_AUTH_SOCK}\" >> /custom\n"})
+	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "ssh:1", "--ssh", "default="+key, "--ssh", "deploy="+key, ctxDir), "build --ssh")
+	dump := imageDump(t, root, "ssh:1")
+	if strings.Contains(dump, "/run/buildkit") || strings.Contains(dump, "/tmp/agent") || strings.Contains(dump, "/run ") {
+		t.Errorf("the ssh socket or its mount point reached the image:\n%s", dump)
+	}
+	out := mustOK(t, hoist(t, root, "", "run", "--rm", "ssh:1", "cat", "/default", "/custom"), "run").stdout
+	if out != "/run/buildkit/ssh_agent.0 600 0:0\n/tmp/agent 640 1:2\n/tmp/agent\n" {
+		t.Errorf("sockets seen by RUN: %q", out)
+	}
+
+	required := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=ssh,id=deploy,required=true true\n"})
+	r := hoist(t, root, "", "build", "-q", required)
+	if r.code == 0 || !strings.Contains(r.stderr, `no SSH key "deploy" forwarded from the client`) {
+		t.Errorf("required ssh id without --ssh: exit %d, %q", r.code, r.stderr)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "")
+	r = hoist(t, root, "", "build", "-q", "--ssh", "default", ctxDir)
+	if r.code != 125 || !strings.Contains(r.stderr, "SSH_AUTH_SOCK is not set") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("--ssh default without an agent: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -46,6 +46,22 @@ func parseSecrets(in []string) (map[string]builder.Secret, error) {
 	return out, nil
 }
 
+// parseSSH parses --ssh values (builder.ParseSSH) with hoist's SSH_AUTH_SOCK.
+func parseSSH(in []string) (map[string]builder.SSH, error) {
+	out := map[string]builder.SSH{}
+	for _, spec := range in {
+		s, err := builder.ParseSSH(spec, os.Getenv("SSH_AUTH_SOCK"))
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[s.ID]; dup {
+			return nil, fmt.Errorf("--ssh %s: duplicate agent ID %q", spec, s.ID)
+		}
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
 // cacheFields parses "k=v,k=v" (a bare value is a registry ref, as buildx accepts).
 func cacheFields(flag, spec string) (map[string]string, error) {
 	out := map[string]string{}
