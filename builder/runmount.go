@@ -31,11 +31,11 @@ type Secret struct {
 // runMounts is the RUN --mount flags of one step: what enters the cache key now, and how to make the
 // sandbox mounts when (and only if) the step runs.
 type runMounts struct {
-	key   []string
-	env   []string // secrets exposed as environment variables: never in the key or the image
+	key []string
+	env []string // secrets exposed as environment variables: never in the key or the image
 	// sshSock is the target of the step's first ssh mount (SSH_AUTH_SOCK), "" without one.
 	sshSock string
-	makes []func(ctx context.Context) (run.Mount, func(), error)
+	makes   []func(ctx context.Context) (run.Mount, func(), error)
 }
 
 // materialize makes every mount and returns them with one function that releases them all.
