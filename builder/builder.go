@@ -71,6 +71,8 @@ type Options struct {
 	Secrets map[string]Secret
 	// SSH are the agents of --ssh, by id, for RUN --mount=type=ssh.
 	SSH map[string]SSH
+	// NamedContexts are the --build-context values by the key ParseBuildContext returns.
+	NamedContexts map[string]NamedContext
 	// Pull re-resolves base image tags in their registries instead of using local images.
 	Pull bool
 	// Explain computes every step's cache key and reports which steps would run and why, without
@@ -207,8 +209,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	buildID := cache.BuildID(src.id, dfName, opts.Target)
 	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
-		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
+		results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID), outputs: outs}
+	bd.order = bd.neededStages(target)
 	bd.loadCacheSources(ctx)
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
@@ -433,6 +436,13 @@ func (bd *build) run(ctx context.Context, target int) (*imageState, error) {
 		go func(n, i int) {
 			f := bd.results[i]
 			defer close(f.done)
+			if nc, ok := bd.replaced(i); ok {
+				bd.progress.printf("[stage %d/%d] replaced by --build-context %s\n", n+1, len(bd.order), bd.plan.Stages[i].Name)
+				if f.state, f.err = bd.contextState(ctx, bd.plan.Stages[i].Name, nc); f.err != nil {
+					cancel()
+				}
+				return
+			}
 			for _, d := range bd.plan.Stages[i].DependsOn {
 				if _, err := bd.wait(ctx, d); err != nil {
 					f.err = errDependency

@@ -51,6 +51,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.BoolVar(&b.push, "push", false, "push the image to the registry of each name (shorthand for --output=type=registry)")
 	f.BoolVar(&b.load, "load", false, "keep the image in hoist's image store (shorthand for --output=type=docker; the default)")
 	f.StringVar(&b.metadataFile, "metadata-file", "", "write the build result metadata (digest, descriptor, names) to this file as JSON")
+	f.StringArrayVar(&b.contexts, "build-context", nil, "additional build context for FROM, COPY --from and RUN --mount from=: NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG][@DIGEST]")
 	f.StringArrayVar(&b.ssh, "ssh", nil, "forward an ssh agent to RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY...]] (default: $SSH_AUTH_SOCK)")
 	f.StringArrayVar(&b.annotations, "annotation", nil, "add an annotation to the image: [TYPE[PLATFORM],...:]KEY=VALUE (TYPE manifest, manifest-descriptor, index, index-descriptor)")
 	b.runf.add(f)
@@ -73,7 +74,7 @@ type buildCmd struct {
 	compression             string
 	rf                      registryFlags
 	outputs, annotations    []string
-	ssh                     []string
+	ssh, contexts           []string
 	push, load              bool
 	metadataFile            string
 }
@@ -172,6 +173,9 @@ func (b *buildCmd) parseValues(opts *builder.Options) error {
 		return err
 	}
 	if opts.SSH, err = parseSSH(b.ssh); err != nil {
+		return err
+	}
+	if opts.NamedContexts, err = parseBuildContexts(b.contexts); err != nil {
 		return err
 	}
 	if opts.CacheFrom, opts.CacheTo, err = parseCaches(b.cacheFrom, b.cacheTo); err != nil {

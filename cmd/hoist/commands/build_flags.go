@@ -62,6 +62,20 @@ func parseSSH(in []string) (map[string]builder.SSH, error) {
 	return out, nil
 }
 
+// parseBuildContexts parses --build-context values (builder.ParseBuildContext); a later value for a
+// name replaces an earlier one, as buildx's map does.
+func parseBuildContexts(in []string) (map[string]builder.NamedContext, error) {
+	out := map[string]builder.NamedContext{}
+	for _, spec := range in {
+		key, nc, err := builder.ParseBuildContext(spec)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = nc
+	}
+	return out, nil
+}
+
 // cacheFields parses "k=v,k=v" (a bare value is a registry ref, as buildx accepts).
 func cacheFields(flag, spec string) (map[string]string, error) {
 	out := map[string]string{}
