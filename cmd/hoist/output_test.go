@@ -371,3 +371,53 @@ func TestBuildSSH(t *testing.T) {
 		t.Errorf("--ssh default without an agent: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestBuildNamedContexts follows BuildKit's named contexts: a stage whose name has a context is
+// replaced (its steps never run, its own base is never resolved); FROM, COPY --from and RUN --mount
+// from= of an image name take the context of that name (alpine = alpine:latest =
+// docker.io/library/alpine); a directory context is its files less its .dockerignore; an OCI layout
+// is read by tag or digest. Bad values are one error each, exit 125.
+func TestBuildNamedContexts(t *testing.T) {
+	root := newRoot(t)
+	extra := writeContext(t, map[string]string{"e.txt": "extra\n", "secret.txt": "no\n", ".dockerignore": "secret.txt\n", "sub/s": "s\n"})
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM no-such-registry.invalid/base AS base\nRUN exit 1\n" +
+		"FROM base\nCOPY --from=extra / /extra/\nCOPY --from=docker.io/library/alpine /bin/busybox /bb\n" +
+		"RUN --mount=from=extra,target=/x ls -A /x > /xlist\n"})
+	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "named:1", "--build-context", "base=docker-image://busybox",
+		"--build-context", "extra="+extra, "--build-context", "alpine=docker-image://busybox", ctxDir), "build --build-context")
+	out := mustOK(t, hoist(t, root, "", "run", "--rm", "named:1", "sh", "-c", "ls -A /extra; cat /xlist; cmp /bb /bin/busybox && echo same"), "run").stdout
+	if out != ".dockerignore\ne.txt\nsub\n.dockerignore\ne.txt\nsub\nsame\n" {
+		t.Errorf("named contexts gave %q", out)
+	}
+
+	layoutDir := filepath.Join(t.TempDir(), "layout")
+	arc := filepath.Join(t.TempDir(), "img.tar")
+	mustOK(t, hoist(t, root, "", "save", "--format", "oci-archive", "-o", arc, "named:1"), "save")
+	os.MkdirAll(layoutDir, 0o755)
+	if o, err := exec.Command("tar", "-xf", arc, "-C", layoutDir).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	var idx struct{ Manifests []struct{ Digest string } }
+	raw, _ := os.ReadFile(filepath.Join(layoutDir, "index.json"))
+	json.Unmarshal(raw, &idx)
+	fromLayout := writeContext(t, map[string]string{"Dockerfile": "FROM img\nRUN cat /extra/e.txt > /seen\n"})
+	for _, v := range []string{"oci-layout://" + layoutDir + ":1", "oci-layout://" + layoutDir + "@" + idx.Manifests[0].Digest} {
+		mustOK(t, hoist(t, root, "", "build", "-q", "-t", "fromlayout:1", "--build-context", "img="+v, fromLayout), "build from "+v)
+		if got := mustOK(t, hoist(t, root, "", "run", "--rm", "fromlayout:1", "cat", "/seen"), "run").stdout; got != "extra\n" {
+			t.Errorf("from %s: %q", v, got)
+		}
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"img=oci-layout://" + layoutDir + ":nope", `could not find tag "nope"`},
+		{"img=" + filepath.Join(extra, "e.txt"), "not a directory"},
+		{"img=/no/such/dir", "invalid context path"},
+		{"img=https://example.invalid/repo.git", "https contexts are not supported"},
+		{"Bad Name=" + extra, "invalid context name"},
+		{"novalue", "expected key=value"},
+	} {
+		r := hoist(t, root, "", "build", "-q", "--build-context", tc.arg, fromLayout)
+		if r.code != 125 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("--build-context %s: exit %d, %q, want %q", tc.arg, r.code, r.stderr, tc.want)
+		}
+	}
+}
