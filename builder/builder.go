@@ -212,6 +212,11 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID), outputs: outs}
 	bd.order = bd.neededStages(target)
+	bd.target = target
+	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
+		bd.uploader = push.NewUploader(ctx, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
+		defer bd.uploader.Abort()
+	}
 	bd.loadCacheSources(ctx)
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
@@ -278,6 +283,11 @@ func (bd *build) finish(ctx context.Context, final *imageState, target int, buil
 	}
 	if opts.Compression != push.CompressionKeep {
 		if res, err = b.recompress(ctx, res, opts.Compression, names, stored); err != nil {
+			return nil, err
+		}
+	}
+	if bd.uploader != nil {
+		if err := bd.uploader.Wait(); err != nil {
 			return nil, err
 		}
 	}
@@ -381,6 +391,8 @@ type build struct {
 	usedMounts map[string]bool            // cache mount ids RUN steps used
 	fetches    remoteFetches              // ADD's downloads and git checkouts
 	outputs    []Output                   // resolved Options.Outputs
+	target     int                        // the target stage
+	uploader   *push.Uploader             // build --push: the target stage's layers, uploaded as made
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

@@ -153,6 +153,9 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 			return err
 		}
 		next.layers = append(next.layers, layer)
+		if sr.bd.uploader != nil && sr.stage.Index == sr.bd.target {
+			sr.bd.uploader.Add(layer) // build --push: upload while the build goes on
+		}
 	}
 	sr.st = next
 	return nil

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/hoistbuild/hoist/push"
+	"github.com/hoistbuild/hoist/store"
 )
 
 // Output types: buildx's exporters (`--output type=...`).
@@ -271,4 +274,25 @@ func ParseOutputs(specs []string, push, load bool) ([]Output, error) {
 		outs = append(outs, Output{Type: OutputDocker})
 	}
 	return outs, nil
+}
+
+// earlyPushRepos is the repositories the outputs push to (deduplicated), where the target stage's
+// layers can be uploaded while the build runs.
+func earlyPushRepos(outs []Output) []name.Repository {
+	seen := map[string]bool{}
+	var repos []name.Repository
+	for _, o := range outs {
+		if !o.Push {
+			continue
+		}
+		for _, n := range o.Names {
+			ref, err := store.ParseName(n)
+			if err != nil || seen[ref.Context().String()] {
+				continue
+			}
+			seen[ref.Context().String()] = true
+			repos = append(repos, ref.Context())
+		}
+	}
+	return repos
 }
