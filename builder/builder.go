@@ -214,7 +214,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	bd.order = bd.neededStages(target)
 	bd.target = target
 	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
-		bd.uploader = push.NewUploader(ctx, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
+		bd.uploader = push.NewUploader(ctx, b.store, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
 		defer bd.uploader.Abort()
 	}
 	bd.loadCacheSources(ctx)

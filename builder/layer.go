@@ -153,8 +153,10 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 			return err
 		}
 		next.layers = append(next.layers, layer)
-		if sr.bd.uploader != nil && sr.stage.Index == sr.bd.target {
-			sr.bd.uploader.Add(layer) // build --push: upload while the build goes on
+		// build --push: upload while the build goes on. A remote-backed layer (from --cache-from) is
+		// left to the final push, which mounts it instead of fetching and uploading it.
+		if d, err := v1.NewHash(l.Digest); err == nil && sr.bd.uploader != nil && sr.stage.Index == sr.bd.target && sr.bd.b.store.HasBlob(d) {
+			sr.bd.uploader.Add(layer)
 		}
 	}
 	sr.st = next

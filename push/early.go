@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoistbuild/hoist/store"
 )
 
 // Uploader sends layers to repositories while the build that makes them still runs (build --push),
@@ -19,6 +21,7 @@ import (
 type Uploader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	st     *store.Store
 	repos  []name.Repository
 	o      Options
 	done   func(v1.Hash) // called after each layer is in every repository (may be nil)
@@ -30,12 +33,13 @@ type Uploader struct {
 	sem  chan struct{}
 }
 
-// NewUploader starts an uploader to repos; done, when not nil, is told of each layer uploaded. Call
-// Wait (or Abort) when the build ends.
-func NewUploader(ctx context.Context, repos []name.Repository, o Options, done func(v1.Hash)) *Uploader {
+// NewUploader starts an uploader to repos of layers stored in st; done, when not nil, is told of each
+// layer uploaded. A layer known in another repository of the same registry is mounted from there, as
+// Push does. Call Wait (or Abort) when the build ends.
+func NewUploader(ctx context.Context, st *store.Store, repos []name.Repository, o Options, done func(v1.Hash)) *Uploader {
 	ctx, cancel := context.WithCancel(ctx)
 	o.Progress = nil // the build's own progress reports the uploads
-	return &Uploader{ctx: ctx, cancel: cancel, repos: repos, o: o, done: done, seen: map[v1.Hash]bool{},
+	return &Uploader{ctx: ctx, cancel: cancel, st: st, repos: repos, o: o, done: done, seen: map[v1.Hash]bool{},
 		sem: make(chan struct{}, o.jobs())}
 }
 
@@ -77,8 +81,18 @@ func (u *Uploader) upload(l v1.Layer) error {
 	if err != nil {
 		return err
 	}
+	d, err := l.Digest()
+	if err != nil {
+		return err
+	}
 	for _, repo := range u.repos {
-		if err := remote.WriteLayer(u.o.repository(repo), l, ropts...); err != nil {
+		up := l
+		if srcs, err := mountSources(u.ctx, u.st, []v1.Descriptor{{Digest: d}}, repo); err == nil {
+			if src, ok := srcs[d]; ok {
+				up = &remote.MountableLayer{Layer: l, Reference: src.Tag("latest")}
+			}
+		}
+		if err := remote.WriteLayer(u.o.repository(repo), up, ropts...); err != nil {
 			return describe(err)
 		}
 	}

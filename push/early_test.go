@@ -27,7 +27,7 @@ func TestUploaderEarlyThenPush(t *testing.T) {
 	repos := []name.Repository{mustRef(t, reg+"/a/app:1").Context(), mustRef(t, reg+"/b/app:1").Context()}
 	var mu sync.Mutex
 	var done []v1.Hash
-	u := NewUploader(context.Background(), repos, testOptions(), func(d v1.Hash) { mu.Lock(); done = append(done, d); mu.Unlock() })
+	u := NewUploader(context.Background(), st, repos, testOptions(), func(d v1.Hash) { mu.Lock(); done = append(done, d); mu.Unlock() })
 	u.Add(layers[0])
 	u.Add(layers[1])
 	u.Add(layers[0]) // again: nothing more
@@ -65,7 +65,7 @@ func TestUploaderError(t *testing.T) {
 	layers, _ := img.Layers()
 	o := testOptions()
 	o.Backoff = remote.Backoff{Steps: 1}
-	u := NewUploader(context.Background(), []name.Repository{mustRef(t, reg+"/x/y:1").Context()}, o, nil)
+	u := NewUploader(context.Background(), st, []name.Repository{mustRef(t, reg+"/x/y:1").Context()}, o, nil)
 	for _, l := range layers {
 		u.Add(l)
 	}
