@@ -212,7 +212,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
 		prev: b.history.Last(buildID), outputs: outs}
 	bd.order = bd.neededStages(target)
-	bd.target = target
+	bd.targetStage = target
 	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
 		bd.uploader = push.NewUploader(ctx, b.store, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
 		defer bd.uploader.Abort()
@@ -386,13 +386,13 @@ type build struct {
 	prev     *cache.BuildRecord     // the last build of this Dockerfile, to explain misses
 	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
 
-	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
-	exports    []exported                 // this build's step results, for --cache-to
-	usedMounts map[string]bool            // cache mount ids RUN steps used
-	fetches    remoteFetches              // ADD's downloads and git checkouts
-	outputs    []Output                   // resolved Options.Outputs
-	target     int                        // the target stage
-	uploader   *push.Uploader             // build --push: the target stage's layers, uploaded as made
+	remote      map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
+	exports     []exported                 // this build's step results, for --cache-to
+	usedMounts  map[string]bool            // cache mount ids RUN steps used
+	fetches     remoteFetches              // ADD's downloads and git checkouts
+	outputs     []Output                   // resolved Options.Outputs
+	targetStage int                        // the target stage
+	uploader    *push.Uploader             // build --push: the target stage's layers, uploaded as made
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {
