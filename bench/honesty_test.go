@@ -1,4 +1,4 @@
-// Package bench holds the benchmark scripts (bench.sh, runtime.sh, registry.sh, ab.sh) and, here, the
+// Package bench holds the benchmark scripts (bench.sh, runtime.sh, registry.sh, ab.sh, rootless.sh) and, here, the
 // tests that keep them honest (issue 12): a benchmark whose timed command fails must say so and exit
 // non-zero, never report the failure as a time; and every figure docs/performance.md quotes must come
 // from a result file committed under bench/results/.
@@ -240,4 +240,46 @@ func TestDocsCiteCommittedResults(t *testing.T) {
 	if cited == 0 {
 		t.Error("docs/performance.md cites no bench/results/ file")
 	}
+}
+
+// TestRootlessBenchFailsOnAFailedCommand runs bench/rootless.sh with a hoist stand-in (as root and
+// as the rootless user): when all succeeds it writes a result with a ratio; when a timed rootless
+// run fails after the untimed warm-up, it exits non-zero, names it and writes no result file.
+func TestRootlessBenchFailsOnAFailedCommand(t *testing.T) {
+	prereq.Require(t, prereq.Root|prereq.Rootless)
+	dir, err := os.MkdirTemp("", "rlbench-honesty-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	saveO := `prev=; for a; do [ "$prev" = -o ] && : > "$a"; prev=$a; done` // save -o writes a file
+	ok := script(t, dir, "ok", saveO+"\nexit 0")
+	// A hoist whose runs as the rootless user fail once each user has done its untimed warm-up run.
+	flaky := script(t, dir, "flaky", saveO+`
+case " $* " in
+*" run "*) if [ "$(id -u)" != 0 ]; then
+  if [ -e `+dir+`/warm ]; then echo 'run failed' >&2; exit 1; fi; touch `+dir+`/warm; fi ;;
+esac
+exit 0`)
+	var rowRe = regexp.MustCompile(`(?m)^\| no-op rebuild \| [0-9]+ \| [0-9]+ \| [0-9.]+ \|`)
+	results := t.TempDir()
+	code, stdout, stderr := runScript(t, "rootless.sh", "BENCH_RUNS=6", "HOIST="+ok, "BENCH_RESULTS="+results)
+	if code != 0 || !rowRe.MatchString(stdout) {
+		t.Fatalf("rootless.sh with a hoist that succeeds: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(results, "rootless-*.md")); len(files) != 1 {
+		t.Fatalf("a successful rootless.sh wrote %d result files, want 1", len(files))
+	}
+	results = t.TempDir()
+	code, stdout, stderr = runScript(t, "rootless.sh", "BENCH_RUNS=6", "HOIST="+flaky, "BENCH_RESULTS="+results)
+	if code == 0 || !strings.Contains(stderr, "FAILED: ") || !strings.Contains(stderr, "run --rm busybox true") {
+		t.Errorf("rootless.sh with a failing rootless run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "| run --rm busybox true |") {
+		t.Errorf("stdout reports a time although the run failed:\n%s", stdout)
+	}
+	noResults(t, results)
 }

@@ -120,6 +120,7 @@ type Builder struct {
 	builds  string // root/builds: per-build scratch dirs
 	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
 	noOverlay bool
+	driver    snapshot.Driver // WithStorageDriver; "" probes
 	emptyMu   sync.Mutex
 	empty     map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
 }
@@ -131,9 +132,17 @@ type Option func(*Builder)
 // fallback hoist uses by itself where overlayfs is unavailable.
 func WithoutOverlay() Option { return func(b *Builder) { b.noOverlay = true } }
 
+// WithStorageDriver makes build steps use driver d (snapshot.Driver) instead of the probed one; a
+// driver that cannot work here fails the first step that needs a rootfs.
+func WithStorageDriver(d snapshot.Driver) Option { return func(b *Builder) { b.driver = d } }
+
 // New opens the builder over a hoist root (creating its directories).
 func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
-	snaps, err := snapshot.New(filepath.Join(root, "snapshots"))
+	b := &Builder{root: root, store: st, builds: filepath.Join(root, "builds")}
+	for _, o := range opts {
+		o(b)
+	}
+	snaps, err := snapshot.New(filepath.Join(root, "snapshots"), snapshot.WithDriver(b.driver))
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +154,7 @@ func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Builder{root: root, store: st, snaps: snaps, cache: cs, history: hist, builds: filepath.Join(root, "builds")}
-	for _, o := range opts {
-		o(b)
-	}
+	b.snaps, b.cache, b.history = snaps, cs, hist
 	if err := os.MkdirAll(b.builds, 0o700); err != nil {
 		return nil, err
 	}

@@ -113,7 +113,12 @@ func (b *Builder) mountReadOnly(ctx context.Context, sc *scratchDir, layers []v1
 	if err := os.Mkdir(target, 0o755); err != nil {
 		return "", nil, err
 	}
-	if !b.useOverlay() {
+	overlay, err := b.useOverlay()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if !overlay {
 		if err := snapshot.Flatten(ctx, lowers, target); err != nil {
 			os.RemoveAll(dir)
 			return "", nil, fmt.Errorf("copying the source rootfs: %w", err)

@@ -219,7 +219,11 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 		return nil, memberReuse{}, err
 	}
 	defer os.RemoveAll(dir)
-	if !b.useOverlay() {
+	overlay, err := b.useOverlay()
+	if err != nil {
+		return nil, memberReuse{}, err
+	}
+	if !overlay {
 		return b.runOnCopy(ctx, dir, lowers, docker, epoch, prev, fn)
 	}
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
@@ -235,6 +239,9 @@ func (b *Builder) runOnRootfs(ctx context.Context, sc *scratchDir, layers []v1.L
 	ferr := fn(ctx, sfs)
 	if err := snapshot.Unmount(merged); err != nil && ferr == nil {
 		ferr = err
+	}
+	if ferr == nil {
+		ferr = b.snaps.NormalizeUpper(upper, lowers)
 	}
 	if ferr == nil && sfs.finish != nil {
 		ferr = sfs.finish()
@@ -295,8 +302,15 @@ func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, do
 		})
 }
 
-// useOverlay reports whether steps run on overlay mounts (else on copies).
-func (b *Builder) useOverlay() bool { return !b.noOverlay && b.snaps.OverlaySupported() }
+// useOverlay reports whether steps run on overlay mounts, the kernel's or fuse-overlayfs's (else on
+// copies); the error is a storage driver that was asked for and cannot work here.
+func (b *Builder) useOverlay() (bool, error) {
+	if b.noOverlay {
+		return false, nil
+	}
+	st, err := b.snaps.Driver()
+	return st.Driver != snapshot.DriverCopy, err
+}
 
 // commitUpper turns an overlay upper dir into a compressed layer blob in the store.
 func (b *Builder) commitUpper(ctx context.Context, upper string, lowers []string, docker bool, epoch *time.Time,

@@ -285,7 +285,12 @@ func (sr *stageRun) throwAway(ctx context.Context, src, target string) (run.Moun
 		}
 		return run.Mount{Type: "bind", Source: f, Target: target}, cleanup, nil
 	}
-	if sr.bd.b.useOverlay() {
+	overlay, err := sr.bd.b.useOverlay()
+	if err != nil {
+		return fail(err)
+	}
+	// The kernel's overlay only (fuse-overlayfs, or a kernel refusing, falls through to a copy).
+	if overlay {
 		upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
 		for _, d := range []string{upper, work, merged} {
 			if err := os.Mkdir(d, 0o755); err != nil {

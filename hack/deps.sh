@@ -8,11 +8,12 @@
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
 #   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
 #                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
+#   fuse-overlayfs   the fuse-overlayfs storage driver (its tests force it; /dev/fuse 0666 below)
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt; do
+for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt fuse-overlayfs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -37,4 +38,6 @@ if [[ $(id -u) == 0 ]]; then
   done
   # Debian's udev makes /dev/net/tun 0666; some VMs leave it 0600, which stops pasta.
   if [[ -c /dev/net/tun ]]; then chmod 0666 /dev/net/tun; fi
+  # Likewise /dev/fuse (udev's rule is MODE="0666"): fuse-overlayfs of an ordinary user needs it.
+  if [[ -c /dev/fuse ]]; then chmod 0666 /dev/fuse; fi
 fi

@@ -43,6 +43,9 @@ func overlayOff(o string) string {
 //     directory read-only; one lower gets the empty directory stacked below
 //     it so whiteouts in it are still hidden.
 //
+// With the fuse-overlayfs driver ([Snapshotter.Driver]) the mount is fuse-overlayfs's, and the
+// caller passes the upper dir through [Snapshotter.NormalizeUpper] once it is unmounted.
+//
 // Options index=off, metacopy=off and redirect_dir=off are passed where the
 // kernel supports them. Lowers are passed with the new mount API
 // (fsopen/fsconfig "lowerdir+", Linux >= 6.8), which has no length limit;
@@ -66,6 +69,13 @@ func (s *Snapshotter) MountOverlay(lowers []string, upper, work, target string) 
 		return bindReadOnly(s.emptyDir(), target)
 	case readOnly && len(top) == 1, len(top) == 0:
 		top = append(top, s.emptyDir())
+	}
+	st, err := s.Driver()
+	if err != nil {
+		return err
+	}
+	if st.Driver == DriverFuseOverlayfs {
+		return mountFuse(st.Program, top, upper, work, target)
 	}
 	if err := mountOverlay(top, upper, work, target, readOnly); err != nil {
 		return fmt.Errorf("mounting overlay at %s: %w", target, err)

@@ -3,6 +3,7 @@
 package snapshot
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 )
@@ -40,22 +41,31 @@ func (s *Snapshotter) OverlaySupported() bool {
 }
 
 func probeOverlay(dir string) bool {
+	return probeMount(dir, func(lowers []string, upper, work, merged string) error {
+		return mountOverlay(lowers, upper, work, merged, false)
+	}) == nil
+}
+
+// probeMount mounts an overlay in dir with mount, deletes a lower file and recreates a lower
+// directory through it, and checks that the upper dir (normalized, for fuse-overlayfs) holds a
+// whiteout and an opaque directory in the kernel overlay's format.
+func probeMount(dir string, mount func(lowersTop []string, upper, work, merged string) error) error {
 	lower := filepath.Join(dir, "lower")
 	upper := filepath.Join(dir, "upper")
 	work := filepath.Join(dir, "work")
 	merged := filepath.Join(dir, "merged")
 	for _, d := range []string{lower, filepath.Join(lower, "d"), upper, work, merged} {
-		if os.Mkdir(d, 0o755) != nil {
-			return false
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
 		}
 	}
 	for _, f := range []string{filepath.Join(lower, "f"), filepath.Join(lower, "d", "x")} {
-		if os.WriteFile(f, []byte("x"), 0o644) != nil {
-			return false
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			return err
 		}
 	}
-	if mountOverlay([]string{lower}, upper, work, merged, false) != nil {
-		return false
+	if err := mount([]string{lower}, upper, work, merged); err != nil {
+		return err
 	}
 	mounted := true
 	defer func() {
@@ -63,19 +73,28 @@ func probeOverlay(dir string) bool {
 			Unmount(merged)
 		}
 	}()
-	if os.Remove(filepath.Join(merged, "f")) != nil ||
-		os.RemoveAll(filepath.Join(merged, "d")) != nil ||
-		os.Mkdir(filepath.Join(merged, "d"), 0o755) != nil {
-		return false
+	if err := os.Remove(filepath.Join(merged, "f")); err != nil {
+		return err
 	}
-	if Unmount(merged) != nil {
-		return false
+	if err := os.RemoveAll(filepath.Join(merged, "d")); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(merged, "d"), 0o755); err != nil {
+		return err
+	}
+	if err := Unmount(merged); err != nil {
+		return err
 	}
 	mounted = false
+	if err := normalizeFuseUpper(upper); err != nil {
+		return err
+	}
 	st, err := lstat(filepath.Join(upper, "f"))
 	if err != nil || !isWhiteout(&st) {
-		return false
+		return errors.New("no whiteout in the upper dir after deleting a lower file")
 	}
-	opaque, err := isOpaque(filepath.Join(upper, "d"))
-	return err == nil && opaque
+	if opaque, err := isOpaque(filepath.Join(upper, "d")); err != nil || !opaque {
+		return errors.New("no opaque directory in the upper dir after recreating a lower directory")
+	}
+	return nil
 }

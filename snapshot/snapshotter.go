@@ -31,17 +31,25 @@ type Snapshotter struct {
 
 	overlayOnce sync.Once
 	overlayOK   bool
+
+	forced     Driver // WithDriver; "" probes
+	driverOnce sync.Once
+	driver     DriverStatus
+	driverErr  error
 }
 
 // New opens (creating if needed) the snapshot store rooted at root,
 // conventionally <hoistroot>/snapshots, and removes temp entries left by
 // dead processes. Nothing outside root is touched.
-func New(root string) (*Snapshotter, error) {
+func New(root string, opts ...Option) (*Snapshotter, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("resolving snapshot root %s: %w", root, err)
 	}
 	s := &Snapshotter{root: abs, boot: currentBootID()}
+	for _, o := range opts {
+		o(s)
+	}
 	for _, d := range []string{abs, s.tmpDir(), s.emptyDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", d, err)

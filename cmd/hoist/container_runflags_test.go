@@ -201,16 +201,18 @@ func TestRunVolumesFrom(t *testing.T) {
 // --pull and --platform. Docker 20.10: --pull never with a missing image is "No such image:
 // nosuchimg:latest", 125; a missing image with --pull missing prints "Unable to find image
 // '...:latest' locally" on stderr, pulls (progress on stderr), runs; --pull always pulls first.
-// hoist without --pull does not pull (docs/compatibility.md). Only the host's platform runs.
+// Without --pull, hoist pulls a missing image as docker does (missing). Only the host's platform runs.
 func TestRunPullAndPlatform(t *testing.T) {
 	root := containerRoot(t)
 	reg := testutil.Registry(t)
 	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/bb:1"), "push")
-	img := reg + "/library/bb:1"
+	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/bb:2"), "push")
+	img, img2 := reg+"/library/bb:1", reg+"/library/bb:2"
 	host := "linux/" + runtime.GOARCH
 	runCases(t, root, []runCase{
 		{"never, missing", []string{"--network", "none", "--pull", "never", "nosuchimg", "true"}, "", 125, "No such image: nosuchimg:latest"},
-		{"no policy, missing", []string{"--network", "none", img, "true"}, "", 125, "unable to find image '" + img + "' locally"},
+		{"no policy: missing, docker's default", []string{"--network", "none", "--rm", img2, "true"}, "", 0,
+			"Unable to find image '" + img2 + "' locally\n2: Pulling from " + reg + "/library/bb\n"},
 		{"bad policy", []string{"--network", "none", "--pull", "sometimes", "busybox", "true"}, "", 125,
 			`invalid pull option: 'sometimes': must be one of "always", "missing" or "never"`},
 		{"missing pulls", []string{"--network", "none", "--pull", "missing", img, "echo", "ran"}, "ran\n", 0,

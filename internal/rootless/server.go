@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -109,10 +110,12 @@ func serve(sock string) error {
 	// Our standard descriptors go to the log file the client opened; stdin is /dev/null.
 	s := &server{listener: l, last: time.Now()}
 	go s.reapIdle()
+	go s.stopOnSignal()
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
 			if s.closing() {
+				s.waitIdle() // `hoist system stop` is itself a connection: it gets its exit status
 				os.Exit(0)
 			}
 			return err
@@ -140,6 +143,30 @@ func (s *server) track(d int) {
 	s.mu.Unlock()
 }
 
+// stopOnSignal closes the listener on SIGTERM (`hoist system stop`): no new command is accepted.
+func (s *server) stopOnSignal() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	<-sigs
+	s.mu.Lock()
+	s.stopping = true
+	s.listener.Close()
+	s.mu.Unlock()
+}
+
+// waitIdle returns once no connection is being served.
+func (s *server) waitIdle() {
+	for {
+		s.mu.Lock()
+		n := s.active
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (s *server) closing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,24 +189,9 @@ func (s *server) reapIdle() {
 	}
 }
 
-// othersInUserns reports whether a process other than this one lives in our user namespace.
-func othersInUserns() bool {
-	self, err := os.Readlink("/proc/self/ns/user")
-	if err != nil {
-		return true
-	}
-	pids, _ := filepath.Glob("/proc/[0-9]*")
-	me := strconv.Itoa(os.Getpid())
-	for _, p := range pids {
-		if filepath.Base(p) == me {
-			continue
-		}
-		if ns, err := os.Readlink(p + "/ns/user"); err == nil && ns == self {
-			return true
-		}
-	}
-	return false
-}
+// othersInUserns reports whether a process other than this one (and pasta) lives in our user
+// namespace.
+func othersInUserns() bool { return len(othersInUsernsExcept(os.Getpid())) > 0 }
 
 // handle runs one client's command.
 func (s *server) handle(c *net.UnixConn) {

@@ -47,7 +47,7 @@ type CreateOptions struct {
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
 	Mounts      []string     // --mount, docker's CSV syntax
-	Pull        string       // --pull: "" (hoist's default: never pull), PullMissing, PullAlways, PullNever
+	Pull        string       // --pull: PullMissing (the CLI's default, docker's), PullAlways, PullNever; "": never, without docker's message
 	Puller      Puller       // pulls for Pull
 	Platform    string       // --platform: "" or the host's
 	CIDFile     string       // --cidfile: written with the ID once created; must not exist

@@ -84,6 +84,10 @@ func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
 	if err != nil {
 		return err
 	}
+	driver, err := g.storageDriver()
+	if err != nil {
+		return err
+	}
 	var done func()
 	if opts.Registry, done, err = b.rf.options(g); err != nil {
 		return err
@@ -94,7 +98,7 @@ func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
 	if err != nil {
 		return err
 	}
-	bld, err := builder.New(g.root, st)
+	bld, err := builder.New(g.root, st, builder.WithStorageDriver(driver))
 	if err != nil {
 		return err
 	}

@@ -83,8 +83,8 @@ func newBuilderCmd(g *globals) *cobra.Command {
 }
 
 func newSystemCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "system", Short: "Manage hoist's storage", Long: systemLong, Example: systemExample}
-	cmd.AddCommand(&cobra.Command{
+	cmd := &cobra.Command{Use: "system", Short: "Manage hoist's storage and its rootless server", Long: systemLong, Example: systemExample}
+	cmd.AddCommand(newSystemStopCmd(g), newInfoCmd(g), &cobra.Command{
 		Use:     "df",
 		Short:   "Show disk usage",
 		Long:    systemDfLong,

@@ -21,6 +21,7 @@ import (
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
+	"github.com/hoistbuild/hoist/snapshot"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -30,6 +31,7 @@ var Version = "dev"
 // globals are the persistent flags, filled before any command runs.
 type globals struct {
 	root   string
+	driver string // --storage-driver
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -160,6 +162,15 @@ func usageError(cmd *cobra.Command, err error) error {
 	return &usageErr{err: err, usage: cmd.UseLine(), cmd: cmd.CommandPath()}
 }
 
+// storageDriver is --storage-driver, checked.
+func (g *globals) storageDriver() (snapshot.Driver, error) {
+	d, err := snapshot.ParseDriver(g.driver)
+	if err != nil {
+		return "", &exitError{code: 125, err: fmt.Errorf("--storage-driver: %w", err)}
+	}
+	return d, nil
+}
+
 func defaultRoot() string {
 	if r := os.Getenv("HOIST_ROOT"); r != "" {
 		return r
@@ -180,6 +191,8 @@ func newRoot(g *globals, groups bool) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "hoist's storage directory (env HOIST_ROOT)")
+	root.PersistentFlags().StringVar(&g.driver, "storage-driver", os.Getenv("HOIST_STORAGE_DRIVER"),
+		"how build steps get a writable rootfs: overlay, fuse-overlayfs or copy (default: probed; env HOIST_STORAGE_DRIVER)")
 	addProfiling(root)
 	root.AddCommand(subcommands(g)...)
 	if groups {
@@ -216,6 +229,7 @@ func imageCommands(g *globals) []*cobra.Command {
 		newPruneCmd(g, "prune"),
 		newBuilderCmd(g),
 		newSystemCmd(g),
+		newInfoCmd(g),
 		newLoginCmd(g),
 		newLogoutCmd(g),
 		newSearchCmd(g),

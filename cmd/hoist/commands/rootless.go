@@ -1,5 +1,10 @@
 package commands
 
+import "github.com/hoistbuild/hoist/internal/rootless"
+
+// serverRunning reports whether the user's rootless server runs (a variable for tests).
+var serverRunning = rootless.Running
+
 // outsideNamespace are the commands an ordinary user runs without the rootless namespaces: they
 // mount nothing and touch only files the user owns (credentials in ~/.docker; the store's blobs and
 // image index, which the namespace's root writes as the user), and they reach registries through
@@ -15,7 +20,7 @@ func NeedsNamespace(args []string) bool {
 	var words []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--root" || a == "--cpuprofile" {
+		if a == "--root" || a == "--cpuprofile" || a == "--storage-driver" {
 			i++ // a global flag's value
 			continue
 		}
@@ -29,6 +34,8 @@ func NeedsNamespace(args []string) bool {
 	switch {
 	case len(words) == 0:
 		return false // bare `hoist` prints help
+	case words[0] == "system" && len(words) == 2 && words[1] == "stop":
+		return serverRunning() // stopping a server that does not run starts none
 	case words[0] == "image" && len(words) == 2:
 		return !outsideNamespace[words[1]] // hoist image push|pull
 	}

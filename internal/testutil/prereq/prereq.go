@@ -61,6 +61,9 @@ const (
 	// and /etc/subgid, newuidmap/newgidmap (uidmap), pasta (passt) and a /dev/net/tun everyone may
 	// open (hack/deps.sh sets all of it up).
 	Rootless
+	// FuseOverlayfs: fuse-overlayfs (Debian's package) and a /dev/fuse everyone may open, as Debian's
+	// udev makes it (hack/deps.sh installs the one and sets the other).
+	FuseOverlayfs
 )
 
 // RootlessUser is the unprivileged user the rootless tests run hoist as.
@@ -105,6 +108,15 @@ var checks = []struct {
 	{Docker, cached(dockerMissing)},
 	{Podman, cached(podmanMissing)},
 	{Rootless, cached(rootlessMissing)},
+	{FuseOverlayfs, func() string {
+		if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
+			return "fuse-overlayfs not installed (hack/deps.sh installs it)"
+		}
+		if fi, err := os.Stat("/dev/fuse"); err != nil || fi.Mode().Perm()&0o006 != 0o006 {
+			return "/dev/fuse is missing or not readable and writable by everyone (hack/deps.sh sets it)"
+		}
+		return ""
+	}},
 }
 
 func rootlessMissing() string {
