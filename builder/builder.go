@@ -53,7 +53,14 @@ type Options struct {
 	Target         string
 	Tags           []string
 	// Labels are added to the final image's config (--label).
-	Labels  map[string]string
+	Labels map[string]string
+	// Outputs are where the result goes (--output, --push, --load); none means the image store,
+	// named by Tags. See Output.
+	Outputs []Output
+	// Annotations go on the image's manifest or descriptor (--annotation), with those of Outputs.
+	Annotations Annotations
+	// Stdout receives an output whose dest is "-".
+	Stdout  io.Writer
 	NoCache bool
 	// NoCacheFilter lists stages (by name or index) whose steps ignore the cache.
 	NoCacheFilter []string
@@ -62,6 +69,10 @@ type Options struct {
 	CacheTo   []CacheTarget
 	// Secrets are the values of --secret, by id, for RUN --mount=type=secret.
 	Secrets map[string]Secret
+	// SSH are the agents of --ssh, by id, for RUN --mount=type=ssh.
+	SSH map[string]SSH
+	// NamedContexts are the --build-context values by the key ParseBuildContext returns.
+	NamedContexts map[string]NamedContext
 	// Pull re-resolves base image tags in their registries instead of using local images.
 	Pull bool
 	// Explain computes every step's cache key and reports which steps would run and why, without
@@ -93,6 +104,9 @@ type Result struct {
 	// ContextFilesRead is how many build-context files had to be read to compute cache keys (the
 	// others' digests came from the stat cache).
 	ContextFilesRead int64
+	// Metadata is what buildx writes to --metadata-file for the outputs (containerimage.digest,
+	// containerimage.config.digest, containerimage.descriptor, image.name); see WriteMetadata.
+	Metadata map[string]any
 }
 
 // Builder builds images into one hoist root. It is safe for concurrent use, including by several
@@ -168,6 +182,10 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	outs, err := planOutputs(&opts)
+	if err != nil {
+		return nil, err
+	}
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -197,8 +215,14 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	buildID := cache.BuildID(src.id, dfName, opts.Target)
 	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
-		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
-		prev: b.history.Last(buildID)}
+		results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
+		prev: b.history.Last(buildID), outputs: outs}
+	bd.order = bd.neededStages(target)
+	bd.targetStage = target
+	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
+		bd.uploader = push.NewUploader(ctx, b.store, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
+		defer bd.uploader.Abort()
+	}
 	bd.loadCacheSources(ctx)
 	final, err := bd.run(ctx, target)
 	// The context digests are worth keeping even when the build failed.
@@ -239,11 +263,16 @@ func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, erro
 	return dfName, plan, target, nil
 }
 
-// finish writes the built image and tags it, exports the caches, records the build for the next one
-// and, if asked, recompresses the image.
+// finish writes the built image and names it in the store, exports the caches, records the build for
+// the next one, if asked recompresses the image, and runs the outputs.
 func (bd *build) finish(ctx context.Context, final *imageState, target int, buildID string) (*Result, error) {
 	b, opts, pw := bd.b, bd.opts, bd.progress
-	res, err := b.commitImage(ctx, final, opts)
+	set, err := opts.Annotations.For(parser.HostPlatform().String(), []string{parser.HostPlatform().String()})
+	if err != nil {
+		return nil, err
+	}
+	names, stored := storedNames(bd.outputs), anyStored(bd.outputs)
+	res, err := b.commitImage(ctx, final, opts, set.Manifest, names, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -255,13 +284,68 @@ func (bd *build) finish(ctx context.Context, final *imageState, target int, buil
 	}
 	res.ContextFilesRead = bd.digests.Reads()
 	pw.printf("writing image %s done\n", res.ImageID)
-	for _, t := range opts.Tags {
+	for _, t := range names {
 		pw.printf("naming to %s done\n", t)
 	}
 	if opts.Compression != push.CompressionKeep {
-		return b.recompress(ctx, res, opts.Compression, opts.Tags)
+		if res, err = b.recompress(ctx, res, opts.Compression, names, stored); err != nil {
+			return nil, err
+		}
+	}
+	if bd.uploader != nil {
+		if err := bd.uploader.Wait(); err != nil {
+			return nil, err
+		}
+	}
+	if res.Metadata, err = bd.export(ctx, res, final, bd.outputs, set); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// planOutputs resolves opts' outputs (see resolveOutputs) before anything is built, so that a bad
+// one fails the build at once; the merged annotations and compression go back into opts.
+func planOutputs(opts *Options) ([]Output, error) {
+	outs, ann, comp, err := resolveOutputs(opts.Outputs, opts.Tags, opts.Annotations, opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	host := parser.HostPlatform().String()
+	set, err := ann.For(host, []string{host})
+	if err != nil {
+		return nil, err
+	}
+	if err := set.single(); err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if o.Push {
+			for _, n := range o.Names {
+				if _, err := store.ParseName(n); err != nil {
+					return nil, fmt.Errorf("--output: invalid name %q: %w", n, err)
+				}
+			}
+		}
+	}
+	opts.Annotations, opts.Compression = ann, comp
+	return outs, nil
+}
+
+// CheckOutputs reports what is wrong with opts' outputs and annotations (what Build would refuse
+// before building), so that a command can reject bad flags up front.
+func CheckOutputs(opts Options) error {
+	_, err := planOutputs(&opts)
+	return err
+}
+
+// anyStored reports whether an output keeps the image in the store.
+func anyStored(outs []Output) bool {
+	for _, o := range outs {
+		if o.stored() {
+			return true
+		}
+	}
+	return false
 }
 
 func readDockerfile(opts Options, bctx *buildContext) (string, []byte, error) {
@@ -308,10 +392,13 @@ type build struct {
 	prev     *cache.BuildRecord     // the last build of this Dockerfile, to explain misses
 	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
 
-	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
-	exports    []exported                 // this build's step results, for --cache-to
-	usedMounts map[string]bool            // cache mount ids RUN steps used
-	fetches    remoteFetches              // ADD's downloads and git checkouts
+	remote      map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
+	exports     []exported                 // this build's step results, for --cache-to
+	usedMounts  map[string]bool            // cache mount ids RUN steps used
+	fetches     remoteFetches              // ADD's downloads and git checkouts
+	outputs     []Output                   // resolved Options.Outputs
+	targetStage int                        // the target stage
+	uploader    *push.Uploader             // build --push: the target stage's layers, uploaded as made
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {
@@ -367,6 +454,13 @@ func (bd *build) run(ctx context.Context, target int) (*imageState, error) {
 		go func(n, i int) {
 			f := bd.results[i]
 			defer close(f.done)
+			if nc, ok := bd.replaced(i); ok {
+				bd.progress.printf("[stage %d/%d] replaced by --build-context %s\n", n+1, len(bd.order), bd.plan.Stages[i].Name)
+				if f.state, f.err = bd.contextState(ctx, bd.plan.Stages[i].Name, nc); f.err != nil {
+					cancel()
+				}
+				return
+			}
 			for _, d := range bd.plan.Stages[i].DependsOn {
 				if _, err := bd.wait(ctx, d); err != nil {
 					f.err = errDependency

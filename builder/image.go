@@ -17,8 +17,9 @@ import (
 	"github.com/hoistbuild/hoist/store"
 )
 
-// commitImage assembles the final image from a stage state, writes it to the store and tags it.
-func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options) (*Result, error) {
+// commitImage assembles the final image from a stage state with the manifest annotations ann, writes
+// it to the store and, when stored, records it in the store's index under names (none: dangling).
+func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options, ann map[string]string, names []string, stored bool) (*Result, error) {
 	cfg := cloneConfig(st.cfg)
 	if len(opts.Labels) > 0 {
 		if cfg.Config.Labels == nil {
@@ -70,20 +71,25 @@ func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options)
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return nil, err
 	}
+	if len(ann) > 0 {
+		img = mutate.Annotations(img, ann).(v1.Image)
+	}
 	h, err := b.store.WriteImage(ctx, img)
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
 	}
-	var names []string
-	for _, t := range opts.Tags {
+	var refs []string
+	for _, t := range names {
 		r, err := store.ParseName(t)
 		if err != nil {
 			return nil, fmt.Errorf("invalid tag %q: %w", t, err)
 		}
-		names = append(names, r.Name())
+		refs = append(refs, r.Name())
 	}
-	if err := b.store.AddImage(ctx, h, names...); err != nil {
-		return nil, err
+	if stored {
+		if err := b.store.AddImage(ctx, h, refs...); err != nil {
+			return nil, err
+		}
 	}
 	id, err := img.ConfigName()
 	if err != nil {

@@ -153,6 +153,11 @@ func (sr *stageRun) apply(ctx context.Context, next *imageState, key cache.Key, 
 			return err
 		}
 		next.layers = append(next.layers, layer)
+		// build --push: upload while the build goes on. A remote-backed layer (from --cache-from) is
+		// left to the final push, which mounts it instead of fetching and uploading it.
+		if d, err := v1.NewHash(l.Digest); err == nil && sr.bd.uploader != nil && sr.stage.Index == sr.bd.targetStage && sr.bd.b.store.HasBlob(d) {
+			sr.bd.uploader.Add(layer)
+		}
 	}
 	sr.st = next
 	return nil

@@ -10,7 +10,7 @@ import (
 
 // recompress converts a built image's layers to c (Options.Compression) and moves tags to the
 // converted image, which it returns as the build's result.
-func (b *Builder) recompress(ctx context.Context, res *Result, c push.Compression, tags []string) (*Result, error) {
+func (b *Builder) recompress(ctx context.Context, res *Result, c push.Compression, tags []string, stored bool) (*Result, error) {
 	h, err := push.Convert(ctx, b.store, res.Manifest, c)
 	if err != nil {
 		return nil, fmt.Errorf("--compression %s: %w", c, err)
@@ -23,8 +23,10 @@ func (b *Builder) recompress(ctx context.Context, res *Result, c push.Compressio
 		}
 		names = append(names, store.NormalizedName(ref))
 	}
-	if err := b.store.AddImage(ctx, h, names...); err != nil {
-		return nil, err
+	if stored {
+		if err := b.store.AddImage(ctx, h, names...); err != nil {
+			return nil, err
+		}
 	}
 	img, err := b.store.Image(h)
 	if err != nil {

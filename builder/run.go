@@ -85,6 +85,9 @@ func (sr *stageRun) planRun(ctx context.Context, s *parser.RunStep) (*runPlan, e
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := lookupEnv(env, "SSH_AUTH_SOCK"); rm.sshSock != "" && !ok {
+		env = append(env, "SSH_AUTH_SOCK="+rm.sshSock) // as BuildKit's llb.Run with an ssh mount
+	}
 	return &runPlan{step: s, args: args, script: script, env: env, user: cfg.User, workdir: workdir,
 		network: network, insecure: insecure, mounts: rm}, nil
 }

@@ -32,9 +32,11 @@ type Secret struct {
 // runMounts is the RUN --mount flags of one step: what enters the cache key now, and how to make the
 // sandbox mounts when (and only if) the step runs.
 type runMounts struct {
-	key   []string
-	env   []string // secrets exposed as environment variables: never in the key or the image
-	makes []func(ctx context.Context) (run.Mount, func(), error)
+	key []string
+	env []string // secrets exposed as environment variables: never in the key or the image
+	// sshSock is the target of the step's first ssh mount (SSH_AUTH_SOCK), "" without one.
+	sshSock string
+	makes   []func(ctx context.Context) (run.Mount, func(), error)
 }
 
 // materialize makes every mount and returns them with one function that releases them all.
@@ -63,10 +65,11 @@ func (rm *runMounts) materialize(ctx context.Context) ([]run.Mount, func(), erro
 // runMounts prepares the RUN --mount flags: bind (from the context or a stage/image; read-only, or rw
 // over a throw-away layer),
 // tmpfs, cache (kept under root/cachemounts, never in a layer; sharing shared, locked or private) and
-// secret (from --secret; its content never enters a layer, the history or a cache key). ssh is not
-// supported.
+// secret (from --secret; its content never enters a layer, the history or a cache key) and ssh (an
+// agent socket forwarding to --ssh; see sshMount).
 func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) (*runMounts, error) {
 	rm := &runMounts{}
+	nSSH := 0
 	for _, m := range s.Mounts {
 		target := m.Target
 		if target == "" && m.Type == "secret" {
@@ -76,7 +79,7 @@ func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) (*runMount
 			}
 			target = "/run/secrets/" + id
 		}
-		if target == "" && !(m.Type == "secret" && m.Env != nil) {
+		if target == "" && !(m.Type == "secret" && m.Env != nil) && m.Type != "ssh" {
 			return nil, fmt.Errorf("--mount=type=%s: target is required", m.Type)
 		}
 		if target != "" && !path.IsAbs(target) {
@@ -96,6 +99,9 @@ func (sr *stageRun) runMounts(ctx context.Context, s *parser.RunStep) (*runMount
 			err = sr.bindMount(ctx, rm, m, target)
 		case "secret":
 			err = sr.secretMount(rm, m, target)
+		case "ssh":
+			err = sr.sshMount(rm, m, target, nSSH)
+			nSSH++
 		default:
 			err = fmt.Errorf("RUN --mount=type=%s is not supported", m.Type)
 		}

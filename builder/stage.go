@@ -168,9 +168,39 @@ func scratchState() *imageState {
 	}
 }
 
-// imageState loads (pulling if needed) an image by reference and returns its state; results are
-// shared per build so each image is resolved once.
+// imageState is the state of an image named in FROM, COPY --from or RUN --mount from=: the
+// --build-context of that name if there is one, else the image (see loadedState).
 func (bd *build) imageState(ctx context.Context, ref string) (*imageState, error) {
+	if nc, ok := bd.namedContext(ref); ok {
+		return bd.sharedState(ctx, "context:"+ref, func() (*imageState, error) { return bd.contextState(ctx, ref, nc) })
+	}
+	return bd.loadedState(ctx, ref)
+}
+
+// sharedState returns the state stored under key in this build, making it with mk the first time.
+func (bd *build) sharedState(ctx context.Context, key string, mk func() (*imageState, error)) (*imageState, error) {
+	bd.mu.Lock()
+	if bd.images == nil {
+		bd.images = map[string]*imageState{}
+	}
+	if st, ok := bd.images[key]; ok {
+		bd.mu.Unlock()
+		return st.clone(), nil
+	}
+	bd.mu.Unlock()
+	st, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	bd.mu.Lock()
+	bd.images[key] = st
+	bd.mu.Unlock()
+	return st.clone(), nil
+}
+
+// loadedState loads (pulling if needed) an image by reference and returns its state; results are
+// shared per build so each image is resolved once.
+func (bd *build) loadedState(ctx context.Context, ref string) (*imageState, error) {
 	bd.mu.Lock()
 	if bd.images == nil {
 		bd.images = map[string]*imageState{}

@@ -32,6 +32,8 @@ const (
 type savedImage struct {
 	manifest v1.Hash
 	name     string // normalized tag, "" when selected by ID or digest
+	// annotations are added to the image's descriptor in an OCI layout's index.json.
+	annotations map[string]string
 }
 
 // resolveForSave resolves refs (see Resolve) under one index read.
@@ -72,6 +74,32 @@ func (s *Store) Save(ctx context.Context, w io.Writer, refs []string, format str
 		return s.saveOCI(ctx, w, sel)
 	default:
 		return fmt.Errorf("saving images: format %q: %w", format, ErrUnsupported)
+	}
+}
+
+// SaveImage writes the stored image with manifest digest h to w as a FormatDockerArchive or
+// FormatOCIArchive tar, named by names (ParseName syntax; none: untagged). annotations are added to
+// its descriptor in an OCI layout's index.json (a docker archive has no place for them). Blobs are
+// verified as they are copied; on error w may hold a partial archive. The caller closes w.
+func (s *Store) SaveImage(ctx context.Context, w io.Writer, h v1.Hash, names []string, format string, annotations map[string]string) error {
+	sel := []savedImage{{manifest: h, annotations: annotations}}
+	if len(names) > 0 {
+		sel = sel[:0]
+		for _, n := range names {
+			ref, err := ParseName(n)
+			if err != nil {
+				return fmt.Errorf("saving image: %w", err)
+			}
+			sel = append(sel, savedImage{manifest: h, name: NormalizedName(ref), annotations: annotations})
+		}
+	}
+	switch format {
+	case FormatDockerArchive:
+		return s.saveDocker(ctx, w, sel)
+	case FormatOCIArchive:
+		return s.saveOCI(ctx, w, sel)
+	default:
+		return fmt.Errorf("saving image: format %q: %w", format, ErrUnsupported)
 	}
 }
 

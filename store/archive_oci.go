@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"strings"
 	"time"
@@ -29,7 +30,11 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	var blobs []v1.Hash
 	seenBlob := map[v1.Hash]bool{}
-	seenDesc := map[savedImage]bool{}
+	type descKey struct {
+		manifest v1.Hash
+		name     string
+	}
+	seenDesc := map[descKey]bool{}
 	addBlob := func(h v1.Hash) {
 		if !seenBlob[h] {
 			seenBlob[h] = true
@@ -37,17 +42,24 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 		}
 	}
 	for _, si := range sel {
-		if seenDesc[si] {
+		if seenDesc[descKey{si.manifest, si.name}] {
 			continue
 		}
-		seenDesc[si] = true
+		seenDesc[descKey{si.manifest, si.name}] = true
 		img, err := s.imageCore(si.manifest)
 		if err != nil {
 			return fmt.Errorf("saving oci archive: %w", err)
 		}
 		d := v1.Descriptor{MediaType: img.mediaType, Size: int64(len(img.raw)), Digest: si.manifest}
+		if si.name != "" || len(si.annotations) > 0 {
+			d.Annotations = maps.Clone(si.annotations)
+			if d.Annotations == nil {
+				d.Annotations = map[string]string{}
+			}
+		}
 		if si.name != "" {
-			d.Annotations = map[string]string{annotationRefName: si.name, annotationContainerdName: si.name}
+			d.Annotations[annotationRefName] = si.name
+			d.Annotations[annotationContainerdName] = si.name
 		}
 		index.Manifests = append(index.Manifests, d)
 		addBlob(img.manifest.Config.Digest)

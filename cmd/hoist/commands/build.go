@@ -47,6 +47,13 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.BoolVarP(&b.quiet, "quiet", "q", false, "print only the image ID")
 	f.StringVar(&b.progress, "progress", "plain", "progress output: plain, tty or quiet")
 	f.StringVar(&b.iidfile, "iidfile", "", "write the image ID to this file")
+	f.StringArrayVarP(&b.outputs, "output", "o", nil, "output destination: type=image|registry|docker|oci|tar|local[,dest=PATH][,name=NAME][,push=true], PATH (local) or - (tar to stdout)")
+	f.BoolVar(&b.push, "push", false, "push the image to the registry of each name (shorthand for --output=type=registry)")
+	f.BoolVar(&b.load, "load", false, "keep the image in hoist's image store (shorthand for --output=type=docker; the default)")
+	f.StringVar(&b.metadataFile, "metadata-file", "", "write the build result metadata (digest, descriptor, names) to this file as JSON")
+	f.StringArrayVar(&b.contexts, "build-context", nil, "additional build context for FROM, COPY --from and RUN --mount from=: NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG][@DIGEST]")
+	f.StringArrayVar(&b.ssh, "ssh", nil, "forward an ssh agent to RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY...]] (default: $SSH_AUTH_SOCK)")
+	f.StringArrayVar(&b.annotations, "annotation", nil, "add an annotation to the image: [TYPE[PLATFORM],...:]KEY=VALUE (TYPE manifest, manifest-descriptor, index, index-descriptor)")
 	b.runf.add(f)
 	f.StringVar(&b.compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
 	b.rf.add(f, false)
@@ -66,6 +73,10 @@ type buildCmd struct {
 	cacheFrom, cacheTo      []string
 	compression             string
 	rf                      registryFlags
+	outputs, annotations    []string
+	ssh, contexts           []string
+	push, load              bool
+	metadataFile            string
 }
 
 func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
@@ -98,12 +109,22 @@ func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
 		}
 		return err
 	}
+	return b.report(g, res, opts)
+}
+
+// report writes --iidfile and --metadata-file and prints the image ID (unless an output has stdout).
+func (b *buildCmd) report(g *globals, res *builder.Result, opts builder.Options) error {
 	if b.iidfile != "" {
 		if err := os.WriteFile(b.iidfile, []byte(res.ImageID.String()), 0o644); err != nil {
 			return fmt.Errorf("--iidfile: %w", err)
 		}
 	}
-	if !b.explain {
+	if b.metadataFile != "" && !b.explain {
+		if err := builder.WriteMetadata(b.metadataFile, res.Metadata); err != nil {
+			return err
+		}
+	}
+	if !b.explain && !outputsToStdout(opts.Outputs) {
 		fmt.Fprintln(g.stdout, res.ImageID)
 	}
 	return nil
@@ -120,6 +141,13 @@ func (b *buildCmd) options(g *globals, arg string) (builder.Options, error) {
 	if err := setContext(&opts, arg, g.stdin); err != nil {
 		return opts, err
 	}
+	if err := builder.CheckOutputs(opts); err != nil {
+		return opts, flagError(err)
+	}
+	if outputsToStdout(opts.Outputs) && isTerminal(g.stdout) {
+		return opts, flagError(errors.New("--output: refusing to write a tar to the terminal: give dest=FILE or redirect stdout"))
+	}
+	opts.Stdout = g.stdout
 	if b.file == "-" {
 		data, err := io.ReadAll(g.stdin)
 		if err != nil {
@@ -148,7 +176,19 @@ func (b *buildCmd) parseValues(opts *builder.Options) error {
 	if opts.Secrets, err = parseSecrets(b.secrets); err != nil {
 		return err
 	}
+	if opts.SSH, err = parseSSH(b.ssh); err != nil {
+		return err
+	}
+	if opts.NamedContexts, err = parseBuildContexts(b.contexts); err != nil {
+		return err
+	}
 	if opts.CacheFrom, opts.CacheTo, err = parseCaches(b.cacheFrom, b.cacheTo); err != nil {
+		return err
+	}
+	if opts.Outputs, err = builder.ParseOutputs(b.outputs, b.push, b.load); err != nil {
+		return err
+	}
+	if opts.Annotations, err = parseAnnotations(b.annotations); err != nil {
 		return err
 	}
 	switch b.progress {

@@ -46,6 +46,36 @@ func parseSecrets(in []string) (map[string]builder.Secret, error) {
 	return out, nil
 }
 
+// parseSSH parses --ssh values (builder.ParseSSH) with hoist's SSH_AUTH_SOCK.
+func parseSSH(in []string) (map[string]builder.SSH, error) {
+	out := map[string]builder.SSH{}
+	for _, spec := range in {
+		s, err := builder.ParseSSH(spec, os.Getenv("SSH_AUTH_SOCK"))
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[s.ID]; dup {
+			return nil, fmt.Errorf("--ssh %s: duplicate agent ID %q", spec, s.ID)
+		}
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
+// parseBuildContexts parses --build-context values (builder.ParseBuildContext); a later value for a
+// name replaces an earlier one, as buildx's map does.
+func parseBuildContexts(in []string) (map[string]builder.NamedContext, error) {
+	out := map[string]builder.NamedContext{}
+	for _, spec := range in {
+		key, nc, err := builder.ParseBuildContext(spec)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = nc
+	}
+	return out, nil
+}
+
 // cacheFields parses "k=v,k=v" (a bare value is a registry ref, as buildx accepts).
 func cacheFields(flag, spec string) (map[string]string, error) {
 	out := map[string]string{}
@@ -117,4 +147,27 @@ func parseCacheTarget(spec string) (builder.CacheTarget, error) {
 		return t, fmt.Errorf("--cache-to %q: unknown type %q (registry, local)", spec, t.Type)
 	}
 	return t, nil
+}
+
+// parseAnnotations parses the --annotation values (builder.ParseAnnotation).
+func parseAnnotations(in []string) (builder.Annotations, error) {
+	var out builder.Annotations
+	for _, s := range in {
+		a, err := builder.ParseAnnotation(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a...)
+	}
+	return out, nil
+}
+
+// outputsToStdout reports whether an output writes to standard output (dest=-).
+func outputsToStdout(outs []builder.Output) bool {
+	for _, o := range outs {
+		if o.ToStdout() {
+			return true
+		}
+	}
+	return false
 }
