@@ -89,6 +89,11 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string) {
 	if in.Stdin != nil {
 		opts.ContextReader = bytes.NewReader(in.Stdin)
 	}
+	if env := srv.GitClientEnv(); env != nil {
+		// The case's ssh agent, known_hosts and CA, given to hoist's git the way a user gives them
+		// to git (SSH_AUTH_SOCK, GIT_SSH_COMMAND, GIT_SSL_CAINFO: docs/compatibility.md).
+		opts.Env = append(os.Environ(), env...)
+	}
 	var log bytes.Buffer
 	opts.Progress = &log
 	res, err := b.Build(context.Background(), opts)

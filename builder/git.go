@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -309,6 +310,11 @@ func (s *gitSource) checkout(ctx context.Context, env []string, dir, commit, use
 	}
 	secs, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	if s.keepGitDir {
+		// The kept origin names no credentials, as in BuildKit: a user (ssh://git@host, a token as
+		// https://user@host) or password in the URL becomes xxxxx.
+		if _, err := git.run(ctx, "remote", "set-url", "origin", redactCredentials(s.remote)); err != nil {
+			return fail("remote set-url", err)
+		}
 		_, _ = git.run(ctx, "update-ref", "-d", "refs/hoist/fetched")
 		_, _ = git.run(ctx, "reflog", "expire", "--all", "--expire=now")
 		os.Remove(filepath.Join(dir, ".git", "FETCH_HEAD"))
@@ -383,4 +389,24 @@ func normalizeTree(dir string, mtime *time.Time) error {
 		}
 		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 	})
+}
+
+// redactCredentials is BuildKit's urlutil.RedactCredentials: a URL's user name and password each
+// become "xxxxx"; a string that is no URL (an scp-like git@host:repo) is returned as it is.
+func redactCredentials(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	name := u.User.Username()
+	_, hasPassword := u.User.Password()
+	switch {
+	case name != "" && hasPassword:
+		u.User = url.UserPassword("xxxxx", "xxxxx")
+	case name != "":
+		u.User = url.User("xxxxx")
+	case hasPassword:
+		u.User = url.UserPassword(name, "xxxxx")
+	}
+	return u.String()
 }

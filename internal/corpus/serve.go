@@ -184,10 +184,13 @@ func (s *Servers) serveSSH(tmp string) error {
 }
 
 // GitClientEnv is what a git client's environment needs for the case's ssh and https servers
-// (nil for a case that has neither): the agent, an ssh that checks the host key against the
+// (nil for a case that has neither, and for s nil): the agent, an ssh that checks the host key against the
 // case's known_hosts and reads no ssh config of the user's (the key is the agent's only), and the
 // CA for https (GIT_SSL_CAINFO, git's own setting, which replaces the system store).
 func (s *Servers) GitClientEnv() []string {
+	if s == nil {
+		return nil
+	}
 	var env []string
 	if s.SSHAuthSock != "" {
 		env = append(env, "SSH_AUTH_SOCK="+s.SSHAuthSock,
