@@ -75,6 +75,9 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string) {
 	var srv *corpus.Servers
 	if spec.NeedsServers() {
 		testutil.RequireGit(t)
+		if spec.SSH {
+			testutil.RequireSSH(t)
+		}
 		if srv, err = corpus.Serve(dir, t.TempDir(), spec); err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ type sshFixture struct {
 
 func newSSHFixture(t *testing.T) *sshFixture {
 	t.Helper()
+	testutil.RequireSSH(t)
 	f := newRemoteFixture(t)
 	dir := t.TempDir()
 	testutil.WriteFiles(t, filepath.Join(dir, "tree"), remoteFiles)

@@ -6,13 +6,14 @@
 #   docker.io        the interop oracle: dockerd 20.10 with BuildKit (escape suite, docker load/save)
 #   podman runc      the reference for --privileged, which dockerd 20.10 cannot run on every host
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
+#   openssh-client   git over ssh (ssh://, git@host:repo) and its tests (the server is in-process)
 #   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
 #                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt; do
+for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

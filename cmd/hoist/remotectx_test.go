@@ -185,7 +185,7 @@ func lastLines(s string, n int) string {
 // refuses the unknown host key and a missing agent is named: exit 1, one error naming the context,
 // nothing left behind.
 func TestBuildSSHAndHTTPSContext(t *testing.T) {
-	testutil.RequireGit(t)
+	testutil.RequireSSH(t)
 	prereq.Require(t, prereq.Root) // the scp-like URL's server listens on port 22
 	root := newRoot(t)
 	dir := t.TempDir()

@@ -100,7 +100,7 @@ func TestReadSpecRejects(t *testing.T) {
 // the ssh server lets in only the agent's key as user git, serves only git-upload-pack of a served
 // repository, and an https client without the CA is refused.
 func TestServeSSHAndHTTPS(t *testing.T) {
-	testutil.RequireGit(t)
+	testutil.RequireSSH(t)
 	prereq.Require(t, prereq.Root) // port 22 for the scp-like address
 	dir := t.TempDir()
 	testutil.WriteFiles(t, dir, map[string]string{"v1/a.txt": "a\n", "v2/a.txt": "b\n", "v2/l": "->a.txt"})
