@@ -107,6 +107,9 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string, bu
 	var srv *corpus.Servers
 	if spec.NeedsServers() {
 		testutil.RequireGit(t)
+		if spec.SSH {
+			testutil.RequireSSH(t)
+		}
 		if srv, err = corpus.Serve(dir, sharedTempDir(t), spec); err != nil {
 			t.Fatal(err)
 		}
@@ -120,6 +123,11 @@ func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string, bu
 		BuildArgs: in.BuildArgs, Target: in.Target, Tags: []string{"corpus/" + name + ":latest"}}
 	if in.Stdin != nil {
 		opts.ContextReader = bytes.NewReader(in.Stdin)
+	}
+	if env := srv.GitClientEnv(); env != nil {
+		// The case's ssh agent, known_hosts and CA, given to hoist's git the way a user gives them
+		// to git (SSH_AUTH_SOCK, GIT_SSH_COMMAND, GIT_SSL_CAINFO: docs/compatibility.md).
+		opts.Env = append(os.Environ(), env...)
 	}
 	img := build(t, b, st, opts)
 	if err := validate.Image(img); err != nil {

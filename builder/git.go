@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -131,18 +132,56 @@ func (g *gitRunner) run(ctx context.Context, args ...string) (string, error) {
 		if errors.Is(err, exec.ErrNotFound) {
 			msg = "git is not installed (it is needed for git URLs)"
 		}
-		return "", errors.New(lastLines(msg, 4))
+		return "", errors.New(g.explain(summarizeGitError(msg)))
 	}
 	return out.String(), nil
 }
 
-// lastLines keeps git's message short: its last n lines.
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+// summarizeGitError keeps git's message short and to the point: its first line (where ssh says
+// what went wrong) and its last three, without empty lines, ssh's banner of @ signs and git's
+// advice to check access rights (true of every failure over ssh).
+func summarizeGitError(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "@") {
+			l = strings.TrimSpace(strings.Trim(l, "@"))
+		}
+		if l == "" || l == "Please make sure you have the correct access rights" || l == "and the repository exists." {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > 4 {
+		lines = append(lines[:1], lines[len(lines)-3:]...)
 	}
 	return strings.Join(lines, "; ")
+}
+
+// explain adds what hoist knows about an ssh or TLS failure to git's message: host keys are
+// checked against known_hosts, a refused key with no agent is most likely the missing agent, and
+// an https server's CA must be one git trusts.
+func (g *gitRunner) explain(msg string) string {
+	switch {
+	case strings.Contains(msg, "Host key verification failed"):
+		msg += " (hoist checks ssh host keys: the host's key must be in ~/.ssh/known_hosts, or in the UserKnownHostsFile of GIT_SSH_COMMAND)"
+	case strings.Contains(msg, "Permission denied (publickey") && envValue(g.env, "SSH_AUTH_SOCK") == "":
+		msg += " (no ssh agent: SSH_AUTH_SOCK is not set)"
+	case strings.Contains(msg, "server certificate verification failed") || strings.Contains(msg, "SSL certificate problem"):
+		msg += " (git trusts the system CA store; another CA: GIT_SSL_CAINFO or git config http.sslCAInfo)"
+	}
+	return msg
+}
+
+// envValue is the value of key in env, the last one when it is set twice (as exec uses it).
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // resolve finds the commit the source names without fetching it, as BuildKit's git source does
@@ -315,6 +354,11 @@ func (s *gitSource) checkout(ctx context.Context, env []string, dir, commit, use
 	}
 	secs, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	if s.keepGitDir {
+		// The kept origin names no credentials, as in BuildKit: a user (ssh://git@host, a token as
+		// https://user@host) or password in the URL becomes xxxxx.
+		if _, err := git.run(ctx, "remote", "set-url", "origin", redactCredentials(s.remote)); err != nil {
+			return fail("remote set-url", err)
+		}
 		_, _ = git.run(ctx, "update-ref", "-d", "refs/hoist/fetched")
 		_, _ = git.run(ctx, "reflog", "expire", "--all", "--expire=now")
 		os.Remove(filepath.Join(dir, ".git", "FETCH_HEAD"))
@@ -389,4 +433,24 @@ func normalizeTree(dir string, mtime *time.Time) error {
 		}
 		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 	})
+}
+
+// redactCredentials is BuildKit's urlutil.RedactCredentials: a URL's user name and password each
+// become "xxxxx"; a string that is no URL (an scp-like git@host:repo) is returned as it is.
+func redactCredentials(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	name := u.User.Username()
+	_, hasPassword := u.User.Password()
+	switch {
+	case name != "" && hasPassword:
+		u.User = url.UserPassword("xxxxx", "xxxxx")
+	case name != "":
+		u.User = url.User("xxxxx")
+	case hasPassword:
+		u.User = url.UserPassword(name, "xxxxx")
+	}
+	return u.String()
 }

@@ -6,6 +6,7 @@
 #   docker.io        the interop oracle: dockerd 20.10 with BuildKit (escape suite, docker load/save)
 #   podman runc      the reference for --privileged, which dockerd 20.10 cannot run on every host
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
+#   openssh-client   git over ssh (ssh://, git@host:repo) and its tests (the server is in-process)
 #   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
 #                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
 #   fuse-overlayfs   the fuse-overlayfs storage driver (its tests force it; /dev/fuse 0666 below)
@@ -13,7 +14,7 @@
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt fuse-overlayfs; do
+for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt fuse-overlayfs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hoistbuild/hoist/internal/corpus"
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
@@ -175,4 +177,68 @@ func lastLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// TestBuildSSHAndHTTPSContext: `hoist build` of a git URL over ssh (ssh:// and scp-like) and https
+// with the agent in SSH_AUTH_SOCK, the host key in the known_hosts GIT_SSH_COMMAND names and the CA
+// in GIT_SSL_CAINFO prints the image ID the git:// URL gives; hoist's own ssh (no GIT_SSH_COMMAND)
+// refuses the unknown host key and a missing agent is named: exit 1, one error naming the context,
+// nothing left behind.
+func TestBuildSSHAndHTTPSContext(t *testing.T) {
+	testutil.RequireSSH(t)
+	prereq.Require(t, prereq.Root) // the scp-like URL's server listens on port 22
+	root := newRoot(t)
+	dir := t.TempDir()
+	testutil.WriteFiles(t, filepath.Join(dir, "tree"), map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY . /app/\nRUN test -f /app/a.txt\n", "a.txt": "a\n"})
+	srv, err := corpus.Serve(dir, t.TempDir(), corpus.Spec{SSH: true, HTTPS: true,
+		Git: map[string][]corpus.Commit{"repo": {{Tree: "tree", Branches: []string{"main"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	run := func(env []string, args ...string) result {
+		t.Helper()
+		cmd := hoistCmd(root, args...)
+		cmd.Env = append(cmd.Env, env...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	}
+	build := func(env []string, url string) result {
+		return run(env, "build", "-q", "--source-date-epoch", "1000000000", "-t", "ssh:latest", srv.Expand(url))
+	}
+	want := strings.TrimSpace(mustOK(t, build(nil, "@GIT@/repo.git"), "git://").stdout)
+	for _, url := range []string{"@SSH@/repo.git#main", "@SCP@:repo.git", "@HTTPS@/git/repo.git"} {
+		if got := strings.TrimSpace(mustOK(t, build(srv.GitClientEnv(), url), url).stdout); got != want {
+			t.Errorf("%s: %s, the git:// URL gives %s", url, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		url  string
+		env  []string
+		want []string
+	}{
+		{"@SCP@:repo.git", []string{"SSH_AUTH_SOCK=" + srv.SSHAuthSock}, []string{"Error: build context @SCP@:repo.git:", "Host key verification failed", "known_hosts"}},
+		{"@SSH@/repo.git", append(srv.GitClientEnv(), "SSH_AUTH_SOCK="), []string{"Error: build context @SSH@/repo.git:", "Permission denied (publickey)", "SSH_AUTH_SOCK is not set"}},
+	} {
+		res := build(tc.env, tc.url)
+		msg := string(srv.Normalize([]byte(lastErrorLine(res.stderr))))
+		if res.code != 1 || res.stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q; want 1 and nothing", tc.url, res.code, res.stdout)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: error %q lacks %q", tc.url, msg, w)
+			}
+		}
+		if l := countLeftovers(t, root); l != (leftovers{}) {
+			t.Errorf("%s: leftovers: %s", tc.url, l)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,7 +23,7 @@ import (
 // 127.0.0.1:5000 (plain HTTP), so "FROM busybox" resolves to the refenv busybox:latest without any
 // other registry (see the corpus README). record_dockerfile is ignored: it exists for the old BuildKit
 // of dockerd 20.10; current BuildKit builds the case's own Dockerfile.
-func recordCaseBuildKit(ctx context.Context, o options, dir, tmp string) error {
+func recordCaseBuildKit(ctx context.Context, o options, dir, tmp string) (err error) {
 	spec, err := corpus.ReadSpec(dir)
 	if err != nil {
 		return err
@@ -66,6 +67,24 @@ func recordCaseBuildKit(ctx context.Context, o options, dir, tmp string) error {
 		args = append(args, "--opt", "target="+in.Target)
 	}
 	cmd := exec.CommandContext(ctx, o.buildctl, args...)
+	if srv != nil && srv.SSHAuthSock != "" {
+		// The case's agent as the session's "default" ssh: BuildKit's git source fetches ssh URLs
+		// with it (and the frontend scans the host key itself; no known_hosts is given).
+		cmd.Args = append(cmd.Args, "--ssh", "default")
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+srv.SSHAuthSock)
+	}
+	if srv != nil && srv.CACert != "" {
+		// BuildKit's git trusts the system CA store only (no git config, no environment).
+		var remove func() error
+		if remove, err = installCA(ctx, srv.CACert, "hoist-corpus-"+filepath.Base(dir)+".crt"); err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := remove(); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("buildctl build: %w\n%s", err, b)
 	}
@@ -132,4 +151,43 @@ func contextArgs(in corpus.Inputs, srv *corpus.Servers, work string) ([]string, 
 			"--opt", "filename=" + filepath.Base(df)}
 	}
 	return args, nil
+}
+
+// caDir is where Debian's update-ca-certificates picks up local CAs.
+const caDir = "/usr/local/share/ca-certificates"
+
+// installCA adds the PEM file ca to the system CA store for the time of one recording, as name
+// under caDir, and returns the function that takes it out again (it must be called; it runs even
+// when ctx is done). It refuses to overwrite a file of that name.
+func installCA(ctx context.Context, ca, name string) (func() error, error) {
+	b, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, err
+	}
+	dst := filepath.Join(caDir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		return nil, fmt.Errorf("%s exists (left from an interrupted recording?): remove it and run update-ca-certificates", dst)
+	}
+	if err := atomicfile.WriteFile(dst, b, 0o644); err != nil {
+		return nil, fmt.Errorf("installing the case's CA: %w", err)
+	}
+	update := func(ctx context.Context, args ...string) error {
+		if out, err := exec.CommandContext(ctx, "update-ca-certificates", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("update-ca-certificates: %w\n%s", err, out)
+		}
+		return nil
+	}
+	remove := func() error {
+		if err := os.Remove(dst); err != nil {
+			return fmt.Errorf("removing the case's CA %s: %w", dst, err)
+		}
+		// --fresh: a plain run leaves the removed CA's links in /etc/ssl/certs (it prunes orphans
+		// only when it adds or removes a CA named in ca-certificates.conf).
+		return update(context.Background(), "--fresh")
+	}
+	if err := update(ctx); err != nil {
+		return nil, errors.Join(err, remove())
+	}
+	fmt.Fprintf(os.Stderr, "installed the case's CA as %s until the case is recorded\n", dst)
+	return remove, nil
 }

@@ -175,6 +175,12 @@ func serveCase(ctx context.Context, dir, tmp string) error {
 	}
 	defer srv.Close()
 	fmt.Printf("%s = %s\n%s = %s\n", corpus.HTTPPlaceholder, srv.HTTP, corpus.GitPlaceholder, srv.Git)
+	for _, kv := range [][2]string{{corpus.HTTPSPlaceholder, srv.HTTPS}, {corpus.SSHPlaceholder, srv.SSH},
+		{corpus.SCPPlaceholder, srv.SCP}, {"git client environment", strings.Join(srv.GitClientEnv(), " ")}} {
+		if kv[1] != "" {
+			fmt.Printf("%s = %s\n", kv[0], kv[1])
+		}
+	}
 	names := make([]string, 0, len(spec.Git))
 	for name := range spec.Git {
 		names = append(names, name)

@@ -71,7 +71,7 @@ func (s *Servers) Inputs(dir, tmp string, spec Spec) (Inputs, error) {
 	if err != nil {
 		return in, err
 	}
-	if !strings.Contains(string(b), HTTPPlaceholder) && !strings.Contains(string(b), GitPlaceholder) {
+	if !containsPlaceholder(string(b)) {
 		return in, nil
 	}
 	if _, err := os.Lstat(df + ".dockerignore"); err == nil {
@@ -86,4 +86,13 @@ func (s *Servers) Inputs(dir, tmp string, spec Spec) (Inputs, error) {
 	}
 	in.Dockerfile = out
 	return in, nil
+}
+
+func containsPlaceholder(s string) bool {
+	for _, p := range placeholders {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package corpus
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hoistbuild/hoist/internal/testca"
 )
 
 // servedModTime is the Last-Modified of every served file, so a download's mtime does not depend
@@ -29,19 +32,36 @@ const commitEpoch = 1600000000
 // Servers serves one case: its repositories over git:// (git daemon, one `git daemon --inetd` per
 // connection) and smart HTTP (git http-backend under /git/), and its HTTP directory (and the
 // stdin file, for the recorder, at /stdin-context), all on 127.0.0.1 ports chosen by the kernel.
+//
+// A case with "ssh" also gets its repositories over ssh (an in-process server, SSHServer) at
+// ssh://git@127.0.0.1:<port> and, for scp-like URLs, at git@127.x.y.z (port 22 of a loopback
+// address of its own), an ssh agent holding the one authorized key and a known_hosts file naming
+// the server's host key. A case with "https" gets smart HTTP behind TLS, with a CA made for it.
 type Servers struct {
-	HTTP string // http://127.0.0.1:<port>
-	Git  string // git://127.0.0.1:<port>
+	HTTP  string // http://127.0.0.1:<port>
+	Git   string // git://127.0.0.1:<port>
+	SSH   string // ssh://git@127.0.0.1:<port> ("ssh" cases)
+	SCP   string // git@127.x.y.z, port 22 ("ssh" cases)
+	HTTPS string // https://127.0.0.1:<port> ("https" cases)
 
-	dir     string // the case directory
-	spec    Spec
-	base    string // holds <name>.git bare repositories
-	httpSrv *http.Server
-	httpL   net.Listener
-	gitL    net.Listener
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	daemons map[*exec.Cmd]bool
+	// SSHAuthSock is the agent's socket, KnownHosts a known_hosts file with the ssh server's host
+	// key for both its addresses ("ssh" cases). CACert is the PEM file of the CA that signed the
+	// https server's certificate ("https" cases).
+	SSHAuthSock, KnownHosts, CACert string
+
+	dir      string // the case directory
+	spec     Spec
+	base     string // holds <name>.git bare repositories
+	httpSrv  *http.Server
+	httpL    net.Listener
+	httpsSrv *http.Server
+	httpsL   net.Listener
+	gitL     net.Listener
+	sshSrv   *SSHServer
+	agent    *SSHAgent
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	daemons  map[*exec.Cmd]bool
 }
 
 // Serve creates the case's repositories under tmp and starts its servers. Close stops them.
@@ -77,15 +97,109 @@ func Serve(dir, tmp string, spec Spec) (_ *Servers, err error) {
 	if err != nil {
 		return nil, err
 	}
+	gitHTTP := &cgi.Handler{Path: backend, Root: "/git",
+		Env: []string{"GIT_PROJECT_ROOT=" + s.base, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"}}
 	mux := http.NewServeMux()
-	mux.Handle("/git/", &cgi.Handler{Path: backend, Root: "/git",
-		Env: []string{"GIT_PROJECT_ROOT=" + s.base, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"}})
+	mux.Handle("/git/", gitHTTP)
 	mux.HandleFunc("/", s.serveFile)
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); _ = s.httpSrv.Serve(s.httpL) }()
 	go func() { defer s.wg.Done(); s.acceptGit() }()
+	if spec.HTTPS {
+		if err := s.serveHTTPS(tmp, gitHTTP); err != nil {
+			return nil, fmt.Errorf("https server: %w", err)
+		}
+	}
+	if spec.SSH {
+		if err := s.serveSSH(tmp); err != nil {
+			return nil, fmt.Errorf("ssh server: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// serveHTTPS serves git smart HTTP (only) behind TLS, with a certificate for 127.0.0.1 signed by
+// a CA made now (tmp/tls/ca.crt).
+func (s *Servers) serveHTTPS(tmp string, gitHTTP http.Handler) error {
+	dir := filepath.Join(tmp, "tls")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := testca.New(dir)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(ca.ServerCert, ca.ServerKey)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.httpsL = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	s.HTTPS, s.CACert = "https://"+l.Addr().String(), ca.CACert
+	mux := http.NewServeMux()
+	mux.Handle("/git/", gitHTTP)
+	s.httpsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = s.httpsSrv.Serve(s.httpsL) }()
+	return nil
+}
+
+// serveSSH starts the ssh server on a kernel-chosen port and on port 22 of a loopback address of
+// its own, the agent with the one authorized key, and writes the known_hosts file.
+func (s *Servers) serveSSH(tmp string) error {
+	key, pub, err := NewSSHKey()
+	if err != nil {
+		return err
+	}
+	if s.sshSrv, err = NewSSHServer(s.base, pub); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	scp, err := ListenSCP()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	go s.sshSrv.Serve(l)
+	go s.sshSrv.Serve(scp)
+	s.SSH = "ssh://" + SSHUser + "@" + l.Addr().String()
+	s.SCP = SSHUser + "@" + scp.Addr().(*net.TCPAddr).IP.String()
+	s.KnownHosts = filepath.Join(tmp, "known_hosts")
+	if err := writeKnownHosts(s.KnownHosts, s.sshSrv, l.Addr().String(), scp.Addr().String()); err != nil {
+		return err
+	}
+	s.agent, err = StartSSHAgent(filepath.Join(tmp, "agent.sock"), key)
+	if err != nil {
+		return err
+	}
+	s.SSHAuthSock = s.agent.Socket
+	return nil
+}
+
+// GitClientEnv is what a git client's environment needs for the case's ssh and https servers
+// (nil for a case that has neither, and for s nil): the agent, an ssh that checks the host key against the
+// case's known_hosts and reads no ssh config of the user's (the key is the agent's only), and the
+// CA for https (GIT_SSL_CAINFO, git's own setting, which replaces the system store).
+func (s *Servers) GitClientEnv() []string {
+	if s == nil {
+		return nil
+	}
+	var env []string
+	if s.SSHAuthSock != "" {
+		env = append(env, "SSH_AUTH_SOCK="+s.SSHAuthSock,
+			"GIT_SSH_COMMAND=ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile="+s.KnownHosts)
+	}
+	if s.CACert != "" {
+		env = append(env, "GIT_SSL_CAINFO="+s.CACert)
+	}
+	return env
 }
 
 // serveFile serves a regular file of the case's HTTP directory (symlinks inside it followed, as a
@@ -180,6 +294,15 @@ func (s *Servers) Close() {
 	if s.gitL != nil {
 		s.gitL.Close()
 	}
+	if s.httpsSrv != nil {
+		_ = s.httpsSrv.Close()
+	}
+	if s.sshSrv != nil {
+		s.sshSrv.Close()
+	}
+	if s.agent != nil {
+		s.agent.Close()
+	}
 	s.mu.Lock()
 	for cmd := range s.daemons {
 		_ = cmd.Process.Kill()
@@ -189,15 +312,30 @@ func (s *Servers) Close() {
 	s.wg.Wait()
 }
 
+// addresses pairs each placeholder with the address it stands for, for the servers that run.
+func (s *Servers) addresses() []string {
+	var pairs []string
+	for _, p := range [][2]string{{HTTPSPlaceholder, s.HTTPS}, {HTTPPlaceholder, s.HTTP}, {GitPlaceholder, s.Git},
+		{SSHPlaceholder, s.SSH}, {SCPPlaceholder, s.SCP}} {
+		if p[1] != "" {
+			pairs = append(pairs, p[0], p[1])
+		}
+	}
+	return pairs
+}
+
 // Expand replaces the placeholders in v with the servers' addresses.
 func (s *Servers) Expand(v string) string {
-	return strings.NewReplacer(HTTPPlaceholder, s.HTTP, GitPlaceholder, s.Git).Replace(v)
+	return strings.NewReplacer(s.addresses()...).Replace(v)
 }
 
 // Normalize replaces the servers' addresses in a dump with the placeholders.
 func (s *Servers) Normalize(b []byte) []byte {
-	b = bytes.ReplaceAll(b, []byte(s.HTTP), []byte(HTTPPlaceholder))
-	return bytes.ReplaceAll(b, []byte(s.Git), []byte(GitPlaceholder))
+	pairs := s.addresses()
+	for i := 0; i < len(pairs); i += 2 {
+		b = bytes.ReplaceAll(b, []byte(pairs[i+1]), []byte(pairs[i]))
+	}
+	return b
 }
 
 // makeRepo creates the bare repository bare from commits, with fixed identities and dates.

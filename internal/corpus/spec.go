@@ -19,9 +19,15 @@ import (
 // Placeholders stand for the servers' addresses in a case's Dockerfile, case.json and goldens:
 // the servers listen on random loopback ports, which Expand fills in and Normalize takes out again.
 const (
-	HTTPPlaceholder = "@HTTP@" // http://127.0.0.1:<port>: files, git smart HTTP under /git/
-	GitPlaceholder  = "@GIT@"  // git://127.0.0.1:<port>: git daemon
+	HTTPPlaceholder  = "@HTTP@"  // http://127.0.0.1:<port>: files, git smart HTTP under /git/
+	GitPlaceholder   = "@GIT@"   // git://127.0.0.1:<port>: git daemon
+	HTTPSPlaceholder = "@HTTPS@" // https://127.0.0.1:<port>: git smart HTTP under /git/, behind TLS
+	SSHPlaceholder   = "@SSH@"   // ssh://git@127.0.0.1:<port>: git over ssh
+	SCPPlaceholder   = "@SCP@"   // git@127.x.y.z: git over ssh on port 22, for scp-like URLs (@SCP@:repo.git)
 )
+
+// placeholders are all of them, for finding whether a text names a server.
+var placeholders = []string{HTTPPlaceholder, GitPlaceholder, HTTPSPlaceholder, SSHPlaceholder, SCPPlaceholder}
 
 // Spec is a case's optional case.json.
 type Spec struct {
@@ -40,6 +46,12 @@ type Spec struct {
 	Git map[string][]Commit `json:"git"`
 	// HTTP is a directory of the case whose files are served over HTTP at @HTTP@/<path>.
 	HTTP string `json:"http"`
+	// SSH serves the repositories over ssh too (@SSH@/<name>.git, @SCP@:<name>.git), with an ssh
+	// agent holding the one authorized key; the recorder gives it to BuildKit with --ssh default.
+	SSH bool `json:"ssh"`
+	// HTTPS serves the repositories over smart HTTP behind TLS too (@HTTPS@/git/<name>.git), with a
+	// CA made for the run (see the corpus README for how each side trusts it).
+	HTTPS bool `json:"https"`
 }
 
 // Context is a remote build context.
@@ -94,6 +106,9 @@ func (s Spec) validate() error {
 		default:
 			return fmt.Errorf("case.json: unknown context kind %q (git, url, stdin)", c.Kind)
 		}
+	}
+	if (s.SSH || s.HTTPS) && len(s.Git) == 0 {
+		return errors.New(`case.json: "ssh" and "https" serve the case's repositories: "git" names none`)
 	}
 	for name, commits := range s.Git {
 		if name == "" || strings.ContainsAny(name, "/\\ .") {

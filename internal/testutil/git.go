@@ -32,6 +32,16 @@ func RequireGit(t testing.TB) {
 	}
 }
 
+// RequireSSH skips the test when OpenSSH's client is missing (fails it in strict mode: hack/deps.sh
+// installs openssh-client): git runs ssh for ssh:// and git@host: URLs.
+func RequireSSH(t testing.TB) {
+	t.Helper()
+	RequireGit(t)
+	if _, err := exec.LookPath("ssh"); err != nil {
+		prereq.Skip(t, "ssh is not installed (hack/deps.sh: openssh-client)")
+	}
+}
+
 // Git runs git in dir with a fixed identity and dates and fails the test on error.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
