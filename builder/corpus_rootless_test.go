@@ -40,6 +40,7 @@ func TestCorpusRootless(t *testing.T) {
 
 type rootlessCorpus struct {
 	u      *testutil.RootlessUser
+	env    []string // the case's git client settings (ssh agent, known_hosts, CA), for both users
 	userSt *store.Store // the user's store, opened (read-only use) once busybox is in it
 }
 
@@ -50,6 +51,8 @@ func (r *rootlessCorpus) build(t *testing.T, _ *builder.Builder, st *store.Store
 	if r.userSt == nil {
 		r.loadBusybox(t, st.Root())
 	}
+	r.env = gitClientEnv(t, opts.Env)
+	opts.Env = nil
 	args, stdin := buildArgs(t, opts)
 	rootless := r.hoist(t, true, stdin, args...)
 	rootful := r.hoist(t, false, stdin, append([]string{"--root", st.Root()}, args...)...)
@@ -106,6 +109,7 @@ func (r *rootlessCorpus) hoist(t *testing.T, rootless bool, stdin []byte, args .
 		cmd = exec.CommandContext(ctx, os.Args[0], args...)
 		cmd.Env = append(os.Environ(), "HOIST_TEST_CLI=1")
 	}
+	cmd.Env = append(cmd.Env, r.env...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -123,6 +127,39 @@ func (r *rootlessCorpus) hoist(t *testing.T, rootless bool, stdin []byte, args .
 		t.Fatalf("hoist %s as %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), who, err, out.String(), errb.String())
 	}
 	return strings.TrimSpace(out.String())
+}
+
+// gitClientEnv is what env (a case's Options.Env: the environment plus its git client settings)
+// adds to this process's environment. The user gets to use the case's ssh agent and CA, as a user
+// uses their own: the socket and the CA file are opened to everyone for the test.
+func gitClientEnv(t *testing.T, env []string) []string {
+	t.Helper()
+	have := map[string]bool{}
+	for _, kv := range os.Environ() {
+		have[kv] = true
+	}
+	var extra []string
+	for _, kv := range env {
+		if have[kv] {
+			continue
+		}
+		extra = append(extra, kv)
+		if ca, ok := strings.CutPrefix(kv, "GIT_SSL_CAINFO="); ok {
+			for p, mode := range map[string]os.FileMode{filepath.Dir(ca): 0o755, ca: 0o644} {
+				if err := os.Chmod(p, mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if sock, ok := strings.CutPrefix(kv, "SSH_AUTH_SOCK="); ok {
+			for _, p := range []string{filepath.Dir(sock), sock} {
+				if err := os.Chmod(p, 0o777); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return extra
 }
 
 // buildArgs turns the options of an in-process build into the `hoist build` command line (and its

@@ -112,7 +112,7 @@ func (g *gitRunner) run(ctx context.Context, args ...string) (string, error) {
 	// Local-protocol tricks (file:// submodules, ext::) are refused, as BuildKit's git does.
 	args = append([]string{"-c", "protocol.file.allow=never", "-c", "protocol.ext.allow=never"}, args...)
 	// Rootless: git's connections to the host's loopback go where hoist's own go (rootless.GitConfig).
-	rargs, renv, err := rootless.GitConfig()
+	rargs, renv, err := rootless.GitConfig(g.env)
 	if err != nil {
 		return "", fmt.Errorf("routing git's connections: %w", err)
 	}

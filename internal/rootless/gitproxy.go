@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,9 +24,11 @@ import (
 // gitProxyEnv marks this executable started by git as core.gitProxy.
 const gitProxyEnv = "_HOIST_GIT_PROXY"
 
-// GitConfig returns the `git -c` arguments and the environment that route a git command's
-// connections as described above; nothing outside the rootless namespaces.
-func GitConfig() (args, env []string, err error) {
+// GitConfig returns the `git -c` arguments and the environment that route the connections of a git
+// command whose environment is gitEnv as described above (ssh too: its ProxyCommand is hoist
+// splicing a connection, added to the GIT_SSH_COMMAND in gitEnv); nothing outside the rootless
+// namespaces.
+func GitConfig(gitEnv []string) (args, env []string, err error) {
 	if !Active() {
 		return nil, nil, nil
 	}
@@ -38,10 +41,20 @@ func GitConfig() (args, env []string, err error) {
 		return nil, nil, err
 	}
 	args = []string{"-c", "core.gitProxy=" + exe, "-c", "http.proxy=http://" + addr}
+	sshCmd := "ssh"
+	for _, kv := range gitEnv {
+		if v, ok := strings.CutPrefix(kv, "GIT_SSH_COMMAND="); ok {
+			sshCmd = v // the last one counts, as in exec
+		}
+	}
+	sshCmd += " -o ProxyCommand=" + shellQuote(shellQuote(exe)+" "+ServerArg+" dial %h %p")
 	// curl would bypass the proxy for hosts in NO_PROXY (localhost often is): git's HTTP goes
 	// through it always, and it decides.
-	return args, []string{gitProxyEnv + "=1", "NO_PROXY=", "no_proxy="}, nil
+	return args, []string{gitProxyEnv + "=1", "NO_PROXY=", "no_proxy=", "GIT_SSH_COMMAND=" + sshCmd}, nil
 }
+
+// shellQuote quotes s for sh (git runs GIT_SSH_COMMAND, ssh its ProxyCommand, through a shell).
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // MaybeGitProxy must be called early in main: when git started this executable as its
 // core.gitProxy (argv: HOST PORT), it connects and copies between the connection and stdin/stdout,

@@ -45,6 +45,16 @@ func MaybeServe() {
 		err = serve(os.Args[3])
 	case "ports":
 		err = servePorts(os.Args[3])
+	case "dial": // ssh's ProxyCommand for git (GitConfig): HOST PORT
+		if len(os.Args) == 5 {
+			if err = spliceStdio(net.JoinHostPort(os.Args[3], os.Args[4])); err == nil {
+				os.Exit(0)
+			}
+		} else {
+			err = errors.New("usage: dial HOST PORT")
+		}
+		fmt.Fprintf(os.Stderr, "hoist rootless dial: %v\n", err)
+		os.Exit(1)
 	default:
 		err = fmt.Errorf("unknown stage %q", os.Args[2])
 	}
