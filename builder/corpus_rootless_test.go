@@ -40,7 +40,7 @@ func TestCorpusRootless(t *testing.T) {
 
 type rootlessCorpus struct {
 	u      *testutil.RootlessUser
-	env    []string // the case's git client settings (ssh agent, known_hosts, CA), for both users
+	env    []string     // the case's git client settings (ssh agent, known_hosts, CA), for both users
 	userSt *store.Store // the user's store, opened (read-only use) once busybox is in it
 }
 
