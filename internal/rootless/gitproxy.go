@@ -3,6 +3,10 @@ package rootless
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -36,11 +40,11 @@ func GitConfig(gitEnv []string) (args, env []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	addr, err := gitHTTPProxy()
+	p, err := gitHTTPProxy()
 	if err != nil {
 		return nil, nil, err
 	}
-	args = []string{"-c", "core.gitProxy=" + exe, "-c", "http.proxy=http://" + addr}
+	args = []string{"-c", "core.gitProxy=" + exe, "-c", "http.proxy=http://hoist:" + p.token + "@" + p.addr}
 	sshCmd := "ssh"
 	for _, kv := range gitEnv {
 		if v, ok := strings.CutPrefix(kv, "GIT_SSH_COMMAND="); ok {
@@ -91,22 +95,38 @@ func spliceStdio(addr string) error {
 	return err
 }
 
-var gitHTTPProxy = sync.OnceValues(func() (string, error) {
+type httpProxy struct{ addr, token string }
+
+var gitHTTPProxy = sync.OnceValues(func() (httpProxy, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return httpProxy{}, err
+	}
+	p := httpProxy{token: hex.EncodeToString(b[:])}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return p, err
 	}
+	p.addr = l.Addr().String()
 	dial := HostDialer(&net.Dialer{Timeout: 30 * time.Second})
 	tr := &http.Transport{DialContext: dial, Proxy: nil}
-	go func() { _ = http.Serve(l, forwardProxy(tr, dial)) }()
-	return l.Addr().String(), nil
+	go func() { _ = http.Serve(l, forwardProxy(tr, dial, p.token)) }()
+	return p, nil
 })
 
 // forwardProxy is a minimal HTTP forward proxy: absolute-form requests through tr, CONNECT tunnels
-// through dial. It serves only git commands of this process (its listener is on the namespace's
-// loopback, which containers do not share).
-func forwardProxy(tr *http.Transport, dial func(context.Context, string, string) (net.Conn, error)) http.Handler {
+// through dial. It serves only the git commands of this process, which hold its token: its
+// listener is on the loopback of the rootless server's network namespace, which a --network host
+// container shares, and the host's loopback must stay out of such a container's reach.
+func forwardProxy(tr *http.Transport, dial func(context.Context, string, string) (net.Conn, error), token string) http.Handler {
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("hoist:"+token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Proxy-Authorization")), []byte(want)) != 1 {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="hoist"`)
+			http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
+			return
+		}
+		r.Header.Del("Proxy-Authorization")
 		if r.Method == http.MethodConnect {
 			tunnel(w, r, dial)
 			return
