@@ -19,6 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/binfmt"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/snapshot"
@@ -78,6 +80,10 @@ type Options struct {
 	SourceDateEpoch *time.Time
 	// Registry configures pulls of base images.
 	Registry push.Options
+	// Platforms are the platforms to build for (--platform): none builds for this host (the implicit
+	// target, as BuildKit's); one gives that platform's image; several give an image index (manifest
+	// list) with one image per platform, in this order, tagged with Tags. See platforms.go.
+	Platforms []v1.Platform
 	// Compression, when set, converts the built image's layers to it after the build (and after the
 	// cache export, which keeps the layers as built) and moves Tags to the converted image, which is
 	// the Result. CompressionKeep (the default) keeps the builder's gzip layers.
@@ -106,8 +112,10 @@ type Builder struct {
 	builds  string // root/builds: per-build scratch dirs
 	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
 	noOverlay bool
-	emptyMu   sync.Mutex
-	empty     map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
+	// binfmt tells which platforms' programs RUN can execute (natively or emulated).
+	binfmt  binfmt.Checker
+	emptyMu sync.Mutex
+	empty   map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
 }
 
 // Option configures a Builder.
@@ -116,6 +124,10 @@ type Option func(*Builder)
 // WithoutOverlay makes every step run on a full copy of its rootfs instead of an overlay mount: the
 // fallback hoist uses by itself where overlayfs is unavailable.
 func WithoutOverlay() Option { return func(b *Builder) { b.noOverlay = true } }
+
+// WithBinfmt makes the builder read emulator registrations from c instead of the host's
+// binfmt_misc mount (tests).
+func WithBinfmt(c binfmt.Checker) Option { return func(b *Builder) { b.binfmt = c } }
 
 // New opens the builder over a hoist root (creating its directories).
 func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
@@ -158,10 +170,17 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dfName, plan, target, err := loadPlan(opts, src)
+	targets := opts.targets()
+	dfName, plans, err := loadPlans(opts, src, targets)
 	if err != nil {
 		return nil, err
 	}
+	for i, t := range targets {
+		if err := b.checkEmulation(plans[i].plan, plans[i].plan.Needed(plans[i].target), t); err != nil {
+			return nil, err
+		}
+	}
+	plan := plans[0].plan
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -189,12 +208,28 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("--no-cache-filter: no stage named %q in %s", f, dfName)
 		}
 	}
-	buildID := cache.BuildID(src.id, dfName, opts.Target)
-	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
-		order: plan.Needed(target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
-		prev: b.history.Last(buildID)}
-	bd.loadCacheSources(ctx)
-	final, err := bd.run(ctx, target)
+	bds := make([]*build, len(targets))
+	for i, t := range targets {
+		buildID := cache.BuildID(src.id, dfName, opts.Target)
+		if t.explicit {
+			buildID = cache.BuildID(src.id, dfName, opts.Target+"\x00"+platform.Format(t.platform))
+		}
+		p := plans[i]
+		bds[i] = &build{b: b, opts: opts, plan: p.plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
+			order: p.plan.Needed(p.target), results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
+			prev: b.history.Last(buildID), buildID: buildID, target: t, targetStage: p.target}
+		if len(targets) > 1 {
+			bds[i].labelPrefix = "[" + platform.Format(t.platform) + "] "
+		}
+	}
+	bds[0].loadCacheSources(ctx)
+	if len(bds) > 1 {
+		group := &stepGroup{}
+		for _, bd := range bds {
+			bd.group, bd.remote = group, bds[0].remote
+		}
+	}
+	finals, err := runTargets(ctx, bds)
 	// The context digests are worth keeping even when the build failed.
 	if serr := digests.Save(); serr != nil && err == nil {
 		err = serr
@@ -202,26 +237,84 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bd.warnUnusedArgs()
+	warnUnusedArgs(bds)
 	if opts.Explain {
 		return &Result{ContextFilesRead: digests.Reads()}, nil
 	}
-	return bd.finish(ctx, final, target, buildID)
+	if len(bds) == 1 {
+		return bds[0].finish(ctx, finals[0])
+	}
+	return finishIndex(ctx, bds, finals)
+}
+
+// targetPlan is the Dockerfile parsed for one target platform, and its target stage.
+type targetPlan struct {
+	plan   *parser.Plan
+	target int
+}
+
+// loadPlans parses the Dockerfile once per target platform (the predefined TARGET ARGs differ).
+func loadPlans(opts Options, src *contextSource, targets []target) (string, []targetPlan, error) {
+	var dfName string
+	out := make([]targetPlan, len(targets))
+	for i, t := range targets {
+		name, plan, stage, err := loadPlan(opts, src, t.platform, i == 0)
+		if err != nil {
+			return "", nil, err
+		}
+		dfName, out[i] = name, targetPlan{plan: plan, target: stage}
+	}
+	return dfName, out, nil
+}
+
+// runTargets builds every target concurrently and returns their final states, in order.
+func runTargets(ctx context.Context, bds []*build) ([]*imageState, error) {
+	if len(bds) == 1 {
+		final, err := bds[0].run(ctx, bds[0].targetStage)
+		return []*imageState{final}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	finals := make([]*imageState, len(bds))
+	errs := make([]error, len(bds))
+	var wg sync.WaitGroup
+	for i, bd := range bds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if finals[i], errs[i] = bd.run(ctx, bd.targetStage); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// The first real error, not a cancellation another target's failure caused.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return finals, nil
 }
 
 // loadPlan reads and parses the Dockerfile of the build's source and picks the target stage. A local
 // context gets its .dockerignore; BuildKit applies none to a git, http or stdin-tar context (dockerui's
 // MainContext returns such a context as fetched).
-func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, error) {
+func loadPlan(opts Options, src *contextSource, p v1.Platform, first bool) (string, *parser.Plan, int, error) {
 	dfName, data, err := readDockerfile(opts, src.ctx)
 	if err != nil {
 		return "", nil, 0, err
 	}
-	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parser.HostPlatform()})
+	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parserPlatform(p)})
 	if err != nil {
 		return "", nil, 0, err
 	}
-	if !src.temporary {
+	if !src.temporary && first {
 		if err := src.ctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
 			return "", nil, 0, err
 		}
@@ -235,16 +328,16 @@ func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, erro
 
 // finish writes the built image and tags it, exports the caches, records the build for the next one
 // and, if asked, recompresses the image.
-func (bd *build) finish(ctx context.Context, final *imageState, target int, buildID string) (*Result, error) {
+func (bd *build) finish(ctx context.Context, final *imageState) (*Result, error) {
 	b, opts, pw := bd.b, bd.opts, bd.progress
-	res, err := b.commitImage(ctx, final, opts)
+	res, err := b.commitImage(ctx, bd.targetConfig(final), opts, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := bd.exportCaches(ctx, target); err != nil {
+	if err := bd.exportCaches(ctx, bd.targetStage); err != nil {
 		return nil, err
 	}
-	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
+	if err := b.history.Save(bd.buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
 		return nil, err
 	}
 	res.ContextFilesRead = bd.digests.Reads()
@@ -306,6 +399,12 @@ type build struct {
 	exports    []exported                 // this build's step results, for --cache-to
 	usedMounts map[string]bool            // cache mount ids RUN steps used
 	fetches    remoteFetches              // ADD's downloads and git checkouts
+
+	buildID     string     // the history record of this Dockerfile, target stage and platform
+	target      target     // the platform this build produces an image for
+	targetStage int        // the index of the target stage
+	labelPrefix string     // "[linux/arm64] " before progress lines when several targets build
+	group       *stepGroup // identical steps shared with the other targets (nil: one target)
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {
@@ -411,15 +510,20 @@ func (bd *build) wait(ctx context.Context, i int) (*imageState, error) {
 	}
 }
 
-func (bd *build) warnUnusedArgs() {
+// warnUnusedArgs warns about the build args no target used.
+func warnUnusedArgs(bds []*build) {
 	var unused []string
-	for k := range bd.opts.BuildArgs {
-		if !bd.usedArgs[k] && !parser.IsPredefinedArg(k) {
+	for k := range bds[0].opts.BuildArgs {
+		used := parser.IsPredefinedArg(k)
+		for _, bd := range bds {
+			used = used || bd.usedArgs[k]
+		}
+		if !used {
 			unused = append(unused, k)
 		}
 	}
 	if len(unused) > 0 {
-		bd.progress.printf("[warning] one or more build-args %v were not consumed\n", unused)
+		bds[0].progress.printf("[warning] one or more build-args %v were not consumed\n", unused)
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 )
 
 // commitImage assembles the final image from a stage state, writes it to the store and tags it.
-func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options) (*Result, error) {
+// With record unset the image is only written (a manifest of a multi-platform index).
+func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options, record bool) (*Result, error) {
 	cfg := cloneConfig(st.cfg)
 	if len(opts.Labels) > 0 {
 		if cfg.Config.Labels == nil {
@@ -73,6 +74,10 @@ func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options)
 	h, err := b.store.WriteImage(ctx, img)
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	if !record {
+		id, err := img.ConfigName()
+		return &Result{ImageID: id, Manifest: h}, err
 	}
 	var names []string
 	for _, t := range opts.Tags {

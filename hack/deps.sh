@@ -8,11 +8,14 @@
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
 #   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
 #                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
+#   qemu-user-static binfmt-support  RUN and `run` for other architectures (multi-platform builds):
+#                    the emulators registered with binfmt_misc (F flag); below, binfmt_misc is mounted
+#                    and Debian's arm64 busybox-static is extracted for the tests' arm64 base image
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt; do
+for p in busybox-static docker-registry git iproute2 iptables docker.io podman runc uidmap passt qemu-user-static binfmt-support; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -37,4 +40,21 @@ if [[ $(id -u) == 0 ]]; then
   done
   # Debian's udev makes /dev/net/tun 0666; some VMs leave it 0600, which stops pasta.
   if [[ -c /dev/net/tun ]]; then chmod 0666 /dev/net/tun; fi
+fi
+
+# Multi-platform tests (internal/testutil/prereq.Arm64): binfmt_misc mounted with qemu's handlers
+# registered (binfmt-support registers them when installed; again here for a machine where
+# binfmt_misc was not mounted then), and Debian's arm64 busybox for the arm64 base image.
+if [[ $(id -u) == 0 ]]; then
+  bfm=/proc/sys/fs/binfmt_misc
+  [[ -e $bfm/status ]] || mount -t binfmt_misc binfmt_misc "$bfm"
+  [[ -e $bfm/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
+  bb=/usr/local/lib/hoist-test/linux-arm64/busybox
+  if [[ ! -x $bb ]]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq busybox-static:arm64 2>/dev/null && dpkg-deb -x busybox-static_*_arm64.deb x)
+    install -D -m 0755 "$tmp/x/bin/busybox" "$bb"
+    rm -rf "$tmp"
+  fi
 fi
