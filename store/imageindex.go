@@ -223,3 +223,24 @@ func (s *Store) inspectIndex(out *ImageInspect, h v1.Hash, im *v1.IndexManifest)
 	}
 	return nil
 }
+
+// ImageManifests returns the image manifests a recorded entry stands for: h itself, or each
+// manifest of index h. Whoever walks every image's blobs (prune, disk usage) uses it.
+func (s *Store) ImageManifests(h v1.Hash) ([]v1.Hash, error) {
+	raw, err := s.readBlob(h)
+	if err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", h, err)
+	}
+	if !isIndexBlob(raw) {
+		return []v1.Hash{h}, nil
+	}
+	im, err := parseIndex(raw)
+	if err != nil {
+		return nil, fmt.Errorf("reading index %s: %w", h, err)
+	}
+	out := make([]v1.Hash, 0, len(im.Manifests))
+	for _, d := range im.Manifests {
+		out = append(out, d.Digest)
+	}
+	return out, nil
+}
