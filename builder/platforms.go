@@ -97,7 +97,7 @@ func (b *Builder) checkEmulation(plan *parser.Plan, needed []int, t target) erro
 			return err
 		}
 		if err := b.binfmt.Require(p); err != nil {
-			return parser.StepError(run, fmt.Errorf("RUN for %s: %w", platform.Format(p), err))
+			return parser.StepError(run, err)
 		}
 	}
 	return nil

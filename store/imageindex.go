@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -111,7 +112,7 @@ func selectManifest(im *v1.IndexManifest, p v1.Platform) (v1.Descriptor, error) 
 		}
 		have = append(have, platform.Format(*d.Platform))
 	}
-	return v1.Descriptor{}, fmt.Errorf("no image for %s in the index (it has %v): %w", platform.Format(p), have, ErrNotFound)
+	return v1.Descriptor{}, fmt.Errorf("no image for %s in the index (it has %s): %w", platform.Format(p), strings.Join(have, ", "), ErrNotFound)
 }
 
 // defaultManifest is the manifest that stands for h where one image is shown: h itself, or for an
