@@ -280,3 +280,32 @@ func TestBuildPlatformBadInput(t *testing.T) {
 		t.Errorf("images after the failed builds:\n%s", imgs)
 	}
 }
+
+// TestBuildMultiPlatformCache: the cache keys include the platform, and --cache-to/--cache-from carry
+// every platform's steps: a second root importing the cache builds the same index without running a
+// step, and each platform's image is its own (run prints each architecture).
+func TestBuildMultiPlatformCache(t *testing.T) {
+	root := multiArchRoot(t)
+	emuCtx := writeContext(t, map[string]string{"Dockerfile": emulatedDockerfile})
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	first := mustOK(t, hoist(t, root, "", "build", "-q", "--platform", "linux/amd64,linux/arm64", "--cache-to", "type=local,dest="+cacheDir, "-t", "emu", emuCtx), "build with --cache-to")
+
+	other := multiArchRoot(t)
+	r := mustOK(t, hoist(t, other, "", "build", "--platform", "linux/amd64,linux/arm64", "--cache-from", "type=local,src="+cacheDir, "-t", "emu", emuCtx), "build with --cache-from")
+	if strings.Contains(r.stderr, "cache miss") || strings.Count(r.stderr, "imported from cache") != 2 {
+		t.Errorf("the second build ran steps or did not import both platforms' RUN:\n%s", r.stderr)
+	}
+	if r.stdout != first.stdout {
+		t.Errorf("index from the imported cache %q, want %q", r.stdout, first.stdout)
+	}
+	for p, want := range map[string]string{"linux/amd64": "x86_64\n", "linux/arm64": "aarch64\n"} {
+		if out := mustOK(t, hoist(t, other, "", "run", "--rm", "--platform", p, "emu"), "run "+p).stdout; out != want {
+			t.Errorf("run --platform %s emu = %q, want %q", p, out, want)
+		}
+	}
+	// arm64 alone has the keys its part of the index build had: nothing runs.
+	r = mustOK(t, hoist(t, other, "", "build", "--platform", "linux/arm64", "-t", "emu-arm", emuCtx), "arm64 alone")
+	if !strings.Contains(r.stderr, "CACHED") || strings.Contains(r.stderr, "cache miss") {
+		t.Errorf("arm64 alone after the index build should be cached:\n%s", r.stderr)
+	}
+}
