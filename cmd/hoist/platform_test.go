@@ -173,8 +173,8 @@ func TestBuildMultiPlatform(t *testing.T) {
 	emuCtx := writeContext(t, map[string]string{"Dockerfile": emulatedDockerfile})
 	mustOK(t, hoist(t, root, "", "build", "--platform", "linux/amd64", "--platform", "linux/arm64", "-t", "emu", emuCtx), "emulated sample")
 	for args, want := range map[string]string{
-		"run --rm emu":                                "x86_64\n",
-		"run --rm --platform linux/arm64 emu":         "aarch64\n",
+		"run --rm emu":                                 "x86_64\n",
+		"run --rm --platform linux/arm64 emu":          "aarch64\n",
 		"run --rm --platform linux/arm64 emu uname -m": "aarch64\n",
 		"run --rm --platform linux/amd64 emu uname -m": "x86_64\n",
 	} {
