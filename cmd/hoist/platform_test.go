@@ -51,6 +51,13 @@ func main() {
 // goSampleDockerfile cross-compiles "natively" in a $BUILDPLATFORM stage: the shared RUN is the same
 // step for both targets (same platform, same inputs) and must run once; the RUN after the TARGET
 // ARGs differs per target and runs on the build platform without emulation.
+//
+// The expectations below are BuildKit's: v0.32.2 (`buildctl build --frontend dockerfile.v0 --opt
+// platform=linux/amd64,linux/arm64 --output type=oci`, the OCI worker) ran this Dockerfile on the
+// same context as one vertex each for `COPY bin/` and the shared RUN, two for the per-target RUN
+// ("[linux/amd64->arm64 build 4/4]") and two for the final COPY; its arm64 image's /built reads
+// "built on linux/amd64 (x86_64) for linux/arm64", its configs say linux/amd64 and linux/arm64, and
+// its index lists amd64 then arm64.
 const goSampleDockerfile = `FROM --platform=$BUILDPLATFORM busybox AS build
 COPY bin/ /src/
 RUN echo shared step > /shared
