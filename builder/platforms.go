@@ -18,13 +18,13 @@ package builder
 // the build fails before it starts (checkEmulation).
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hoistbuild/hoist/cache"
@@ -177,7 +177,8 @@ func (bd *build) targetConfig(final *imageState) *imageState {
 // target's build for the next one.
 func finishIndex(ctx context.Context, bds []*build, finals []*imageState) (*Result, error) {
 	b, opts, pw := bds[0].b, bds[0].opts, bds[0].progress
-	adds := make([]mutate.IndexAddendum, len(bds))
+	im := &v1.IndexManifest{SchemaVersion: 2}
+	imgs := map[v1.Hash]v1.Image{}
 	docker := true
 	for i, bd := range bds {
 		st := bd.targetConfig(finals[i])
@@ -193,17 +194,24 @@ func finishIndex(ctx context.Context, bds []*build, finals []*imageState) (*Resu
 		if err != nil {
 			return nil, err
 		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return nil, err
+		}
 		docker = docker && mt == types.DockerManifestSchema2
-		p := bd.target.platform
-		adds[i] = mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{MediaType: mt,
-			Platform: &v1.Platform{OS: st.cfg.OS, Architecture: st.cfg.Architecture, Variant: st.cfg.Variant, OSVersion: p.OSVersion}}}
+		imgs[res.Manifest] = img
+		im.Manifests = append(im.Manifests, v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: res.Manifest,
+			Platform: &v1.Platform{OS: st.cfg.OS, Architecture: st.cfg.Architecture, Variant: st.cfg.Variant, OSVersion: st.cfg.OSVersion}})
 		pw.printf("%sexporting manifest %s done\n", bd.labelPrefix, res.Manifest)
 	}
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	im.MediaType = types.OCIImageIndex
 	if docker {
-		idx = mutate.IndexMediaType(empty.Index, types.DockerManifestList)
+		im.MediaType = types.DockerManifestList
 	}
-	idx = mutate.AppendManifests(idx, adds...)
+	idx, err := newBuiltIndex(im, imgs)
+	if err != nil {
+		return nil, err
+	}
 	h, err := b.store.WriteIndex(ctx, idx)
 	if err != nil {
 		return nil, fmt.Errorf("writing image index: %w", err)
@@ -252,4 +260,54 @@ func normalizedTags(tags []string) ([]string, error) {
 		names = append(names, r.Name())
 	}
 	return names, nil
+}
+
+// builtIndex is the index of a multi-platform build: its manifest as BuildKit writes one (media
+// type, size, digest, platform of each image; ggcr's mutate would add an artifactType BuildKit does
+// not write) over the images just written.
+type builtIndex struct {
+	raw    []byte
+	im     *v1.IndexManifest
+	images map[v1.Hash]v1.Image
+}
+
+var _ v1.ImageIndex = (*builtIndex)(nil)
+
+func newBuiltIndex(im *v1.IndexManifest, images map[v1.Hash]v1.Image) (*builtIndex, error) {
+	raw, err := json.Marshal(im)
+	if err != nil {
+		return nil, err
+	}
+	return &builtIndex{raw: raw, im: im, images: images}, nil
+}
+
+// MediaType implements v1.ImageIndex.
+func (x *builtIndex) MediaType() (types.MediaType, error) { return x.im.MediaType, nil }
+
+// Digest implements v1.ImageIndex.
+func (x *builtIndex) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(x.raw))
+	return h, err
+}
+
+// Size implements v1.ImageIndex.
+func (x *builtIndex) Size() (int64, error) { return int64(len(x.raw)), nil }
+
+// IndexManifest implements v1.ImageIndex.
+func (x *builtIndex) IndexManifest() (*v1.IndexManifest, error) { return x.im.DeepCopy(), nil }
+
+// RawManifest implements v1.ImageIndex.
+func (x *builtIndex) RawManifest() ([]byte, error) { return x.raw, nil }
+
+// Image implements v1.ImageIndex.
+func (x *builtIndex) Image(h v1.Hash) (v1.Image, error) {
+	if img, ok := x.images[h]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("image %s is not in the index: %w", h, store.ErrNotFound)
+}
+
+// ImageIndex implements v1.ImageIndex: a build's index nests none.
+func (x *builtIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("index %s is not in the index: %w", h, store.ErrNotFound)
 }
