@@ -53,7 +53,7 @@ if [[ $(id -u) == 0 ]]; then
   if [[ ! -x $bb ]]; then
     dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download -qq busybox-static:arm64 2>/dev/null && dpkg-deb -x busybox-static_*_arm64.deb x)
+    (cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb x)
     install -D -m 0755 "$tmp/x/bin/busybox" "$bb"
     rm -rf "$tmp"
   fi
