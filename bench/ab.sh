@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# bench/ab.sh - hoist against hoist: two git revisions side by side on the build-cache scenarios
-# (no-op rebuild of hello, no-op and one-file-touched rebuild of bigcontext), to show what a change
+# bench/ab.sh - hoist against hoist: two git revisions side by side on the build scenarios (cold
+# build of hello and of bigcontext in an empty root but for the busybox base; no-op rebuild of hello,
+# no-op and one-file-touched rebuild of bigcontext), to show what a change
 # costs on the machine of the day (absolute figures drift between machines and days; an A/B run in
 # one go does not).
 #
-#   sudo bench/ab.sh OLD_REV [NEW_REV]     # NEW_REV defaults to HEAD; BENCH_RUNS (default 7) rounds
+#   sudo bench/ab.sh OLD_REV [NEW_REV]     # NEW_REV defaults to HEAD; BENCH_RUNS (default 7) rounds;
+#                                          # AB_SCENARIOS picks scenarios (default: all five)
 #
 # Each round runs every scenario with OLD then NEW. Each revision has its own root with the same
 # busybox base (made from /bin/busybox) and its own copy of the bigcontext sample
@@ -42,8 +44,10 @@ done
 now() { echo "${EPOCHREALTIME/./}"; }
 # one REV SCENARIO: time one build in ms
 one() {
-  local r=$1 s e
-  case $2 in
+  local r=$1 sc=$2 s e
+  case $sc in
+    cold-hello) set -- "$WORK/hoist-$r" --root "$WORK/cold-$r" build -q -t hello "$WORK/hello-$r" ;;
+    cold-big) set -- "$WORK/hoist-$r" --root "$WORK/cold-$r" build -q -t big "$WORK/ctx-$r" ;;
     noop-hello) set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t hello "$WORK/hello-$r" ;;
     noop-big) set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t big "$WORK/ctx-$r" ;;
     touch-big)
@@ -51,6 +55,11 @@ one() {
       sync
       set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t big "$WORK/ctx-$r" ;;
   esac
+  if [[ $sc == cold-* ]]; then # an empty root with only the base: nothing cached
+    rm -rf "$WORK/cold-$r"
+    "$WORK/hoist-$r" --root "$WORK/cold-$r" import --change 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest >/dev/null
+    sync
+  fi
   s=$(now)
   if ! "$@" >"$WORK/out" 2>&1; then
     echo "bench/ab.sh: FAILED: $*" >&2
@@ -63,7 +72,7 @@ one() {
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A T
-scenarios=(noop-hello noop-big touch-big)
+read -ra scenarios <<<"${AB_SCENARIOS:-cold-hello cold-big noop-hello noop-big touch-big}"
 for ((i = 0; i < RUNS; i++)); do
   for sc in "${scenarios[@]}"; do
     for r in "${revs[@]}"; do T[$sc,$r]+="$(one "$r" "$sc") "; done

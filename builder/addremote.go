@@ -82,6 +82,9 @@ func (bd *build) download(ctx context.Context, url, checksum string) (*downloade
 func (bd *build) checkoutGit(ctx context.Context, it copyItem) (string, error) {
 	g := it.git
 	key := fmt.Sprintf("git\x00%s\x00%s\x00%s\x00%t\x00%t", g.remote, it.commit, g.subdir, g.keepGitDir, g.submodules)
+	if g.keepGitDir {
+		key += "\x00" + it.gitRef // a kept .git names the ref
+	}
 	f, err := bd.fetches.once(ctx, key, func(n int) (*remoteFetch, error) {
 		dir := filepath.Join(bd.scratch.path, "git-"+strconv.Itoa(n))
 		bd.progress.printf("[internal] fetching git source %s at %s\n", g.remote, it.commit)

@@ -24,6 +24,10 @@ type buildContext struct {
 	dir    string // absolute, symlinks resolved
 	given  string // absolute as given (before resolving symlinks), to tell whether -f names a file in it
 	ignore *patternmatcher.PatternMatcher
+	// keepOwners: the context was unpacked from an archive (an http tarball, a tar on stdin), whose
+	// owners a COPY keeps, as BuildKit's copy from such a context does; a directory's or a git
+	// checkout's files are copied as 0:0.
+	keepOwners bool
 }
 
 // tree resolves paths inside the context; what .dockerignore excludes is absent from it, as it is

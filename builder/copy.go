@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/moby/patternmatcher"
 
@@ -560,6 +561,12 @@ func (bd *build) hashItems(items []copyItem) (string, *contentDigests, error) {
 			kb(e.rel)
 			kb(e.fi.Mode().String())
 			detail := e.fi.Mode().String()
+			if bd.ctx.keepOwners {
+				// The copy keeps the archive's owners: they are part of what it makes.
+				owner := ownerOf(e.fi)
+				kb(owner)
+				detail += " " + owner
+			}
 			switch {
 			case e.fi.Mode().IsRegular():
 				kb(strconv.FormatInt(e.fi.Size(), 10))
@@ -687,4 +694,12 @@ func chownNeedsNames(chown string) bool {
 		}
 	}
 	return false
+}
+
+// ownerOf is fi's "uid:gid".
+func ownerOf(fi fs.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return strconv.FormatUint(uint64(st.Uid), 10) + ":" + strconv.FormatUint(uint64(st.Gid), 10)
+	}
+	return "?"
 }

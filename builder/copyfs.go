@@ -42,7 +42,7 @@ func (sr *stageRun) copyInto(ctx context.Context, sfs *stepFS, srcRoot string, i
 // again on an overlay, the previous result's unchanged files to link (layerReuse).
 func (sr *stageRun) newCopier(sfs *stepFS, spec *copySpec) (*copier, error) {
 	uid, gid := -1, -1
-	if spec.fromCtx || len(spec.step.Heredocs) > 0 {
+	if (spec.fromCtx && !sr.bd.ctx.keepOwners) || len(spec.step.Heredocs) > 0 {
 		uid, gid = 0, 0
 	}
 	if spec.chown != "" {

@@ -3,7 +3,6 @@ package builder_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"io"
 	"os"
@@ -15,10 +14,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/internal/corpus"
 	"github.com/hoistbuild/hoist/internal/fsdump"
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 	"github.com/hoistbuild/hoist/run"
+	"github.com/hoistbuild/hoist/store"
 )
 
 var corpusCase = flag.String("case", "", "run only this corpus case")
@@ -26,13 +27,6 @@ var corpusCase = flag.String("case", "", "run only this corpus case")
 func TestMain(m *testing.M) {
 	run.MaybeInit()
 	os.Exit(m.Run())
-}
-
-// caseSpec is builder/testdata/corpus/<case>/case.json.
-type caseSpec struct {
-	BuildArgs  map[string]string `json:"build_args"`
-	Target     string            `json:"target"`
-	Dockerfile string            `json:"dockerfile"`
 }
 
 // TestCorpus builds every corpus case with hoist and compares the final rootfs, config and history
@@ -66,37 +60,55 @@ func runCorpus(t *testing.T, bopts ...builder.Option) {
 		if *corpusCase != "" && name != *corpusCase {
 			continue
 		}
-		t.Run(name, func(t *testing.T) {
-			var spec caseSpec
-			if data, err := os.ReadFile(filepath.Join(dir, "case.json")); err == nil {
-				if err := json.Unmarshal(data, &spec); err != nil {
-					t.Fatalf("case.json: %v", err)
-				}
-			}
-			opts := builder.Options{ContextDir: dir, BuildArgs: spec.BuildArgs, Target: spec.Target,
-				Tags: []string{"corpus/" + name + ":latest"}}
-			if spec.Dockerfile != "" {
-				opts.Dockerfile = filepath.Join(dir, spec.Dockerfile)
-			}
-			var log bytes.Buffer
-			opts.Progress = &log
-			res, err := b.Build(context.Background(), opts)
-			if err != nil {
-				t.Fatalf("build failed: %v\n%s", err, log.String())
-			}
-			img, err := st.Image(res.Manifest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := validate.Image(img); err != nil {
-				t.Errorf("validate.Image: %v", err)
-			}
-			gotFS, gotCfg, gotHist := dumpImage(t, img)
-			compareGolden(t, filepath.Join(dir, "rootfs.golden"), gotFS)
-			compareGolden(t, filepath.Join(dir, "config.golden"), gotCfg)
-			compareGolden(t, filepath.Join(dir, "history.golden"), gotHist)
-		})
+		t.Run(name, func(t *testing.T) { buildCase(t, b, st, dir) })
 	}
+}
+
+// buildCase builds one case (with its servers, when it has any: internal/corpus) and compares its
+// dumps, the servers' addresses replaced by the placeholders, with the goldens.
+func buildCase(t *testing.T, b *builder.Builder, st *store.Store, dir string) {
+	name := filepath.Base(dir)
+	spec, err := corpus.ReadSpec(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srv *corpus.Servers
+	if spec.NeedsServers() {
+		testutil.RequireGit(t)
+		if srv, err = corpus.Serve(dir, t.TempDir(), spec); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+	}
+	in, err := srv.Inputs(dir, t.TempDir(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := builder.Options{ContextDir: in.ContextDir, ContextURL: in.ContextURL, Dockerfile: in.Dockerfile,
+		BuildArgs: in.BuildArgs, Target: in.Target, Tags: []string{"corpus/" + name + ":latest"}}
+	if in.Stdin != nil {
+		opts.ContextReader = bytes.NewReader(in.Stdin)
+	}
+	var log bytes.Buffer
+	opts.Progress = &log
+	res, err := b.Build(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("build failed: %v\n%s", err, log.String())
+	}
+	img, err := st.Image(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Errorf("validate.Image: %v", err)
+	}
+	gotFS, gotCfg, gotHist := dumpImage(t, img)
+	if srv != nil {
+		gotFS, gotCfg, gotHist = srv.Normalize(gotFS), srv.Normalize(gotCfg), srv.Normalize(gotHist)
+	}
+	compareGolden(t, filepath.Join(dir, "rootfs.golden"), gotFS)
+	compareGolden(t, filepath.Join(dir, "config.golden"), gotCfg)
+	compareGolden(t, filepath.Join(dir, "history.golden"), gotHist)
 }
 
 func dumpImage(t *testing.T, img v1.Image) (rootfs, config, history []byte) {

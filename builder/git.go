@@ -34,6 +34,12 @@ type gitSource struct {
 	// keepGitDirSet: the URL itself says ?keep-git-dir=, which ADD --keep-git-dir may not contradict.
 	keepGitDirSet bool
 	submodules    bool
+	// mtime is ?mtime= ("checkout", "commit" or "" for the default). BuildKit applies it to git
+	// contexts only: its Dockerfile frontend parses it in ADD and ignores it there.
+	mtime string
+	// fetchByCommit (?fetch-by-commit=): the checksum is trusted as the commit, nothing is resolved
+	// with ls-remote, the commit is fetched by its id and the ref only names it in a kept .git.
+	fetchByCommit bool
 }
 
 // parseGit parses s as a git source. ok is false when s is not one (a plain http URL, a path).
@@ -45,14 +51,8 @@ func parseGit(s string) (*gitSource, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("git URL %s: %w", s, err)
 	}
-	// Options hoist does not implement yet are errors, never ignored.
-	if g.MTime != "" && g.MTime != "checkout" {
-		return nil, true, fmt.Errorf("git URL %s: ?mtime=%s is not supported", s, g.MTime)
-	}
-	if g.FetchByCommit {
-		return nil, true, fmt.Errorf("git URL %s: ?fetch-by-commit= is not supported", s)
-	}
-	src := &gitSource{raw: s, remote: g.Remote, ref: g.Ref, checksum: g.Checksum, submodules: true}
+	src := &gitSource{raw: s, remote: g.Remote, ref: g.Ref, checksum: g.Checksum, submodules: true,
+		mtime: g.MTime, fetchByCommit: g.FetchByCommit}
 	if g.SubDir != "" {
 		src.subdir = strings.TrimPrefix(path.Clean("/"+g.SubDir), "/")
 	}
@@ -142,10 +142,28 @@ func lastLines(s string, n int) string {
 // resolve finds the commit the source names without fetching it, as BuildKit's git source does
 // for its cache key: a full commit is taken as is; else `git ls-remote`, preferring a branch, then a
 // tag (an annotated tag is peeled to its commit). The checksum, if any, must prefix the result.
+//
+// With fetch-by-commit nothing is resolved: the checksum, which must be a full commit id, is the
+// commit, and the ref (a bare name taken as a branch, as in BuildKit) only names it.
 func (s *gitSource) resolve(ctx context.Context, env []string) (commit, usedRef string, err error) {
-	if commitRe.MatchString(s.ref) {
+	switch {
+	case commitRe.MatchString(s.ref):
 		commit, usedRef = s.ref, s.ref
-	} else {
+	case s.fetchByCommit:
+		if s.checksum == "" {
+			return "", "", fmt.Errorf("git %s: fetch-by-commit requires a checksum or a commit SHA ref", s.remote)
+		}
+		if !commitRe.MatchString(s.checksum) {
+			return "", "", fmt.Errorf("git %s: fetch-by-commit requires a full commit SHA checksum, got %q", s.remote, s.checksum)
+		}
+		commit, usedRef = s.checksum, s.ref
+		if usedRef == "" {
+			usedRef = commit
+		} else if !strings.HasPrefix(usedRef, "refs/") {
+			usedRef = "refs/heads/" + usedRef
+		}
+		return commit, usedRef, nil
+	default:
 		commit, usedRef, err = s.lsRemote(ctx, newGitRunner(env, ""))
 		if err != nil {
 			return "", "", err
@@ -234,15 +252,37 @@ func (s *gitSource) checkout(ctx context.Context, env []string, dir, commit, use
 		return fail("remote add", err)
 	}
 	fetched := false
-	if usedRef != commit {
+	switch {
+	case s.fetchByCommit:
+		// The server must serve the commit by its id; no fallback, as in BuildKit.
+		if _, err := git.run(ctx, "fetch", "-q", "--depth=1", "--no-tags", "origin", commit); err != nil {
+			return fail("fetch "+commit, err)
+		}
+		if !git.hasCommit(ctx, commit) {
+			return time.Time{}, fmt.Errorf("git %s: commit %s not found in the repository", s.remote, commit)
+		}
+		if s.keepGitDir && usedRef != commit {
+			if _, err := git.run(ctx, "update-ref", usedRef, commit); err != nil {
+				return fail("update-ref "+usedRef, err)
+			}
+		}
+		fetched = true
+	case usedRef != commit:
 		// The ref moved since resolve? Then the fetched commit differs and the full fetch below
-		// looks for the resolved one.
-		if _, err := git.run(ctx, "fetch", "-q", "--depth=1", "--no-tags", "--force", "origin", "--", usedRef+":refs/hoist/fetched"); err != nil {
+		// looks for the resolved one. A kept .git names the ref, as BuildKit's does (an annotated
+		// tag as the tag object).
+		dst := "refs/hoist/fetched"
+		if s.keepGitDir {
+			dst = usedRef
+		}
+		if _, err := git.run(ctx, "fetch", "-q", "-u", "--depth=1", "--no-tags", "--force", "origin", "--", usedRef+":"+dst); err != nil {
 			return fail("fetch "+usedRef, err)
 		}
 		fetched = git.hasCommit(ctx, commit)
-	} else if _, err := git.run(ctx, "fetch", "-q", "--depth=1", "--no-tags", "origin", commit); err == nil {
-		fetched = git.hasCommit(ctx, commit)
+	default:
+		if _, err := git.run(ctx, "fetch", "-q", "--depth=1", "--no-tags", "origin", commit); err == nil {
+			fetched = git.hasCommit(ctx, commit)
+		}
 	}
 	if !fetched {
 		// A server that does not serve commits by id (uploadpack.allowReachableSHA1InWant): fetch all.

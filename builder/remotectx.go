@@ -50,12 +50,14 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 		id       = opts.ContextURL
 		lone     []byte // a Dockerfile that is the whole context (stdin)
 		loneFile string // ... or the one file of an http context
+		archive  bool   // the context was unpacked from a tar archive
 		err      error
 	)
 	switch {
 	case opts.ContextReader != nil:
 		id = "-"
 		lone, err = fetchStdinContext(ctx, opts.ContextReader, dir)
+		archive = err == nil && lone == nil
 		if err == nil && lone != nil && opts.Dockerfile != "" {
 			err = errors.New("ambiguous Dockerfile source: both stdin and -f name a Dockerfile")
 		}
@@ -70,6 +72,7 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 			dir, err = b.fetchGitContext(ctx, opts, g, scratch, pw)
 		} else {
 			loneFile, err = b.fetchHTTPContext(ctx, opts, scratch, dir, pw)
+			archive = err == nil && loneFile == ""
 		}
 	}
 	if err != nil {
@@ -79,6 +82,7 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 	if err != nil {
 		return nil, err
 	}
+	bctx.keepOwners = archive
 	switch {
 	case lone != nil:
 		opts.DockerfileData, opts.Dockerfile = lone, ""
@@ -92,7 +96,7 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 }
 
 // fetchGitContext clones the repository (shallow) and returns the directory of its subdir. With
-// SOURCE_DATE_EPOCH every file gets the commit's time, as BuildKit does (mtime=commit).
+// mtime=commit every file gets the commit's time (contextMTimeCommit).
 func (b *Builder) fetchGitContext(ctx context.Context, opts *Options, g *gitSource, scratch *scratchDir, pw *progress) (string, error) {
 	pw.printf("[internal] load git source %s\n", g.raw)
 	checkout := filepath.Join(scratch.path, "context-git")
@@ -105,7 +109,7 @@ func (b *Builder) fetchGitContext(ctx context.Context, opts *Options, g *gitSour
 		return "", err
 	}
 	pw.printf("[internal] git source %s at %s\n", g.remote, commit)
-	if opts.SourceDateEpoch != nil {
+	if g.contextMTimeCommit(opts) {
 		if err := normalizeTree(checkout, &when); err != nil {
 			return "", err
 		}
@@ -171,4 +175,14 @@ func fetchStdinContext(ctx context.Context, r io.Reader, dir string) ([]byte, er
 		return nil, fmt.Errorf("extracting: %w", err)
 	}
 	return nil, nil
+}
+
+// contextMTimeCommit is BuildKit's rule for a git context's file times: the commit's time with
+// ?mtime=commit, or with SOURCE_DATE_EPOCH (--source-date-epoch, or the build arg, as BuildKit's
+// frontend reads it) unless the URL says ?mtime=checkout; else the checkout's time.
+func (g *gitSource) contextMTimeCommit(opts *Options) bool {
+	if g.mtime != "" {
+		return g.mtime == "commit"
+	}
+	return opts.SourceDateEpoch != nil || opts.BuildArgs["SOURCE_DATE_EPOCH"] != ""
 }

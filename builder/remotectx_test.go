@@ -278,6 +278,14 @@ func TestRemoteBadInput(t *testing.T) {
 			[]string{"Dockerfile:2", "nosuchref"}},
 		{"ADD git wrong commit", builder.Options{ContextDir: addCtx("FROM scratch\nADD --checksum=0123456789abcdef " + f.git.Daemon + "/repo.git#main /g/\n")},
 			[]string{"Dockerfile:2", "expected checksum to match 0123456789abcdef"}},
+		{"fetch-by-commit without a checksum", builder.Options{ContextURL: f.git.Daemon + "/repo.git?ref=main&fetch-by-commit=true"},
+			[]string{"build context", "fetch-by-commit requires a checksum"}},
+		{"fetch-by-commit with a short checksum", builder.Options{ContextDir: addCtx("FROM scratch\nADD --checksum=0123456789abcdef " + f.git.Daemon + "/repo.git?fetch-by-commit=true /g/\n")},
+			[]string{"Dockerfile:2", "fetch-by-commit requires a full commit SHA checksum"}},
+		{"fetch-by-commit of a commit the server does not have", builder.Options{ContextURL: f.git.Daemon + "/repo.git?ref=main&fetch-by-commit=true&checksum=" + strings.Repeat("0", 40)},
+			[]string{"build context", strings.Repeat("0", 40)}},
+		{"bad mtime", builder.Options{ContextURL: f.git.Daemon + "/repo.git?mtime=now"},
+			[]string{"build context", "mtime"}},
 		{"COPY of a git URL", builder.Options{ContextDir: addCtx("FROM scratch\nCOPY " + f.git.Daemon + "/repo.git /g/\n")},
 			[]string{"Dockerfile:2", "git ref for COPY"}},
 		{"checksum of a local file", builder.Options{ContextDir: addCtx("FROM scratch\nADD --checksum=" + good + " Dockerfile /d\n")},
@@ -394,4 +402,37 @@ func listing(t *testing.T, root string) []string {
 	})
 	sort.Strings(out)
 	return out
+}
+
+// TestTarContextKeepsOwners: COPY from a tar context keeps the archive's owners (BuildKit's copy
+// from an http or stdin tar context, corpus 97 and 99), so the owners are part of the COPY's key: two
+// archives that differ only in an owner must not share a cached layer.
+func TestTarContextKeepsOwners(t *testing.T) {
+	b, _ := newBuilder(t)
+	ctxTar := func(uid int) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		df := "FROM scratch\nCOPY f /f\n"
+		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(df))
+		tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 2, Uid: uid, Gid: uid + 1, Typeflag: tar.TypeReg})
+		tw.Write([]byte("f\n"))
+		tw.Close()
+		return buf.Bytes()
+	}
+	sde := time.Unix(1000000000, 0)
+	images := map[int]string{}
+	for _, uid := range []int{0, 1000, 0} {
+		res, err := b.Build(context.Background(), builder.Options{ContextReader: bytes.NewReader(ctxTar(uid)), SourceDateEpoch: &sde})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := images[uid]; ok && prev != res.Manifest.String() {
+			t.Errorf("uid %d: a rebuild gave another image", uid)
+		}
+		images[uid] = res.Manifest.String()
+	}
+	if images[0] == images[1000] {
+		t.Errorf("archives that differ in a file's owner gave the same image")
+	}
 }

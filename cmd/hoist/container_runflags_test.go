@@ -201,18 +201,21 @@ func TestRunVolumesFrom(t *testing.T) {
 // --pull and --platform. Docker 20.10: --pull never with a missing image is "No such image:
 // nosuchimg:latest", 125; a missing image with --pull missing prints "Unable to find image
 // '...:latest' locally" on stderr, pulls (progress on stderr), runs; --pull always pulls first.
-// hoist without --pull does not pull (docs/compatibility.md). --platform of a single-platform image
-// of another platform is docker's "image with reference ... was found but does not match the
-// specified platform", 125 (platform_test.go runs other platforms of an index).
+// Without --pull, hoist pulls a missing image as docker does (missing). --platform of a
+// single-platform image of another platform is docker's "image with reference ... was found but does
+// not match the specified platform", 125, with --pull never (missing pulls the platform's image, as
+// docker does; platform_test.go runs other platforms of an index).
 func TestRunPullAndPlatform(t *testing.T) {
 	root := containerRoot(t)
 	reg := testutil.Registry(t)
 	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/bb:1"), "push")
-	img := reg + "/library/bb:1"
+	mustOK(t, hoist(t, root, "", "push", "busybox", reg+"/library/bb:2"), "push")
+	img, img2 := reg+"/library/bb:1", reg+"/library/bb:2"
 	host := "linux/" + runtime.GOARCH
 	runCases(t, root, []runCase{
 		{"never, missing", []string{"--network", "none", "--pull", "never", "nosuchimg", "true"}, "", 125, "No such image: nosuchimg:latest"},
-		{"no policy, missing", []string{"--network", "none", img, "true"}, "", 125, "unable to find image '" + img + "' locally"},
+		{"no policy: missing, docker's default", []string{"--network", "none", "--rm", img2, "true"}, "", 0,
+			"Unable to find image '" + img2 + "' locally\n2: Pulling from " + reg + "/library/bb\n"},
 		{"bad policy", []string{"--network", "none", "--pull", "sometimes", "busybox", "true"}, "", 125,
 			`invalid pull option: 'sometimes': must be one of "always", "missing" or "never"`},
 		{"missing pulls", []string{"--network", "none", "--pull", "missing", img, "echo", "ran"}, "ran\n", 0,
@@ -221,9 +224,9 @@ func TestRunPullAndPlatform(t *testing.T) {
 		{"always pulls", []string{"--network", "none", "--pull", "always", img, "echo", "ran"}, "ran\n", 0, "Status: Image is up to date for " + img},
 		{"never, present", []string{"--network", "none", "--pull", "never", img, "echo", "ran"}, "ran\n", 0, ""},
 		{"host platform", []string{"--network", "none", "--platform", host, "busybox", "echo", "ran"}, "ran\n", 0, ""},
-		{"other platform", []string{"--network", "none", "--platform", "linux/s390x", "busybox", "true"}, "", 125,
+		{"other platform", []string{"--network", "none", "--pull", "never", "--platform", "linux/s390x", "busybox", "true"}, "", 125,
 			"image with reference busybox was found but does not match the specified platform: wanted linux/s390x, actual: " + host},
-		{"other variant", []string{"--network", "none", "--platform", host + "/v9", "busybox", "true"}, "", 125,
+		{"other variant", []string{"--network", "none", "--pull", "never", "--platform", host + "/v9", "busybox", "true"}, "", 125,
 			"does not match the specified platform: wanted " + host + "/v9"},
 		{"unknown platform", []string{"--network", "none", "--platform", "linux/foo", "busybox", "true"}, "", 125,
 			`--platform: unknown platform "linux/foo"`},

@@ -186,7 +186,7 @@ func TestRunForeground(t *testing.T) {
 		{"command not found", []string{"busybox", "nonexistent"}, "", "", 127, "executable file not found"},
 		{"not executable", []string{"busybox", "/etc/passwd"}, "", "", 126, "permission denied"},
 		{"unknown user", []string{"-u", "bob", "busybox", "true"}, "", "", 125, "unable to find user bob"},
-		{"unknown image", []string{"nosuchimage"}, "", "", 125, "unable to find image"},
+		{"unknown image", []string{"nosuchimage"}, "", "", 125, "Unable to find image 'nosuchimage:latest' locally"},
 		{"unknown image, --pull never", []string{"--pull", "never", "nosuchimage"}, "", "", 125, "No such image: nosuchimage:latest"},
 		{"bad port spec", []string{"-p", "80:80:80:80", "busybox", "true"}, "", "", 125, "invalid port spec"},
 		{"bad flag", []string{"--nope", "busybox"}, "", "", 125, "unknown flag"},

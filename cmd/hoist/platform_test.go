@@ -256,7 +256,7 @@ func TestBuildPlatformBadInput(t *testing.T) {
 		{[]string{"build", "--platform", "windows/amd64", "-t", "bad", emuCtx}, "hoist builds and runs only linux images"},
 		{[]string{"build", "--platform", "linux/arm64,linux/aarch64", "-t", "bad", emuCtx}, "platform linux/arm64 given twice"},
 		{[]string{"run", "--rm", "--platform", "linux/foo", "busybox"}, `unknown platform "linux/foo"`},
-		{[]string{"run", "--rm", "--platform", "linux/s390x", "busybox", "true"}, "no such image: busybox: no image for linux/s390x in the index (it has linux/amd64, linux/arm64)"},
+		{[]string{"run", "--rm", "--pull", "never", "--platform", "linux/s390x", "busybox", "true"}, "busybox: no image for linux/s390x in the index (it has linux/amd64, linux/arm64)"},
 	} {
 		r := hoist(t, root, "", c.args...)
 		if r.code != 125 || !strings.Contains(r.stderr, c.want) {
@@ -269,7 +269,7 @@ func TestBuildPlatformBadInput(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "STEP") {
 		t.Errorf("build without an emulator: exit %d, stderr:\n%s\nwant exit 1, before any step, with %q", r.code, r.stderr, want)
 	}
-	r = maskedBinfmt(t, root, "run", "--rm", "--platform", "linux/arm64", "busybox", "true")
+	r = maskedBinfmt(t, root, "run", "--rm", "--pull", "never", "--platform", "linux/arm64", "busybox", "true")
 	if r.code != 125 || !strings.Contains(r.stderr, "image busybox is for linux/arm64: cannot run programs for linux/arm64") {
 		t.Errorf("run without an emulator: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -277,7 +277,7 @@ func TestBuildPlatformBadInput(t *testing.T) {
 	mustOK(t, maskedBinfmt(t, root, "build", "--platform", "linux/arm64", "-t", "cross", goSampleContext(t)), "cross-compiled build without an emulator")
 
 	// A single-platform image asked for another platform: docker's words.
-	r = hoist(t, root, "", "run", "--rm", "--platform", "linux/amd64", "cross")
+	r = hoist(t, root, "", "run", "--rm", "--pull", "never", "--platform", "linux/amd64", "cross")
 	if want := "image with reference cross was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"; r.code != 125 || !strings.Contains(r.stderr, want) {
 		t.Errorf("run --platform linux/amd64 cross: exit %d, stderr %q; want 125 and %q", r.code, r.stderr, want)
 	}

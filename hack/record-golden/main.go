@@ -28,39 +28,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/hoistbuild/hoist/internal/atomicfile"
+	"github.com/hoistbuild/hoist/internal/corpus"
 	"github.com/hoistbuild/hoist/internal/fsdump"
 )
-
-// caseConfig is the optional case.json of a corpus case.
-type caseConfig struct {
-	// BuildArgs are passed as --build-arg K=V.
-	BuildArgs map[string]string `json:"build_args"`
-	// Target is passed as --target.
-	Target string `json:"target"`
-	// Dockerfile is the Dockerfile path relative to the case directory
-	// (default "Dockerfile").
-	Dockerfile string `json:"dockerfile"`
-	// RecordDockerfile, when set, is built instead of Dockerfile by this
-	// recorder only: an equivalent Dockerfile for features the old BuildKit
-	// of the reference environment lacks or gets wrong (see the case's NOTE).
-	RecordDockerfile string `json:"record_dockerfile"`
-}
 
 type options struct {
 	corpus  string
@@ -74,6 +60,8 @@ type options struct {
 	// buildkit is the address of a standalone buildkitd; "" records from dockerd.
 	buildkit string
 	buildctl string
+	// serve starts this case's servers, prints them and waits (for writing a case).
+	serve string
 }
 
 type multiFlag []string
@@ -94,10 +82,11 @@ func main() {
 	flag.BoolVar(&o.export, "check-export", false, "cross-check each rootfs dump against docker export")
 	flag.StringVar(&o.buildkit, "buildkit", "", "record from this buildkitd (e.g. unix:///run/buildkit-oracle/buildkitd.sock) instead of dockerd")
 	flag.StringVar(&o.buildctl, "buildctl", "buildctl", "buildctl binary of that buildkitd's version (with -buildkit)")
+	flag.StringVar(&o.serve, "serve", "", "start this case's servers, print their addresses and refs, wait for ^C")
 	flag.Parse()
 	o.cases = cases
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "record-golden:", err)
@@ -114,6 +103,9 @@ func run(ctx context.Context, o options) error {
 
 	if o.buildkit != "" && (o.dump != "" || o.base != "" || o.export || o.keep) {
 		return errors.New("-buildkit records cases only: -dump, -base, -check-export and -keep need dockerd")
+	}
+	if o.serve != "" {
+		return serveCase(ctx, filepath.Join(o.corpus, o.serve), tmp)
 	}
 	if o.dump != "" {
 		d, err := saveAndDump(ctx, o.docker, o.dump, filepath.Join(tmp, "dump.tar"))
@@ -169,6 +161,37 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// serveCase starts a case's servers (internal/corpus), prints their addresses and the refs of its
+// repositories (commit ids for --checksum and #<commit> in the case's Dockerfile), and waits
+// until ctx is done.
+func serveCase(ctx context.Context, dir, tmp string) error {
+	spec, err := corpus.ReadSpec(dir)
+	if err != nil {
+		return err
+	}
+	srv, err := corpus.Serve(dir, tmp, spec)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Printf("%s = %s\n%s = %s\n", corpus.HTTPPlaceholder, srv.HTTP, corpus.GitPlaceholder, srv.Git)
+	names := make([]string, 0, len(spec.Git))
+	for name := range spec.Git {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		out, err := exec.CommandContext(ctx, "git", "ls-remote", srv.Git+"/"+name+".git").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("git ls-remote %s: %w\n%s", name, err, out)
+		}
+		fmt.Printf("%s.git:\n%s", name, out)
+	}
+	fmt.Println("serving; ^C to stop")
+	<-ctx.Done()
+	return nil
+}
+
 // listCases returns the case directories of the corpus, sorted.
 func listCases(corpus string) ([]string, error) {
 	ents, err := os.ReadDir(corpus)
@@ -185,26 +208,14 @@ func listCases(corpus string) ([]string, error) {
 	return names, nil
 }
 
-func readCaseConfig(dir string) (caseConfig, error) {
-	var c caseConfig
-	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
-	}
-	if err != nil {
-		return c, fmt.Errorf("reading case.json: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("parsing case.json: %w", err)
-	}
-	return c, nil
-}
-
 // recordCase builds one case, writes its goldens and removes the image.
 func recordCase(ctx context.Context, o options, dir, tmp string) error {
-	cfg, err := readCaseConfig(dir)
+	cfg, err := corpus.ReadSpec(dir)
 	if err != nil {
 		return err
+	}
+	if cfg.NeedsServers() {
+		return errors.New("the case needs its servers (remote context, git, http): record it from current BuildKit (-buildkit)")
 	}
 	tag := "hoist-golden/" + strings.ToLower(filepath.Base(dir))
 	args := []string{"build", "--network", "host", "-t", tag}
@@ -320,26 +331,7 @@ func docker(ctx context.Context, cli string, args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-// writeAtomic writes b to p through a temp file and a rename.
+// writeAtomic writes b to p (internal/atomicfile: temp file, fsync, rename, fsync of the dir).
 func writeAtomic(p string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".golden-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	return nil
+	return atomicfile.WriteFile(p, b, 0o644)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/store"
 )
 
 // CreateOptions are docker's `create`/`run` flags, already split into values.
@@ -48,7 +49,7 @@ type CreateOptions struct {
 	ShmSize     int64        // --shm-size in bytes; 0: 64 MiB
 	Ulimits     []run.Rlimit // --ulimit
 	Mounts      []string     // --mount, docker's CSV syntax
-	Pull        string       // --pull: "" (hoist's default: never pull), PullMissing, PullAlways, PullNever
+	Pull        string       // --pull: PullMissing (the CLI's default, docker's), PullAlways, PullNever; "": never, without docker's message
 	Puller      Puller       // pulls for Pull
 	Platform    string       // --platform: "" or the host's
 	CIDFile     string       // --cidfile: written with the ID once created; must not exist
@@ -192,6 +193,9 @@ func (r *Runtime) image(ctx context.Context, ref string, want *v1.Platform) (v1.
 	}
 	img, mh, err := r.store.ImageFor(h, want)
 	if err != nil {
+		if want != nil && errors.Is(err, store.ErrNotFound) {
+			return nil, v1.Hash{}, fmt.Errorf("%w: %s: %w", errWrongPlatform, ref, err)
+		}
 		return nil, v1.Hash{}, fmt.Errorf("%w: %s: %w", ErrNoImage, ref, err)
 	}
 	if want != nil {
@@ -203,7 +207,7 @@ func (r *Runtime) image(ctx context.Context, ref string, want *v1.Platform) (v1.
 		if !platform.Match(*want, have) {
 			// docker's words for a local image of another platform.
 			return nil, v1.Hash{}, fmt.Errorf("%w: image with reference %s was found but does not match the specified platform: wanted %s, actual: %s",
-				ErrNoImage, ref, platform.Format(*want), platform.Format(have))
+				errWrongPlatform, ref, platform.Format(*want), platform.Format(have))
 		}
 	}
 	if err := r.runnable(img, ref); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	units "github.com/docker/go-units"
+
+	"github.com/hoistbuild/hoist/internal/atomicfile"
 )
 
 // Log drivers hoist has.
@@ -106,11 +108,11 @@ func rotateLogs(path string, maxFile int) error {
 	}
 	for i := maxFile - 1; i > 1; i-- {
 		from, to := path+"."+strconv.Itoa(i-1), path+"."+strconv.Itoa(i)
-		if err := os.Rename(from, to); err != nil && !os.IsNotExist(err) {
+		if err := atomicfile.Rename(from, to); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
-	if err := os.Rename(path, path+".1"); err != nil && !os.IsNotExist(err) {
+	if err := atomicfile.Rename(path, path+".1"); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return nil

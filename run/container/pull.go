@@ -24,6 +24,10 @@ const (
 // Puller pulls ref into the runtime's store (reporting progress as it likes).
 type Puller func(ctx context.Context, ref string) error
 
+// errWrongPlatform marks a stored image that has no image for --platform (it wraps ErrNoImage: with
+// --pull missing the platform's image is pulled, as docker does).
+var errWrongPlatform = fmt.Errorf("%w for the platform", ErrNoImage)
+
 // checkPlatform parses --platform ("" gives nil: the image's own, or this host's from an index).
 // Whether the platform's programs can run here is checked against the image (runnable).
 func checkPlatform(p string) (*v1.Platform, error) {
@@ -87,6 +91,9 @@ func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.H
 		familiar = store.FamiliarName(ref)
 	}
 	if o.Pull == PullNever {
+		if errors.Is(err, errWrongPlatform) {
+			return nil, v1.Hash{}, err // docker's daemon says why, too
+		}
 		return nil, v1.Hash{}, fmt.Errorf("%w: No such image: %s", ErrNoImage, familiar)
 	}
 	if o.Notes != nil {

@@ -84,7 +84,7 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.dnsOptions, "dns-option", nil, "set DNS options")
 	fs.StringArrayVar(&f.dnsOptions, "dns-opt", nil, "alias of --dns-option")
 	_ = fs.MarkHidden("dns-opt")
-	fs.StringVar(&f.pull, "pull", "", `pull the image before creating: "always", "missing" or "never" (default: never pull, see docs/compatibility.md)`)
+	fs.StringVar(&f.pull, "pull", container.PullMissing, `pull the image before creating: "always", "missing" or "never"`)
 	fs.StringVar(&f.logDriver, "log-driver", "json-file", "logging driver for the container: json-file or none")
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N (json-file rotation)")
 	fs.StringVar(&f.cidFile, "cidfile", "", "write the container ID to the file (which must not exist)")

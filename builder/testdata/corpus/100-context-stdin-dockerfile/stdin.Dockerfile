@@ -1,0 +1,4 @@
+FROM busybox
+# the context is empty
+COPY . /empty/
+LABEL from=stdin
