@@ -316,3 +316,27 @@ func TestBuildMultiPlatformCache(t *testing.T) {
 		t.Errorf("arm64 alone after the index build should be cached:\n%s", r.stderr)
 	}
 }
+
+// TestBuildPullsBasePerPlatform: a base whose stored image is of another platform is pulled for the
+// stage's platform from its registry, untagged: the tag keeps naming this host's image.
+func TestBuildPullsBasePerPlatform(t *testing.T) {
+	src := multiArchRoot(t)
+	reg := testutil.Registry(t)
+	base := reg + "/multi/busybox:1"
+	mustOK(t, hoist(t, src, "", "push", "busybox", base), "push the index")
+
+	root := t.TempDir()
+	mustOK(t, hoist(t, root, "", "pull", base), "pull the host's image")
+	hostID := mustOK(t, hoist(t, root, "", "images", "-q", base), "images").stdout
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n"})
+	r := mustOK(t, hoist(t, root, "", "build", "--platform", "linux/arm64", "-t", "arm", ctxDir), "build for arm64")
+	if !strings.Contains(r.stderr, "pulling "+base+" for linux/arm64") {
+		t.Errorf("the arm64 base was not pulled:\n%s", r.stderr)
+	}
+	if out := mustOK(t, hoist(t, root, "", "run", "--rm", "arm"), "run arm").stdout; out != "aarch64\n" {
+		t.Errorf("run arm = %q", out)
+	}
+	if id := mustOK(t, hoist(t, root, "", "images", "-q", base), "images").stdout; id != hostID {
+		t.Errorf("the tag moved: %q, was %q", id, hostID)
+	}
+}
