@@ -366,8 +366,8 @@ func loadPlan(opts Options, src *contextSource, p v1.Platform, first bool) (stri
 // the next one, if asked recompresses the image, and runs the outputs.
 func (bd *build) finish(ctx context.Context, final *imageState) (*Result, error) {
 	b, opts, pw := bd.b, bd.opts, bd.progress
-	host := platform.Format(bd.target.platform)
-	set, err := opts.Annotations.For(host, []string{host})
+	tp := platform.Format(bd.target.platform)
+	set, err := opts.Annotations.For(tp, []string{tp})
 	if err != nil {
 		return nil, err
 	}
