@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hoistbuild/hoist/internal/platform"
 )
 
 // Annotation levels, BuildKit's: where an annotation goes.
@@ -91,7 +91,7 @@ func (as *Annotations) addKey(k, v string) error {
 	return nil
 }
 
-func newAnnotation(tp, platform, key, value string) (Annotation, error) {
+func newAnnotation(tp, plat, key, value string) (Annotation, error) {
 	switch tp {
 	case AnnotationManifest, AnnotationManifestDescriptor, AnnotationIndex, AnnotationIndexDescriptor:
 	default:
@@ -101,15 +101,16 @@ func newAnnotation(tp, platform, key, value string) (Annotation, error) {
 		return Annotation{}, fmt.Errorf("empty annotation key")
 	}
 	a := Annotation{Type: tp, Key: key, Value: value}
-	if platform != "" {
+	if plat != "" {
 		if tp == AnnotationIndex || tp == AnnotationIndexDescriptor {
 			return Annotation{}, fmt.Errorf("an %s annotation cannot name a platform", tp)
 		}
-		p, err := v1.ParsePlatform(platform)
+		// Normalized as --platform is (linux/arm64/v8 is linux/arm64), so that it matches a target.
+		p, err := platform.Parse(plat)
 		if err != nil {
-			return Annotation{}, fmt.Errorf("invalid platform %q: %w", platform, err)
+			return Annotation{}, err
 		}
-		a.Platform = p.String()
+		a.Platform = platform.Format(p)
 	}
 	return a, nil
 }

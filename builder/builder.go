@@ -19,6 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/binfmt"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/snapshot"
@@ -89,6 +91,10 @@ type Options struct {
 	SourceDateEpoch *time.Time
 	// Registry configures pulls of base images.
 	Registry push.Options
+	// Platforms are the platforms to build for (--platform): none builds for this host (the implicit
+	// target, as BuildKit's); one gives that platform's image; several give an image index (manifest
+	// list) with one image per platform, in this order, tagged with Tags. See platforms.go.
+	Platforms []v1.Platform
 	// Compression, when set, converts the built image's layers to it after the build (and after the
 	// cache export, which keeps the layers as built) and moves Tags to the converted image, which is
 	// the Result. CompressionKeep (the default) keeps the builder's gzip layers.
@@ -121,8 +127,10 @@ type Builder struct {
 	// noOverlay forces the copy-based fallback even where overlayfs works (tests, odd filesystems).
 	noOverlay bool
 	driver    snapshot.Driver // WithStorageDriver; "" probes
-	emptyMu   sync.Mutex
-	empty     map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
+	// binfmt tells which platforms' programs RUN can execute (natively or emulated).
+	binfmt  binfmt.Checker
+	emptyMu sync.Mutex
+	empty   map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
 }
 
 // Option configures a Builder.
@@ -135,6 +143,10 @@ func WithoutOverlay() Option { return func(b *Builder) { b.noOverlay = true } }
 // WithStorageDriver makes build steps use driver d (snapshot.Driver) instead of the probed one; a
 // driver that cannot work here fails the first step that needs a rootfs.
 func WithStorageDriver(d snapshot.Driver) Option { return func(b *Builder) { b.driver = d } }
+
+// WithBinfmt makes the builder read emulator registrations from c instead of the host's
+// binfmt_misc mount (tests).
+func WithBinfmt(c binfmt.Checker) Option { return func(b *Builder) { b.binfmt = c } }
 
 // New opens the builder over a hoist root (creating its directories).
 func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
@@ -178,14 +190,23 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dfName, plan, target, err := loadPlan(opts, src)
+	targets := opts.targets()
+	dfName, plans, err := loadPlans(opts, src, targets)
 	if err != nil {
 		return nil, err
 	}
-	outs, err := planOutputs(&opts)
+	outs, err := planOutputs(&opts, targets)
 	if err != nil {
 		return nil, err
 	}
+	needed := make([][]int, len(targets))
+	for i, t := range targets {
+		needed[i] = neededStages(opts, plans[i].plan, plans[i].target)
+		if err := b.checkEmulation(plans[i].plan, notReplaced(opts, plans[i].plan, needed[i]), t); err != nil {
+			return nil, err
+		}
+	}
+	plan := plans[0].plan
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -213,18 +234,38 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("--no-cache-filter: no stage named %q in %s", f, dfName)
 		}
 	}
-	buildID := cache.BuildID(src.id, dfName, opts.Target)
-	bd := &build{b: b, opts: opts, plan: plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
-		results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
-		prev: b.history.Last(buildID), outputs: outs}
-	bd.order = bd.neededStages(target)
-	bd.targetStage = target
-	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
-		bd.uploader = push.NewUploader(ctx, b.store, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
-		defer bd.uploader.Abort()
+	bds := make([]*build, len(targets))
+	for i, t := range targets {
+		buildID := cache.BuildID(src.id, dfName, opts.Target)
+		if t.explicit {
+			buildID = cache.BuildID(src.id, dfName, opts.Target+"\x00"+platform.Format(t.platform))
+		}
+		p := plans[i]
+		bds[i] = &build{b: b, opts: opts, plan: p.plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
+			order: needed[i], results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
+			prev: b.history.Last(buildID), buildID: buildID, target: t, targetStage: p.target, outputs: outs}
+		if len(targets) > 1 {
+			bds[i].labelPrefix = "[" + platform.Format(t.platform) + "] "
+		}
 	}
-	bd.loadCacheSources(ctx)
-	final, err := bd.run(ctx, target)
+	// Early upload: every target's final-stage layers go to the push repositories as they are made
+	// (one uploader for all targets: a layer two targets share is sent once); the images and, for
+	// several targets, the index are pushed at the end.
+	if repos := earlyPushRepos(outs); len(repos) > 0 && opts.Compression == push.CompressionKeep && !opts.Explain {
+		up := push.NewUploader(ctx, b.store, repos, opts.Registry, func(d v1.Hash) { pw.printf("pushed layer %s while building\n", d) })
+		defer up.Abort()
+		for _, bd := range bds {
+			bd.uploader = up
+		}
+	}
+	bds[0].loadCacheSources(ctx)
+	if len(bds) > 1 {
+		group := &stepGroup{}
+		for _, bd := range bds {
+			bd.group, bd.remote = group, bds[0].remote
+		}
+	}
+	finals, err := runTargets(ctx, bds)
 	// The context digests are worth keeping even when the build failed.
 	if serr := digests.Save(); serr != nil && err == nil {
 		err = serr
@@ -232,26 +273,84 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bd.warnUnusedArgs()
+	warnUnusedArgs(bds)
 	if opts.Explain {
 		return &Result{ContextFilesRead: digests.Reads()}, nil
 	}
-	return bd.finish(ctx, final, target, buildID)
+	if len(bds) == 1 {
+		return bds[0].finish(ctx, finals[0])
+	}
+	return finishIndex(ctx, bds, finals)
+}
+
+// targetPlan is the Dockerfile parsed for one target platform, and its target stage.
+type targetPlan struct {
+	plan   *parser.Plan
+	target int
+}
+
+// loadPlans parses the Dockerfile once per target platform (the predefined TARGET ARGs differ).
+func loadPlans(opts Options, src *contextSource, targets []target) (string, []targetPlan, error) {
+	var dfName string
+	out := make([]targetPlan, len(targets))
+	for i, t := range targets {
+		name, plan, stage, err := loadPlan(opts, src, t.platform, i == 0)
+		if err != nil {
+			return "", nil, err
+		}
+		dfName, out[i] = name, targetPlan{plan: plan, target: stage}
+	}
+	return dfName, out, nil
+}
+
+// runTargets builds every target concurrently and returns their final states, in order.
+func runTargets(ctx context.Context, bds []*build) ([]*imageState, error) {
+	if len(bds) == 1 {
+		final, err := bds[0].run(ctx, bds[0].targetStage)
+		return []*imageState{final}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	finals := make([]*imageState, len(bds))
+	errs := make([]error, len(bds))
+	var wg sync.WaitGroup
+	for i, bd := range bds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if finals[i], errs[i] = bd.run(ctx, bd.targetStage); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// The first real error, not a cancellation another target's failure caused.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return finals, nil
 }
 
 // loadPlan reads and parses the Dockerfile of the build's source and picks the target stage. A local
 // context gets its .dockerignore; BuildKit applies none to a git, http or stdin-tar context (dockerui's
 // MainContext returns such a context as fetched).
-func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, error) {
+func loadPlan(opts Options, src *contextSource, p v1.Platform, first bool) (string, *parser.Plan, int, error) {
 	dfName, data, err := readDockerfile(opts, src.ctx)
 	if err != nil {
 		return "", nil, 0, err
 	}
-	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parser.HostPlatform()})
+	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parserPlatform(p)})
 	if err != nil {
 		return "", nil, 0, err
 	}
-	if !src.temporary {
+	if !src.temporary && first {
 		if err := src.ctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
 			return "", nil, 0, err
 		}
@@ -265,21 +364,22 @@ func loadPlan(opts Options, src *contextSource) (string, *parser.Plan, int, erro
 
 // finish writes the built image and names it in the store, exports the caches, records the build for
 // the next one, if asked recompresses the image, and runs the outputs.
-func (bd *build) finish(ctx context.Context, final *imageState, target int, buildID string) (*Result, error) {
+func (bd *build) finish(ctx context.Context, final *imageState) (*Result, error) {
 	b, opts, pw := bd.b, bd.opts, bd.progress
-	set, err := opts.Annotations.For(parser.HostPlatform().String(), []string{parser.HostPlatform().String()})
+	tp := platform.Format(bd.target.platform)
+	set, err := opts.Annotations.For(tp, []string{tp})
 	if err != nil {
 		return nil, err
 	}
 	names, stored := storedNames(bd.outputs), anyStored(bd.outputs)
-	res, err := b.commitImage(ctx, final, opts, set.Manifest, names, stored)
+	res, err := b.commitImage(ctx, bd.targetConfig(final), opts, set.Manifest, names, stored)
 	if err != nil {
 		return nil, err
 	}
-	if err := bd.exportCaches(ctx, target); err != nil {
+	if err := bd.exportCaches(ctx, bd.targetStage); err != nil {
 		return nil, err
 	}
-	if err := b.history.Save(buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
+	if err := b.history.Save(bd.buildID, &cache.BuildRecord{Steps: bd.steps}, bd.prev); err != nil {
 		return nil, err
 	}
 	res.ContextFilesRead = bd.digests.Reads()
@@ -297,26 +397,40 @@ func (bd *build) finish(ctx context.Context, final *imageState, target int, buil
 			return nil, err
 		}
 	}
-	if res.Metadata, err = bd.export(ctx, res, final, bd.outputs, set); err != nil {
+	desc, err := b.descriptor(res.Manifest, set.ManifestDescriptor)
+	if err != nil {
+		return nil, err
+	}
+	if res.Metadata, err = bd.export(ctx, exportee{res: res, desc: desc, fs: []platformFS{{st: final}}}, bd.outputs); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// planOutputs resolves opts' outputs (see resolveOutputs) before anything is built, so that a bad
-// one fails the build at once; the merged annotations and compression go back into opts.
-func planOutputs(opts *Options) ([]Output, error) {
+// planOutputs resolves opts' outputs (see resolveOutputs) for the build's targets before anything is
+// built, so that a bad one fails the build at once; the merged annotations and compression go back
+// into opts. With several targets the outputs act on the index (see finishIndex).
+func planOutputs(opts *Options, targets []target) ([]Output, error) {
 	outs, ann, comp, err := resolveOutputs(opts.Outputs, opts.Tags, opts.Annotations, opts.Compression)
 	if err != nil {
 		return nil, err
 	}
-	host := parser.HostPlatform().String()
-	set, err := ann.For(host, []string{host})
-	if err != nil {
-		return nil, err
+	built := targetNames(targets)
+	for _, p := range built {
+		set, err := ann.For(p, built)
+		if err != nil {
+			return nil, err
+		}
+		if len(built) == 1 {
+			if err := set.single(); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if err := set.single(); err != nil {
-		return nil, err
+	if len(built) > 1 {
+		if err := checkIndexOutputs(outs, comp); err != nil {
+			return nil, err
+		}
 	}
 	for _, o := range outs {
 		if o.Push {
@@ -331,10 +445,34 @@ func planOutputs(opts *Options) ([]Output, error) {
 	return outs, nil
 }
 
+// checkIndexOutputs refuses what a multi-platform build cannot export: a docker archive (BuildKit's
+// docker exporter refuses an index with this message; type=docker without dest, --load, is the store,
+// which keeps the index), and a recompression (hoist recompresses one image, not an index's).
+func checkIndexOutputs(outs []Output, comp push.Compression) error {
+	if comp != push.CompressionKeep {
+		return errors.New("--compression (or an output's compression=) cannot be combined with several --platform values yet: build without it, or one platform at a time")
+	}
+	for _, o := range outs {
+		if o.Type == OutputDocker && o.Dest != "" {
+			return errors.New("--output type=docker,dest=...: docker exporter does not currently support exporting manifest lists (build one --platform, or use type=oci)")
+		}
+	}
+	return nil
+}
+
+// targetNames is the targets' platforms as os/arch[/variant].
+func targetNames(targets []target) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = platform.Format(t.platform)
+	}
+	return out
+}
+
 // CheckOutputs reports what is wrong with opts' outputs and annotations (what Build would refuse
 // before building), so that a command can reject bad flags up front.
 func CheckOutputs(opts Options) error {
-	_, err := planOutputs(&opts)
+	_, err := planOutputs(&opts, opts.targets())
 	return err
 }
 
@@ -392,13 +530,18 @@ type build struct {
 	prev     *cache.BuildRecord     // the last build of this Dockerfile, to explain misses
 	steps    []cache.StepRecord     // this build's filesystem steps, for the next one
 
-	remote      map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
-	exports     []exported                 // this build's step results, for --cache-to
-	usedMounts  map[string]bool            // cache mount ids RUN steps used
-	fetches     remoteFetches              // ADD's downloads and git checkouts
-	outputs     []Output                   // resolved Options.Outputs
-	targetStage int                        // the target stage
-	uploader    *push.Uploader             // build --push: the target stage's layers, uploaded as made
+	remote     map[cache.Key]remoteRecord // --cache-from results (read-only after loading)
+	exports    []exported                 // this build's step results, for --cache-to
+	usedMounts map[string]bool            // cache mount ids RUN steps used
+	fetches    remoteFetches              // ADD's downloads and git checkouts
+	outputs    []Output                   // resolved Options.Outputs
+	uploader   *push.Uploader             // build --push: the target stage's layers, uploaded as made
+
+	buildID     string     // the history record of this Dockerfile, target stage and platform
+	target      target     // the platform this build produces an image for
+	targetStage int        // the index of the target stage
+	labelPrefix string     // "[linux/arm64] " before progress lines when several targets build
+	group       *stepGroup // identical steps shared with the other targets (nil: one target)
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {
@@ -455,8 +598,12 @@ func (bd *build) run(ctx context.Context, target int) (*imageState, error) {
 			f := bd.results[i]
 			defer close(f.done)
 			if nc, ok := bd.replaced(i); ok {
-				bd.progress.printf("[stage %d/%d] replaced by --build-context %s\n", n+1, len(bd.order), bd.plan.Stages[i].Name)
-				if f.state, f.err = bd.contextState(ctx, bd.plan.Stages[i].Name, nc); f.err != nil {
+				bd.progress.printf("%s[stage %d/%d] replaced by --build-context %s\n", bd.labelPrefix, n+1, len(bd.order), bd.plan.Stages[i].Name)
+				p, err := stagePlatform(bd.plan, i, bd.target)
+				if err == nil {
+					f.state, err = bd.contextState(ctx, bd.plan.Stages[i].Name, nc, p)
+				}
+				if f.err = err; err != nil {
 					cancel()
 				}
 				return
@@ -511,15 +658,20 @@ func (bd *build) wait(ctx context.Context, i int) (*imageState, error) {
 	}
 }
 
-func (bd *build) warnUnusedArgs() {
+// warnUnusedArgs warns about the build args no target used.
+func warnUnusedArgs(bds []*build) {
 	var unused []string
-	for k := range bd.opts.BuildArgs {
-		if !bd.usedArgs[k] && !parser.IsPredefinedArg(k) {
+	for k := range bds[0].opts.BuildArgs {
+		used := parser.IsPredefinedArg(k)
+		for _, bd := range bds {
+			used = used || bd.usedArgs[k]
+		}
+		if !used {
 			unused = append(unused, k)
 		}
 	}
 	if len(unused) > 0 {
-		bd.progress.printf("[warning] one or more build-args %v were not consumed\n", unused)
+		bds[0].progress.printf("[warning] one or more build-args %v were not consumed\n", unused)
 	}
 }
 

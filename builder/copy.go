@@ -254,7 +254,7 @@ func (sr *stageRun) sourceState(ctx context.Context, from string) (*imageState, 
 	if i, ok := sr.bd.plan.StageByName(from, len(sr.bd.plan.Stages)); ok {
 		return sr.bd.wait(ctx, i)
 	}
-	return sr.bd.imageState(ctx, from)
+	return sr.bd.imageState(ctx, from, sr.st.platform)
 }
 
 func (sr *stageRun) expandCopy(s *parser.CopyStep) (*copySpec, error) {

@@ -294,7 +294,7 @@ func (sr *stageRun) declareArg(a parser.ArgDef, env []string) (*string, error) {
 
 // globalArg is the value of a global (before the first FROM) ARG or a predefined platform ARG.
 func (bd *build) globalArg(k string) (string, bool) {
-	env := parser.HostPlatform().Args()
+	env := parserPlatform(bd.target.platform).Args()
 	for _, ma := range bd.plan.MetaArgs {
 		if v, ok := bd.opts.BuildArgs[ma.Key]; ok {
 			bd.markArgUsed(ma.Key)

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -19,21 +20,37 @@ import (
 	"github.com/hoistbuild/hoist/store"
 )
 
-// export runs the build's outputs in order over the image res (already in the store) and the final
-// state st, and returns the metadata buildx writes for them (--metadata-file). Files are written
-// atomically (a failed output leaves no file); a push sends every layer and the config before the
-// manifest, so a failed push leaves no manifest behind.
-func (bd *build) export(ctx context.Context, res *Result, st *imageState, outs []Output, set AnnotationSet) (map[string]any, error) {
+// exportee is what a build's outputs act on: the image in the store (for several platforms, the
+// index) with its descriptor as BuildKit reports it, and the final filesystem of each platform.
+type exportee struct {
+	res  *Result
+	desc v1.Descriptor // with the manifest-descriptor (an index: index-descriptor) annotations
+	fs   []platformFS
+}
+
+// platformFS is the final state of one platform for the filesystem outputs.
+type platformFS struct {
+	// dir is the platform's subdirectory (linux_amd64) when several platforms were built, as BuildKit's
+	// local and tar exporters split them; "" for one platform.
+	dir string
+	st  *imageState
+}
+
+// export runs the build's outputs in order over x (already in the store) and returns the metadata
+// buildx writes for them (--metadata-file). Files are written atomically (a failed output leaves no
+// file); a push sends every layer and the config before the manifest (an index: every image before
+// the index), so a failed push leaves no manifest behind.
+func (bd *build) export(ctx context.Context, x exportee, outs []Output) (map[string]any, error) {
 	md := map[string]any{}
 	for _, o := range outs {
 		var err error
 		switch o.Type {
 		case OutputImage:
-			err = bd.exportImage(ctx, res, o, set, md)
+			err = bd.exportImage(ctx, x, o, md)
 		case OutputDocker, OutputOCI:
-			err = bd.exportArchive(ctx, res, o, set, md)
+			err = bd.exportArchive(ctx, x, o, md)
 		case OutputTar, OutputLocal:
-			err = bd.exportFS(ctx, st, o)
+			err = bd.exportFS(ctx, x.fs, o)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("exporting to %s: %w", o.Type, err)
@@ -42,28 +59,24 @@ func (bd *build) export(ctx context.Context, res *Result, st *imageState, outs [
 	return md, nil
 }
 
-// exportImage pushes the stored image to each name when asked; the store names were given when the
-// image was written.
-func (bd *build) exportImage(ctx context.Context, res *Result, o Output, set AnnotationSet, md map[string]any) error {
+// exportImage pushes the stored image (or index) to each name when asked; the store names were given
+// when it was written.
+func (bd *build) exportImage(ctx context.Context, x exportee, o Output, md map[string]any) error {
 	if o.Push {
 		for _, n := range o.Names {
-			ref, err := pushRef(n, res.Manifest, o.PushByDigest)
+			ref, err := pushRef(n, x.res.Manifest, o.PushByDigest)
 			if err != nil {
 				return err
 			}
 			bd.progress.printf("pushing %s\n", ref)
-			p, err := push.Push(ctx, bd.b.store, res.Manifest, ref, bd.opts.Registry)
+			p, err := push.Push(ctx, bd.b.store, x.res.Manifest, ref, bd.opts.Registry)
 			if err != nil {
 				return err
 			}
 			bd.progress.printf("pushing %s done (%d layers)\n", p.Digest, p.Layers)
 		}
 	}
-	desc, err := bd.b.descriptor(res.Manifest, set.ManifestDescriptor)
-	if err != nil {
-		return err
-	}
-	imageMetadata(md, res, desc, o.Names)
+	imageMetadata(md, x.res, x.desc, o.Names)
 	return nil
 }
 
@@ -81,12 +94,11 @@ func pushRef(n string, h v1.Hash, byDigest bool) (name.Reference, error) {
 }
 
 // exportArchive writes a docker-archive or OCI layout tarball to Dest (stdout for "-"); a docker
-// output without Dest is the store, named when the image was written.
-func (bd *build) exportArchive(ctx context.Context, res *Result, o Output, set AnnotationSet, md map[string]any) error {
-	desc, err := bd.b.descriptor(res.Manifest, set.ManifestDescriptor)
-	if err != nil {
-		return err
-	}
+// output without Dest is the store, named when the image was written. An OCI layout of a
+// multi-platform build holds the whole index (planOutputs refuses a docker archive of one).
+func (bd *build) exportArchive(ctx context.Context, x exportee, o Output, md map[string]any) error {
+	desc := x.desc
+	desc.Annotations = cloneMap(desc.Annotations)
 	created := time.Now().UTC()
 	if bd.opts.SourceDateEpoch != nil {
 		created = bd.opts.SourceDateEpoch.UTC()
@@ -105,7 +117,7 @@ func (bd *build) exportArchive(ctx context.Context, res *Result, o Output, set A
 		}
 		names = append(names, store.NormalizedName(ref))
 	}
-	imageMetadata(md, res, desc, names)
+	imageMetadata(md, x.res, desc, names)
 	if o.Type == OutputDocker && o.Dest == "" {
 		return nil
 	}
@@ -114,7 +126,7 @@ func (bd *build) exportArchive(ctx context.Context, res *Result, o Output, set A
 		format = store.FormatOCIArchive
 	}
 	return bd.writeDest(o.Dest, func(w io.Writer) error {
-		return bd.b.store.SaveImage(ctx, w, res.Manifest, o.Names, format, desc.Annotations)
+		return bd.b.store.SaveImage(ctx, w, x.res.Manifest, o.Names, format, desc.Annotations)
 	})
 }
 
@@ -135,29 +147,93 @@ func (bd *build) writeDest(dest string, fill func(io.Writer) error) error {
 // exportFS writes the final filesystem: a tar (tar) or a directory tree (local). The tar is the
 // layer tar format of the build (sorted PAX entries, owners as in the image, mtimes clamped to
 // SOURCE_DATE_EPOCH); the directory gets the files owned by the calling user, as BuildKit's client
-// receives them, merged over what dest already holds.
-func (bd *build) exportFS(ctx context.Context, st *imageState, o Output) error {
+// receives them, merged over what dest already holds. Several platforms go in one subdirectory each
+// (linux_amd64/, linux_arm64/), as BuildKit's exporters split them.
+func (bd *build) exportFS(ctx context.Context, fss []platformFS, o Output) error {
 	if o.Type == OutputTar {
-		root, done, err := bd.b.mountReadOnly(ctx, bd.scratch, st.layers)
+		return bd.writeDest(o.Dest, func(w io.Writer) error {
+			if len(fss) == 1 && fss[0].dir == "" {
+				return bd.writeFSTar(ctx, fss[0].st, w)
+			}
+			return bd.writeSplitTar(ctx, fss, w)
+		})
+	}
+	for _, f := range fss {
+		lowers, err := bd.b.snaps.Ensure(ctx, f.st.layers)
 		if err != nil {
 			return err
 		}
-		defer done()
-		return bd.writeDest(o.Dest, func(w io.Writer) error {
-			return snapshot.WriteDiff(ctx, root, w, snapshot.DiffOptions{SourceDateEpoch: bd.opts.SourceDateEpoch})
-		})
+		dest := filepath.Join(o.Dest, f.dir)
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		if err := snapshot.Flatten(ctx, lowers, dest); err != nil {
+			return err
+		}
+		if err := ownBy(dest, os.Getuid(), os.Getgid()); err != nil {
+			return err
+		}
 	}
-	lowers, err := bd.b.snaps.Ensure(ctx, st.layers)
+	return nil
+}
+
+// writeFSTar writes the filesystem of st to w as a tar.
+func (bd *build) writeFSTar(ctx context.Context, st *imageState, w io.Writer) error {
+	root, done, err := bd.b.mountReadOnly(ctx, bd.scratch, st.layers)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.Dest, 0o755); err != nil {
-		return err
+	defer done()
+	return snapshot.WriteDiff(ctx, root, w, snapshot.DiffOptions{SourceDateEpoch: bd.opts.SourceDateEpoch})
+}
+
+// writeSplitTar writes one tar of every platform's filesystem, each under its directory (mode 0755,
+// owned by root, mtime SOURCE_DATE_EPOCH or 0, as BuildKit's tar exporter makes the directory).
+func (bd *build) writeSplitTar(ctx context.Context, fss []platformFS, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	mtime := time.Unix(0, 0)
+	if bd.opts.SourceDateEpoch != nil {
+		mtime = *bd.opts.SourceDateEpoch
 	}
-	if err := snapshot.Flatten(ctx, lowers, o.Dest); err != nil {
-		return err
+	for _, f := range fss {
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: f.dir + "/", Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(bd.writeFSTar(ctx, f.st, pw)) }()
+		err := prefixTar(tw, pr, f.dir+"/")
+		pr.CloseWithError(err) // stops the writer if the copy failed
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.dir, err)
+		}
 	}
-	return ownBy(o.Dest, os.Getuid(), os.Getgid())
+	return tw.Close()
+}
+
+// prefixTar copies the entries of the tar r into tw with prefix before every name (and hard link
+// target).
+func prefixTar(tw *tar.Writer, r io.Reader, prefix string) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		hdr.Name = prefix + hdr.Name
+		if hdr.Typeflag == tar.TypeLink {
+			hdr.Linkname = prefix + hdr.Linkname
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // ownBy gives every entry under dir (dir included) to uid:gid, keeping the mode bits a chown clears
@@ -205,10 +281,12 @@ func (b *Builder) descriptor(h v1.Hash, ann map[string]string) (v1.Descriptor, e
 }
 
 // imageMetadata sets the keys BuildKit's image exporters return (buildx writes them to
-// --metadata-file).
+// --metadata-file). An index has no config: BuildKit gives no containerimage.config.digest for it.
 func imageMetadata(md map[string]any, res *Result, desc v1.Descriptor, names []string) {
 	md["containerimage.digest"] = res.Manifest.String()
-	md["containerimage.config.digest"] = res.ImageID.String()
+	if !desc.MediaType.IsIndex() {
+		md["containerimage.config.digest"] = res.ImageID.String()
+	}
 	md["containerimage.descriptor"] = desc
 	if len(names) > 0 {
 		md["image.name"] = strings.Join(names, ",")

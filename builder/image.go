@@ -19,6 +19,7 @@ import (
 
 // commitImage assembles the final image from a stage state with the manifest annotations ann, writes
 // it to the store and, when stored, records it in the store's index under names (none: dangling).
+// A multi-platform build commits each platform's image unstored: the index is recorded instead.
 func (b *Builder) commitImage(ctx context.Context, st *imageState, opts Options, ann map[string]string, names []string, stored bool) (*Result, error) {
 	cfg := cloneConfig(st.cfg)
 	if len(opts.Labels) > 0 {

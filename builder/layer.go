@@ -29,7 +29,7 @@ import (
 // fsStep runs fn on a writable overlay mount of the stage's current rootfs, unless key is in the cache;
 // the change fn made becomes a layer appended to next, which becomes the stage's state.
 func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyBuilder, createdBy string,
-	fn func(ctx context.Context, sfs *stepFS) error) (bool, error) {
+	fn func(ctx context.Context, sfs *stepFS) error) (cached bool, err error) {
 	if sr.linked {
 		// COPY --link: the layer is made on an empty rootfs and keyed without the parent, so it is
 		// reused whatever happened below it; the stage's key still follows both.
@@ -42,6 +42,19 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 		Components: kb.Components(), Files: kb.FileDetail()}
 	sr.bd.recordStep(step)
 	sr.step = &step
+	if g := sr.bd.group; g != nil && !sr.bd.opts.Explain {
+		// Another target of this build may run the identical step: run it once.
+		call, lead := g.join(key)
+		if lead {
+			defer func() { g.finish(key, call, err == nil) }()
+		} else if ok, err := call.wait(ctx); err != nil {
+			return false, err
+		} else if ok {
+			if hit, err := sr.fromLocal(ctx, next, key, createdBy); hit || err != nil {
+				return hit && err == nil, err
+			}
+		}
+	}
 	noCache := sr.bd.noCacheFor(sr.stage)
 	if !noCache {
 		if hit, err := sr.fromCache(ctx, next, key, createdBy); hit || err != nil {
@@ -89,11 +102,8 @@ func (sr *stageRun) fsStep(ctx context.Context, next *imageState, kb *cache.KeyB
 // --cache-from source (imported), and reports whether there was one. With --explain a remote record
 // is used without importing it.
 func (sr *stageRun) fromCache(ctx context.Context, next *imageState, key cache.Key, createdBy string) (bool, error) {
-	b := sr.bd.b
-	if rec, err := b.cache.Get(key); err == nil && b.recordUsable(rec) {
-		b.cache.Touch(key)
-		sr.bd.recordExport(key, rec, sr.stage.Index)
-		return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
+	if hit, err := sr.fromLocal(ctx, next, key, createdBy); hit || err != nil {
+		return hit, err
 	}
 	if sr.bd.opts.Explain {
 		r, ok := sr.bd.remote[key]
@@ -108,6 +118,18 @@ func (sr *stageRun) fromCache(ctx context.Context, next *imageState, key cache.K
 	}
 	sr.bd.progress.printf("%s: imported from cache %s\n", sr.label(sr.stepN), source)
 	sr.bd.recordExport(key, *rec, sr.stage.Index)
+	return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
+}
+
+// fromLocal moves the stage to next with the result the local cache holds for key, if it has one.
+func (sr *stageRun) fromLocal(ctx context.Context, next *imageState, key cache.Key, createdBy string) (bool, error) {
+	b := sr.bd.b
+	rec, err := b.cache.Get(key)
+	if err != nil || !b.recordUsable(rec) {
+		return false, nil
+	}
+	b.cache.Touch(key)
+	sr.bd.recordExport(key, rec, sr.stage.Index)
 	return true, sr.apply(ctx, next, key, createdBy, rec.Layer, rec.Created)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/snapshot"
 	"github.com/hoistbuild/hoist/store"
@@ -130,28 +131,33 @@ func parseOCILayoutContext(s string) (NamedContext, error) {
 
 // namedContext returns the --build-context for name, if any ("scratch" and "context" never have one).
 func (bd *build) namedContext(name string) (NamedContext, bool) {
-	if len(bd.opts.NamedContexts) == 0 || strings.EqualFold(name, "scratch") || strings.EqualFold(name, "context") {
+	return lookupContext(bd.opts, name)
+}
+
+func lookupContext(opts Options, name string) (NamedContext, bool) {
+	if len(opts.NamedContexts) == 0 || strings.EqualFold(name, "scratch") || strings.EqualFold(name, "context") {
 		return NamedContext{}, false
 	}
 	key, err := contextKey(name)
 	if err != nil {
 		return NamedContext{}, false
 	}
-	nc, ok := bd.opts.NamedContexts[key]
+	nc, ok := opts.NamedContexts[key]
 	return nc, ok
 }
 
-// contextState is the state a named context stands for.
-func (bd *build) contextState(ctx context.Context, name string, nc NamedContext) (*imageState, error) {
+// contextState is the state a named context stands for, used for platform p (an image is resolved
+// for it; a directory is the same files for every platform).
+func (bd *build) contextState(ctx context.Context, name string, nc NamedContext, p v1.Platform) (*imageState, error) {
 	var st *imageState
 	var err error
 	switch nc.Kind {
 	case ContextImage:
-		st, err = bd.loadedState(ctx, nc.Ref)
+		st, err = bd.loadedState(ctx, nc.Ref, p)
 	case ContextOCILayout:
-		st, err = bd.layoutState(ctx, nc)
+		st, err = bd.layoutState(ctx, nc, p)
 	case ContextLocal:
-		st, err = bd.dirState(ctx, nc.Dir)
+		st, err = bd.dirState(ctx, nc.Dir, p)
 	default:
 		err = fmt.Errorf("unknown kind %q", nc.Kind)
 	}
@@ -161,13 +167,13 @@ func (bd *build) contextState(ctx context.Context, name string, nc NamedContext)
 	return st, nil
 }
 
-// layoutState stores the image of an OCI layout (the host platform's, when the digest is an index).
-func (bd *build) layoutState(ctx context.Context, nc NamedContext) (*imageState, error) {
-	p, err := layout.FromPath(nc.Dir)
+// layoutState stores the image of an OCI layout (platform p's, when the digest is an index).
+func (bd *build) layoutState(ctx context.Context, nc NamedContext, p v1.Platform) (*imageState, error) {
+	lp, err := layout.FromPath(nc.Dir)
 	if err != nil {
 		return nil, err
 	}
-	img, err := layoutImage(p, nc.Digest)
+	img, err := layoutImage(lp, nc.Digest, p)
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +185,10 @@ func (bd *build) layoutState(ctx context.Context, nc NamedContext) (*imageState,
 	if err != nil {
 		return nil, err
 	}
-	return stateFromImage(stored, h)
+	return stateFromImage(stored, h, p)
 }
 
-func layoutImage(p layout.Path, d v1.Hash) (v1.Image, error) {
+func layoutImage(p layout.Path, d v1.Hash, want v1.Platform) (v1.Image, error) {
 	if img, err := p.Image(d); err == nil {
 		if _, err := img.Manifest(); err == nil {
 			if mt, _ := img.MediaType(); !mt.IsIndex() {
@@ -198,23 +204,22 @@ func layoutImage(p layout.Path, d v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no image or index %s in the layout: %w", d, err)
 	}
-	host := parser.HostPlatform()
 	im, err := sub.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range im.Manifests {
-		if m.Platform != nil && m.Platform.OS == host.OS && m.Platform.Architecture == host.Arch && m.MediaType.IsImage() {
+		if m.Platform != nil && platform.Match(want, *m.Platform) && m.MediaType.IsImage() {
 			return sub.Image(m.Digest)
 		}
 	}
-	return nil, fmt.Errorf("index %s has no image for %s", d, host)
+	return nil, fmt.Errorf("index %s has no image for %s", d, platform.Format(want))
 }
 
 // dirState is an empty image plus one layer of the directory's files, less what its .dockerignore
 // excludes; owners, modes and mtimes as on disk. Its key is the layer's diff ID, so an unchanged
 // directory keeps the steps after it cached.
-func (bd *build) dirState(ctx context.Context, dir string) (*imageState, error) {
+func (bd *build) dirState(ctx context.Context, dir string, p v1.Platform) (*imageState, error) {
 	bc := &buildContext{dir: dir, given: dir}
 	if err := bc.loadIgnore("", ""); err != nil {
 		return nil, err
@@ -223,14 +228,14 @@ func (bd *build) dirState(ctx context.Context, dir string) (*imageState, error) 
 		fi, err := os.Lstat(filepath.Join(dir, rel))
 		return err == nil && bc.hidden(rel, fi)
 	}
-	st := scratchState()
+	st := scratchState(p)
 	layer, _, err := bd.b.commitTar(ctx, false, nil, snapshot.DiffOptions{Exclude: exclude},
 		func(w io.Writer, o snapshot.DiffOptions) error { return snapshot.WriteDiff(ctx, dir, w, o) })
 	if err != nil {
 		return nil, err
 	}
 	if layer == nil { // an empty directory
-		st.key = cache.NewKey("", "FROM").String("context-dir", "empty").Sum()
+		st.key = cache.NewKey("", "FROM").String("context-dir", "empty").String("platform", platform.Format(p)).Sum()
 		return st, nil
 	}
 	l, err := layerOf(bd.b.store, layer)
@@ -238,7 +243,8 @@ func (bd *build) dirState(ctx context.Context, dir string) (*imageState, error) 
 		return nil, err
 	}
 	st.layers = []v1.Layer{l}
-	st.key = cache.NewKey("", "FROM").String("context-dir", layer.DiffID).Sum()
+	// The platform is part of the key, as for scratch: the steps after it differ per platform.
+	st.key = cache.NewKey("", "FROM").String("context-dir", layer.DiffID).String("platform", platform.Format(p)).Sum()
 	st.cfg.RootFS.DiffIDs = nil // the image config's rootfs is rebuilt from the layers
 	return st, nil
 }
@@ -246,16 +252,20 @@ func (bd *build) dirState(ctx context.Context, dir string) (*imageState, error) 
 // replaced reports whether stage i is replaced by a --build-context of its name (BuildKit: the
 // stage's instructions are then ignored).
 func (bd *build) replaced(i int) (NamedContext, bool) {
-	st := bd.plan.Stages[i]
+	return replacedStage(bd.opts, bd.plan, i)
+}
+
+func replacedStage(opts Options, plan *parser.Plan, i int) (NamedContext, bool) {
+	st := plan.Stages[i]
 	if st.Name == "" {
 		return NamedContext{}, false
 	}
-	return bd.namedContext(st.Name)
+	return lookupContext(opts, st.Name)
 }
 
 // neededStages is the stages the target needs, dependencies first, as plan.Needed, except that a
 // replaced stage needs nothing.
-func (bd *build) neededStages(target int) []int {
+func neededStages(opts Options, plan *parser.Plan, target int) []int {
 	seen := map[int]bool{}
 	var order []int
 	var visit func(int)
@@ -264,8 +274,8 @@ func (bd *build) neededStages(target int) []int {
 			return
 		}
 		seen[i] = true
-		if _, ok := bd.replaced(i); !ok {
-			for _, d := range bd.plan.Stages[i].DependsOn {
+		if _, ok := replacedStage(opts, plan, i); !ok {
+			for _, d := range plan.Stages[i].DependsOn {
 				visit(d)
 			}
 		}
@@ -273,4 +283,15 @@ func (bd *build) neededStages(target int) []int {
 	}
 	visit(target)
 	return order
+}
+
+// notReplaced is the stages of needed whose steps run (those no --build-context replaces).
+func notReplaced(opts Options, plan *parser.Plan, needed []int) []int {
+	var out []int
+	for _, i := range needed {
+		if _, ok := replacedStage(opts, plan, i); !ok {
+			out = append(out, i)
+		}
+	}
+	return out
 }

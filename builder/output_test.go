@@ -1,10 +1,16 @@
 package builder
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/push"
 )
 
@@ -63,7 +69,8 @@ func TestParseOutputErrors(t *testing.T) {
 
 func TestParseAnnotation(t *testing.T) {
 	got, err := ParseAnnotation("index,manifest[linux/arm64/v8]:org.x=a=b")
-	want := Annotations{{Type: AnnotationIndex, Key: "org.x", Value: "a=b"}, {Type: AnnotationManifest, Platform: "linux/arm64/v8", Key: "org.x", Value: "a=b"}}
+	// The platform is normalized as BuildKit's exptypes.ParseAnnotationKey does (arm64/v8 is arm64).
+	want := Annotations{{Type: AnnotationIndex, Key: "org.x", Value: "a=b"}, {Type: AnnotationManifest, Platform: "linux/arm64", Key: "org.x", Value: "a=b"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseAnnotation = %+v, %v; want %+v", got, err, want)
 	}
@@ -125,5 +132,65 @@ func TestAnnotationsFor(t *testing.T) {
 	set, _ = Annotations{{Type: AnnotationIndex, Key: "i", Value: "v"}}.For("linux/amd64", []string{"linux/amd64"})
 	if err := set.single(); err == nil {
 		t.Error("index annotation on a single-platform image accepted")
+	}
+}
+
+// TestPlanOutputsPlatforms: what a multi-platform build refuses before building (a docker archive,
+// as BuildKit's docker exporter refuses an index; a recompression), and index annotations, which
+// need several platforms.
+func TestPlanOutputsPlatforms(t *testing.T) {
+	two := []target{{platform: platform.Host(), explicit: true}, {platform: v1.Platform{OS: "linux", Architecture: "riscv64"}, explicit: true}}
+	one := two[:1]
+	index := Annotations{{Type: AnnotationIndex, Key: "k", Value: "v"}}
+	for _, c := range []struct {
+		name    string
+		opts    Options
+		targets []target
+		want    string
+	}{
+		{"docker archive", Options{Outputs: []Output{{Type: OutputDocker, Dest: "x.tar"}}}, two, "docker exporter does not currently support exporting manifest lists"},
+		{"--compression", Options{Tags: []string{"x"}, Compression: push.CompressionZstd}, two, "cannot be combined with several --platform values"},
+		{"index annotation, one platform", Options{Tags: []string{"x"}, Annotations: index}, one, "index annotations not supported for single platform export"},
+		{"index annotation", Options{Tags: []string{"x"}, Annotations: index}, two, ""},
+		{"--load", Options{Outputs: []Output{{Type: OutputDocker}}, Tags: []string{"x"}}, two, ""},
+		{"oci", Options{Outputs: []Output{{Type: OutputOCI, Dest: "x.tar"}}}, two, ""},
+	} {
+		_, err := planOutputs(&c.opts, c.targets)
+		if (c.want == "" && err != nil) || (c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want))) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	if d := platformDir("linux/arm/v7"); d != "linux_arm_v7" {
+		t.Errorf("platformDir(linux/arm/v7) = %q", d)
+	}
+}
+
+// TestPrefixTar: entries and hard link targets go under the prefix; contents are kept.
+func TestPrefixTar(t *testing.T) {
+	var in, out bytes.Buffer
+	tw := tar.NewWriter(&in)
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "a", Size: 2, Mode: 0o644})
+	_, _ = tw.Write([]byte("hi"))
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: "b", Linkname: "a"})
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "c", Linkname: "/a"})
+	_ = tw.Close()
+	ow := tar.NewWriter(&out)
+	if err := prefixTar(ow, &in, "linux_arm64/"); err != nil {
+		t.Fatal(err)
+	}
+	_ = ow.Close()
+	tr := tar.NewReader(&out)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		got = append(got, h.Name+">"+h.Linkname+":"+string(b))
+	}
+	want := []string{"linux_arm64/a>:hi", "linux_arm64/b>linux_arm64/a:", "linux_arm64/c>/a:"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("prefixTar = %q, want %q", got, want)
 	}
 }

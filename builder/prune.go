@@ -216,19 +216,25 @@ func (b *Builder) imageLayers(ctx context.Context) (map[v1.Hash]bool, map[v1.Has
 	}
 	diffs, chains := map[v1.Hash]bool{}, map[v1.Hash]bool{}
 	for _, im := range list {
-		img, err := b.store.Image(im.Manifest)
+		ms, err := b.store.ImageManifests(im.Manifest)
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg, err := img.ConfigFile()
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading image %s: %w", im.ID, err)
-		}
-		for _, d := range cfg.RootFS.DiffIDs {
-			diffs[d] = true
-		}
-		for _, c := range snapshot.ChainIDs(cfg.RootFS.DiffIDs) {
-			chains[c] = true
+		for _, mh := range ms {
+			img, err := b.store.Image(mh)
+			if err != nil {
+				return nil, nil, err
+			}
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading image %s: %w", im.ID, err)
+			}
+			for _, d := range cfg.RootFS.DiffIDs {
+				diffs[d] = true
+			}
+			for _, c := range snapshot.ChainIDs(cfg.RootFS.DiffIDs) {
+				chains[c] = true
+			}
 		}
 	}
 	return diffs, chains, nil
@@ -292,17 +298,9 @@ func (b *Builder) DiskUsage(ctx context.Context) (*Usage, error) {
 	u := &Usage{Images: len(list)}
 	named, all := map[v1.Hash]bool{}, map[v1.Hash]bool{}
 	for _, im := range list {
-		img, err := b.store.Image(im.Manifest)
+		ds, err := b.imageBlobs(im.Manifest)
 		if err != nil {
 			return nil, err
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			return nil, err
-		}
-		ds := []v1.Hash{im.Manifest, m.Config.Digest}
-		for _, l := range m.Layers {
-			ds = append(ds, l.Digest)
 		}
 		if len(im.Names) > 0 {
 			u.ActiveImages++
@@ -383,4 +381,32 @@ func (b *Builder) keepImage(h v1.Hash, refs, diffs, chains map[v1.Hash]bool) {
 	for _, c := range snapshot.ChainIDs(cfg.RootFS.DiffIDs) {
 		chains[c] = true
 	}
+}
+
+// imageBlobs lists the blobs of a recorded image: its manifest (or index and the index's
+// manifests), configs and layers.
+func (b *Builder) imageBlobs(h v1.Hash) ([]v1.Hash, error) {
+	ms, err := b.store.ImageManifests(h)
+	if err != nil {
+		return nil, err
+	}
+	ds := []v1.Hash{h}
+	for _, mh := range ms {
+		img, err := b.store.Image(mh)
+		if err != nil {
+			return nil, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		if mh != h {
+			ds = append(ds, mh)
+		}
+		ds = append(ds, m.Config.Digest)
+		for _, l := range m.Layers {
+			ds = append(ds, l.Digest)
+		}
+	}
+	return ds, nil
 }

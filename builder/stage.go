@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/cache"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/parser"
 	"github.com/hoistbuild/hoist/push"
 	"github.com/hoistbuild/hoist/store"
@@ -38,6 +38,8 @@ type imageState struct {
 	// created is when the newest content of this state was made: the base image's creation time, then
 	// each step's cache record time. It makes the image's timestamps a function of its inputs.
 	created time.Time
+	// platform is what the stage is built for (its FROM --platform, its base stage's, or the target's).
+	platform v1.Platform
 }
 
 func (s *imageState) clone() *imageState {
@@ -91,6 +93,10 @@ func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*ima
 	steps := stage.Steps
 	base, err := bd.resolveBase(ctx, stage)
 	if err != nil {
+		var pe *parser.Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
 		return nil, parser.StepError(stage, err)
 	}
 	// ONBUILD triggers of the base run first, and are not inherited further.
@@ -108,7 +114,7 @@ func (bd *build) runStage(ctx context.Context, stage *parser.Stage, n int) (*ima
 	if len(base.cfg.Config.Shell) > 0 {
 		sr.shell = append([]string(nil), base.cfg.Config.Shell...)
 	}
-	sr.label = func(i int) string { return stepLabel(n, len(bd.order), i, total) }
+	sr.label = func(i int) string { return bd.labelPrefix + stepLabel(n, len(bd.order), i, total) }
 	bd.progress.printf("%s: %s\n", sr.label(1), stage.Source())
 	for i, step := range all {
 		if err := ctx.Err(); err != nil {
@@ -145,8 +151,13 @@ func isFSStep(s parser.Step) bool {
 	return false
 }
 
-// resolveBase returns the starting state of a stage: scratch, another stage, or an image.
+// resolveBase returns the starting state of a stage: scratch, another stage, or an image, for the
+// stage's platform (see platforms.go).
 func (bd *build) resolveBase(ctx context.Context, stage *parser.Stage) (*imageState, error) {
+	p, err := stagePlatform(bd.plan, stage.Index, bd.target)
+	if err != nil {
+		return nil, err
+	}
 	if stage.BaseStage >= 0 {
 		st, err := bd.wait(ctx, stage.BaseStage)
 		if err != nil {
@@ -155,30 +166,33 @@ func (bd *build) resolveBase(ctx context.Context, stage *parser.Stage) (*imageSt
 		return st.clone(), nil
 	}
 	if strings.EqualFold(stage.Base, "scratch") {
-		return scratchState(), nil
+		return scratchState(p), nil
 	}
-	return bd.imageState(ctx, stage.Base)
+	return bd.imageState(ctx, stage.Base, p)
 }
 
-func scratchState() *imageState {
+// scratchState is the empty image for platform p. The platform is part of the key: the same steps on
+// scratch for two platforms are two results (their configs differ).
+func scratchState(p v1.Platform) *imageState {
 	return &imageState{
-		cfg: &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH,
+		cfg: &v1.ConfigFile{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant,
 			RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Env: []string{defaultPath}, WorkingDir: "/"}},
-		key: cache.NewKey("", "FROM").String("base", "scratch").Sum(),
+		key:      cache.NewKey("", "FROM").String("base", "scratch").String("platform", platform.Format(p)).Sum(),
+		platform: p,
 	}
 }
 
-// imageState is the state of an image named in FROM, COPY --from or RUN --mount from=: the
-// --build-context of that name if there is one, else the image (see loadedState).
-func (bd *build) imageState(ctx context.Context, ref string) (*imageState, error) {
+// imageState is the state of an image named in FROM, COPY --from or RUN --mount from=, for platform
+// p: the --build-context of that name if there is one, else the image (see loadedState).
+func (bd *build) imageState(ctx context.Context, ref string, p v1.Platform) (*imageState, error) {
 	if nc, ok := bd.namedContext(ref); ok {
-		return bd.sharedState(ctx, "context:"+ref, func() (*imageState, error) { return bd.contextState(ctx, ref, nc) })
+		return bd.sharedState("context:"+ref+" "+platform.Format(p), func() (*imageState, error) { return bd.contextState(ctx, ref, nc, p) })
 	}
-	return bd.loadedState(ctx, ref)
+	return bd.loadedState(ctx, ref, p)
 }
 
 // sharedState returns the state stored under key in this build, making it with mk the first time.
-func (bd *build) sharedState(ctx context.Context, key string, mk func() (*imageState, error)) (*imageState, error) {
+func (bd *build) sharedState(key string, mk func() (*imageState, error)) (*imageState, error) {
 	bd.mu.Lock()
 	if bd.images == nil {
 		bd.images = map[string]*imageState{}
@@ -198,33 +212,25 @@ func (bd *build) sharedState(ctx context.Context, key string, mk func() (*imageS
 	return st.clone(), nil
 }
 
-// loadedState loads (pulling if needed) an image by reference and returns its state; results are
-// shared per build so each image is resolved once.
-func (bd *build) loadedState(ctx context.Context, ref string) (*imageState, error) {
-	bd.mu.Lock()
-	if bd.images == nil {
-		bd.images = map[string]*imageState{}
-	}
-	if st, ok := bd.images[ref]; ok {
-		bd.mu.Unlock()
-		return st.clone(), nil
-	}
-	bd.mu.Unlock()
-	img, digest, err := bd.b.loadImage(ctx, ref, bd.opts.Registry, bd.opts.Pull, bd.progress)
-	if err != nil {
-		return nil, err
-	}
-	st, err := stateFromImage(img, digest)
-	if err != nil {
-		return nil, err
-	}
-	bd.mu.Lock()
-	bd.images[ref] = st
-	bd.mu.Unlock()
-	return st.clone(), nil
+// loadedState loads (pulling if needed) an image by reference for platform p and returns its state;
+// results are shared per build so each image is resolved once per platform.
+func (bd *build) loadedState(ctx context.Context, ref string, p v1.Platform) (*imageState, error) {
+	return bd.sharedState(ref+" "+platform.Format(p), func() (*imageState, error) {
+		want := &p
+		if !bd.target.explicit && platform.Match(p, platform.Host()) {
+			want = nil // the implicit target takes the local image whatever its platform, as before
+		}
+		img, digest, err := bd.b.loadImage(ctx, ref, bd.opts.Registry, bd.opts.Pull, want, bd.progress)
+		if err != nil {
+			return nil, err
+		}
+		return stateFromImage(img, digest, p)
+	})
 }
 
-func stateFromImage(img v1.Image, digest v1.Hash) (*imageState, error) {
+// stateFromImage is the state of a base image used for platform p (the platform is part of the key:
+// a single-platform image used as the base of two platforms gives two results).
+func stateFromImage(img v1.Image, digest v1.Hash, p v1.Platform) (*imageState, error) {
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
@@ -238,20 +244,37 @@ func stateFromImage(img v1.Image, digest v1.Hash) (*imageState, error) {
 		return nil, err
 	}
 	return &imageState{
-		layers:  layers,
-		cfg:     cloneConfig(cfg),
-		key:     cache.NewKey("", "FROM").String("manifest", digest.String()).Sum(),
-		docker:  strings.Contains(string(mt), "docker"),
-		history: append([]v1.History(nil), cfg.History...),
-		created: cfg.Created.Time,
+		layers:   layers,
+		cfg:      cloneConfig(cfg),
+		key:      cache.NewKey("", "FROM").String("manifest", digest.String()).String("platform", platform.Format(p)).Sum(),
+		platform: p,
+		docker:   strings.Contains(string(mt), "docker"),
+		history:  append([]v1.History(nil), cfg.History...),
+		created:  cfg.Created.Time,
 	}, nil
 }
 
 // loadImage finds ref in the store or pulls it into the store, and returns it with its manifest digest.
-func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, pull bool, pw *progress) (v1.Image, v1.Hash, error) {
+// With want set, the image must be of that platform: a stored index gives its manifest for want; a
+// stored image of another platform, or an index without one for want, is pulled again for want (the
+// pulled image is not given ref's name when want is not this host's platform: the name keeps
+// naming the host's image, which `run` and `images` show). want nil takes the stored image as it is
+// (an index: the host's manifest).
+func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, pull bool, want *v1.Platform, pw *progress) (v1.Image, v1.Hash, error) {
+	local := ""
 	if h, err := b.store.Resolve(ctx, ref); err == nil && (!pull || strings.Contains(ref, "@")) {
-		img, err := b.store.Image(h)
-		return img, h, err
+		img, mh, err := b.store.ImageFor(h, want)
+		if err == nil && want != nil {
+			if have, perr := imagePlatform(img); perr != nil || !platform.Match(*want, have) {
+				local, err = platform.Format(have), store.ErrNotFound
+			}
+		}
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return img, mh, err
+		}
+		if local == "" {
+			local = "an index without it"
+		}
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, v1.Hash{}, err
 	}
@@ -259,10 +282,19 @@ func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, p
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
-	pw.printf("pulling %s\n", r)
+	if want != nil {
+		reg.Platform = want
+		reg.NoName = !platform.Match(*want, platform.Host())
+		pw.printf("pulling %s for %s\n", r, platform.Format(*want))
+	} else {
+		pw.printf("pulling %s\n", r)
+	}
 	// Mirrors, parallel verified layer downloads, nothing stored unless all of it verified.
 	pulled, err := push.Pull(ctx, b.store, r, reg)
 	if err != nil {
+		if local != "" {
+			return nil, v1.Hash{}, fmt.Errorf("the stored %s is %s, not %s, and %w", ref, local, platform.Format(*want), err)
+		}
 		return nil, v1.Hash{}, err
 	}
 	stored, err := b.store.Image(pulled.Manifest)
@@ -329,4 +361,13 @@ func lookupEnv(env []string, k string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// imagePlatform is the platform an image's config declares.
+func imagePlatform(img v1.Image) (v1.Platform, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return v1.Platform{}, err
+	}
+	return v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
 }

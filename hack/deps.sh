@@ -10,11 +10,15 @@
 #   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
 #                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
 #   fuse-overlayfs   the fuse-overlayfs storage driver (its tests force it; /dev/fuse 0666 below)
+#   qemu-user-static binfmt-support  RUN and `run` for other architectures (multi-platform builds):
+#                    the emulators registered with binfmt_misc (F flag); below, binfmt_misc is mounted
+#                    and Debian's arm64 busybox-static is extracted for the tests' arm64 base image
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
-for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt fuse-overlayfs; do
+for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt \
+    fuse-overlayfs qemu-user-static binfmt-support; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -41,4 +45,21 @@ if [[ $(id -u) == 0 ]]; then
   if [[ -c /dev/net/tun ]]; then chmod 0666 /dev/net/tun; fi
   # Likewise /dev/fuse (udev's rule is MODE="0666"): fuse-overlayfs of an ordinary user needs it.
   if [[ -c /dev/fuse ]]; then chmod 0666 /dev/fuse; fi
+fi
+
+# Multi-platform tests (internal/testutil/prereq.Arm64): binfmt_misc mounted with qemu's handlers
+# registered (binfmt-support registers them when installed; again here for a machine where
+# binfmt_misc was not mounted then), and Debian's arm64 busybox for the arm64 base image.
+if [[ $(id -u) == 0 ]]; then
+  bfm=/proc/sys/fs/binfmt_misc
+  [[ -e $bfm/status ]] || mount -t binfmt_misc binfmt_misc "$bfm"
+  [[ -e $bfm/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
+  bb=/usr/local/lib/hoist-test/linux-arm64/busybox
+  if [[ ! -x $bb ]]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb x)
+    install -D -m 0755 "$tmp/x/bin/busybox" "$bb"
+    rm -rf "$tmp"
+  fi
 fi

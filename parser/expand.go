@@ -48,19 +48,24 @@ func (p Platform) String() string {
 	return s
 }
 
-// Args returns the predefined platform ARGs (TARGETPLATFORM, TARGETOS, ..., BUILDPLATFORM, ...).
-// hoist builds for the host, so build and target platforms are the same.
+// Args returns the predefined platform ARGs as BuildKit's dockerfile frontend sets them (defaultArgs
+// in dockerfile2llb/platform.go): BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT for the platform
+// hoist runs on, TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT for p, the platform being built
+// for (the zero Platform means the host's).
 func (p Platform) Args() []string {
 	if p.OS == "" {
 		p = HostPlatform()
 	}
 	var out []string
-	for _, prefix := range []string{"BUILD", "TARGET"} {
+	for _, pp := range []struct {
+		prefix string
+		p      Platform
+	}{{"BUILD", HostPlatform()}, {"TARGET", p}} {
 		out = append(out,
-			prefix+"PLATFORM="+p.String(),
-			prefix+"OS="+p.OS,
-			prefix+"ARCH="+p.Arch,
-			prefix+"VARIANT="+p.Variant)
+			pp.prefix+"PLATFORM="+pp.p.String(),
+			pp.prefix+"OS="+pp.p.OS,
+			pp.prefix+"ARCH="+pp.p.Arch,
+			pp.prefix+"VARIANT="+pp.p.Variant)
 	}
 	return out
 }

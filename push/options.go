@@ -27,6 +27,9 @@ type Options struct {
 	Keychain authn.Keychain
 	// Platform selects an image from an index; nil means the host's (linux/GOARCH).
 	Platform *v1.Platform
+	// NoName makes Pull record the image untagged (dangling) instead of under the tag it was pulled
+	// by (a build's base image for another platform: the tag keeps naming this host's image).
+	NoName bool
 	// Jobs is the number of layers transferred in parallel (0 = DefaultJobs).
 	Jobs int
 	// Registries holds mirrors and insecure registries (see Config).

@@ -32,7 +32,7 @@ type Pulled struct {
 // connection, a 5xx or a 429, then config and manifest. Every blob is verified against its digest
 // and size before it enters the store, and nothing is committed until every layer verified: a failed
 // or cancelled pull leaves the store as it was (temp files are removed). Names: a tag reference is
-// recorded as the image's name.
+// recorded as the image's name (unless o.NoName).
 func Pull(ctx context.Context, st *store.Store, ref name.Reference, o Options) (Pulled, error) {
 	img, src, err := o.resolveImage(ctx, ref)
 	if err != nil {
@@ -58,7 +58,7 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, o Options) (
 		return Pulled{}, fmt.Errorf("pulling %s: storing: %w", ref.Name(), describe(err))
 	}
 	var names []string
-	if _, ok := ref.(name.Tag); ok {
+	if _, ok := ref.(name.Tag); ok && !o.NoName {
 		names = append(names, store.NormalizedName(ref))
 	}
 	if err := st.AddImage(ctx, h, names...); err != nil {

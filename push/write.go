@@ -28,7 +28,12 @@ type Pushed struct {
 // manifest is not sent again when dst already points at it. Blobs stream from the store (verified
 // as they are read) with no temporary copies. Failed uploads restart from the beginning on transient
 // errors (o's backoff). The image's layers are sent as stored: no recompression.
+//
+// An index (a multi-platform image) is pushed as pushIndex says: its images first, the index last.
 func Push(ctx context.Context, st *store.Store, h v1.Hash, dst name.Reference, o Options) (Pushed, error) {
+	if im, raw, err := st.IndexManifest(h); err == nil {
+		return pushIndex(ctx, st, h, im, raw, dst, o)
+	}
 	img, err := st.Image(h)
 	if err != nil {
 		return Pushed{}, err

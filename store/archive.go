@@ -110,7 +110,8 @@ func (s *Store) saveDocker(ctx context.Context, w io.Writer, sel []savedImage) e
 		img, ok := imgs[si.manifest]
 		if !ok {
 			var err error
-			if img, err = s.Image(si.manifest); err != nil {
+			// docker save of a multi-platform image writes this host's platform.
+			if img, _, err = s.ImageFor(si.manifest, nil); err != nil {
 				return fmt.Errorf("saving images: %w", err)
 			}
 			imgs[si.manifest] = img

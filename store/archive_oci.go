@@ -46,11 +46,10 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 			continue
 		}
 		seenDesc[descKey{si.manifest, si.name}] = true
-		img, err := s.imageCore(si.manifest)
+		d, err := s.ociDescriptor(si.manifest, addBlob)
 		if err != nil {
 			return fmt.Errorf("saving oci archive: %w", err)
 		}
-		d := v1.Descriptor{MediaType: img.mediaType, Size: int64(len(img.raw)), Digest: si.manifest}
 		if si.name != "" || len(si.annotations) > 0 {
 			d.Annotations = maps.Clone(si.annotations)
 			if d.Annotations == nil {
@@ -62,11 +61,6 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, sel []savedImage) erro
 			d.Annotations[annotationContainerdName] = si.name
 		}
 		index.Manifests = append(index.Manifests, d)
-		addBlob(img.manifest.Config.Digest)
-		for _, l := range img.manifest.Layers {
-			addBlob(l.Digest)
-		}
-		addBlob(si.manifest)
 	}
 	idxRaw, err := json.Marshal(index)
 	if err != nil {
@@ -222,6 +216,34 @@ func readArchiveBlob(arc *tarArchive, h v1.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s has digest sha256:%s: %w", h, got, ErrCorrupt)
 	}
 	return raw, nil
+}
+
+// ociDescriptor is the descriptor of stored manifest h for an OCI layout's index.json; it adds the
+// blobs h needs (for an index: each manifest's too), then h, to the archive.
+func (s *Store) ociDescriptor(h v1.Hash, addBlob func(v1.Hash)) (v1.Descriptor, error) {
+	if im, raw, err := s.IndexManifest(h); err == nil {
+		for _, c := range im.Manifests {
+			if _, err := s.ociDescriptor(c.Digest, addBlob); err != nil {
+				return v1.Descriptor{}, err
+			}
+		}
+		addBlob(h)
+		mt := im.MediaType
+		if mt == "" {
+			mt = types.OCIImageIndex
+		}
+		return v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: h}, nil
+	}
+	img, err := s.imageCore(h)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	addBlob(img.manifest.Config.Digest)
+	for _, l := range img.manifest.Layers {
+		addBlob(l.Digest)
+	}
+	addBlob(h)
+	return v1.Descriptor{MediaType: img.mediaType, Size: int64(len(img.raw)), Digest: h}, nil
 }
 
 // pickPlatform chooses the linux/<GOARCH> manifest of an image index.

@@ -36,20 +36,44 @@ func (s *Store) ReferencedBlobs(ctx context.Context) (map[v1.Hash]bool, error) {
 			continue
 		}
 		refs[h] = true
-		img, err := s.Image(h)
-		if err != nil {
+		manifests := []v1.Hash{h}
+		if isIdx, err := s.IsIndex(h); err != nil {
 			return nil, fmt.Errorf("reading image %s: %w", h, err)
+		} else if isIdx {
+			im, _, err := s.IndexManifest(h)
+			if err != nil {
+				return nil, err
+			}
+			manifests = manifests[:0]
+			for _, d := range im.Manifests {
+				refs[d.Digest] = true
+				manifests = append(manifests, d.Digest)
+			}
 		}
-		m, err := img.Manifest()
-		if err != nil {
-			return nil, fmt.Errorf("reading manifest %s: %w", h, err)
-		}
-		refs[m.Config.Digest] = true
-		for _, l := range m.Layers {
-			refs[l.Digest] = true
+		for _, mh := range manifests {
+			if err := s.markImage(refs, mh); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return refs, nil
+}
+
+// markImage marks the config and layers of image manifest h as referenced.
+func (s *Store) markImage(refs map[v1.Hash]bool, h v1.Hash) error {
+	img, err := s.Image(h)
+	if err != nil {
+		return fmt.Errorf("reading image %s: %w", h, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return fmt.Errorf("reading manifest %s: %w", h, err)
+	}
+	refs[m.Config.Digest] = true
+	for _, l := range m.Layers {
+		refs[l.Digest] = true
+	}
+	return nil
 }
 
 // BlobInfo describes a stored or remote-backed blob for garbage collection and disk usage.

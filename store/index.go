@@ -235,11 +235,22 @@ func (s *Store) Untag(ctx context.Context, nm string) error {
 	return nil
 }
 
-// configDigest returns the config digest (the image ID) of manifest h.
+// configDigest returns the image ID of manifest h: its config digest, or for an index (whose
+// manifests must all be stored) the index digest, as docker's containerd store.
 func (s *Store) configDigest(h v1.Hash) (v1.Hash, error) {
 	raw, err := s.readBlob(h)
 	if err != nil {
 		return v1.Hash{}, err
+	}
+	if isIndexBlob(raw) {
+		im, err := parseIndex(raw)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("index %s: %w", h, err)
+		}
+		if err := s.indexChildrenStored(im); err != nil {
+			return v1.Hash{}, fmt.Errorf("index %s: %w", h, err)
+		}
+		return h, nil
 	}
 	m, _, err := parseImageManifest(raw)
 	if err != nil {

@@ -53,6 +53,21 @@ type ImageInspect struct {
 	GraphDriver GraphDriverData
 	RootFS      RootFS
 	Metadata    ImageMetadata
+	// Descriptor and Manifests describe an index (a multi-platform image), as docker 28's image
+	// inspect does with its containerd store: the index's descriptor and one entry per manifest. The
+	// other fields then show the image for this host's platform (or the index's first), and Id is
+	// the index digest.
+	Descriptor *v1.Descriptor    `json:",omitempty"`
+	Manifests  []ManifestSummary `json:",omitempty"`
+}
+
+// ManifestSummary is one manifest of an index (docker's image.ManifestSummary, the fields hoist
+// knows): its digest, descriptor (with the platform), whether its blobs are here, and its kind.
+type ManifestSummary struct {
+	ID         string
+	Descriptor v1.Descriptor
+	Available  bool
+	Kind       string
 }
 
 // ContainerConfig is docker's container config (api/types/container.Config)
@@ -146,7 +161,11 @@ func (s *Store) Inspect(ctx context.Context, ref string) (*ImageInspect, error) 
 		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
 	}
 	rec := idx.Images[r.manifest.String()]
-	img, err := s.imageCore(r.manifest)
+	mh, im, err := s.defaultManifest(r.manifest)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
+	}
+	img, err := s.imageCore(mh)
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
 	}
@@ -195,6 +214,11 @@ func (s *Store) Inspect(ctx context.Context, ref string) (*ImageInspect, error) 
 	for _, d := range cfg.RootFS.DiffIDs {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())
 	}
+	if im != nil {
+		if err := s.inspectIndex(out, r.manifest, im); err != nil {
+			return nil, fmt.Errorf("inspecting %s: %w", ref, err)
+		}
+	}
 	return out, nil
 }
 
@@ -223,7 +247,11 @@ func (s *Store) History(ctx context.Context, ref string) ([]HistoryEntry, error)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", ref, err)
 	}
-	img, err := s.imageCore(r.manifest)
+	mh, _, err := s.defaultManifest(r.manifest)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", ref, err)
+	}
+	img, err := s.imageCore(mh)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", ref, err)
 	}

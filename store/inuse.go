@@ -41,7 +41,8 @@ func (e *InUseError) Error() string {
 
 func (e *InUseError) Unwrap() error { return ErrConflict }
 
-// InUse returns the manifests of the images the store's Users use (none without WithUsers).
+// InUse returns the manifests of the images the store's Users use (none without WithUsers), and
+// the recorded indexes that list one of them (a container runs one platform's image of an index).
 func (s *Store) InUse(ctx context.Context) ([]v1.Hash, error) {
 	users, err := s.imageUsers(ctx)
 	if err != nil {
@@ -53,7 +54,32 @@ func (s *Store) InUse(ctx context.Context) ([]v1.Hash, error) {
 			out = append(out, u.Image)
 		}
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	idx, err := s.readIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for k := range idx.Images {
+		h, _ := v1.NewHash(k)
+		ms := s.manifestsOf(h)
+		if len(ms) > 1 && slices.ContainsFunc(ms[1:], func(m v1.Hash) bool { return slices.Contains(out, m) }) {
+			out = append(out, h)
+		}
+	}
 	return out, nil
+}
+
+// manifestsOf is h and, when h is a stored index, the manifests it lists.
+func (s *Store) manifestsOf(h v1.Hash) []v1.Hash {
+	out := []v1.Hash{h}
+	if im, _, err := s.IndexManifest(h); err == nil {
+		for _, d := range im.Manifests {
+			out = append(out, d.Digest)
+		}
+	}
+	return out
 }
 
 func (s *Store) imageUsers(ctx context.Context) ([]ImageUser, error) {
@@ -94,13 +120,14 @@ func (s *Store) checkNotInUse(ctx context.Context, ref string, force bool) error
 	if err != nil {
 		return err
 	}
-	return inUse(users, h, ref, force)
+	return inUse(users, s.manifestsOf(h), ref, force)
 }
 
-// inUse returns the InUseError for removing manifest h (named ref) while users use images, or nil.
-func inUse(users []ImageUser, h v1.Hash, ref string, force bool) error {
+// inUse returns the InUseError for removing the image of manifests ms (named ref: a manifest, or an
+// index and its manifests) while users use images, or nil.
+func inUse(users []ImageUser, ms []v1.Hash, ref string, force bool) error {
 	for _, u := range users {
-		if u.Image != h {
+		if !slices.Contains(ms, u.Image) {
 			continue
 		}
 		short := u.ID

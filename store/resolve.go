@@ -256,7 +256,11 @@ func (s *Store) List(ctx context.Context) ([]ImageSummary, error) {
 }
 
 func (s *Store) summary(h v1.Hash, r *imageRecord) (ImageSummary, error) {
-	img, err := s.imageCore(h)
+	mh, im, err := s.defaultManifest(h)
+	if err != nil {
+		return ImageSummary{}, err
+	}
+	img, err := s.imageCore(mh)
 	if err != nil {
 		return ImageSummary{}, err
 	}
@@ -268,7 +272,7 @@ func (s *Store) summary(h v1.Hash, r *imageRecord) (ImageSummary, error) {
 	if err != nil {
 		return ImageSummary{}, fmt.Errorf("image %s: %w", h, err)
 	}
-	return ImageSummary{
+	sum := ImageSummary{
 		Manifest: h,
 		ID:       img.manifest.Config.Digest,
 		Names:    slices.Clone(r.Names),
@@ -276,7 +280,34 @@ func (s *Store) summary(h v1.Hash, r *imageRecord) (ImageSummary, error) {
 		Added:    r.Added,
 		Size:     manifestSize(img.manifest),
 		Labels:   cfg.Config.Labels,
-	}, nil
+	}
+	if im != nil {
+		// An index: its ID is its digest, its size what all its platforms' blobs take.
+		sum.ID = h
+		if sum.Size, err = s.indexSize(im); err != nil {
+			return ImageSummary{}, fmt.Errorf("image %s: %w", h, err)
+		}
+	}
+	return sum, nil
+}
+
+// indexSize is the size of the blobs of every image of an index, each blob counted once.
+func (s *Store) indexSize(im *v1.IndexManifest) (int64, error) {
+	seen := map[v1.Hash]bool{}
+	var n int64
+	for _, d := range im.Manifests {
+		img, err := s.imageCore(d.Digest)
+		if err != nil {
+			return 0, err
+		}
+		for _, b := range append([]v1.Descriptor{img.manifest.Config}, img.manifest.Layers...) {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				n += b.Size
+			}
+		}
+	}
+	return n, nil
 }
 
 // manifestSize is the config size plus the compressed layer sizes.

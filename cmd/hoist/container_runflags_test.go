@@ -201,7 +201,10 @@ func TestRunVolumesFrom(t *testing.T) {
 // --pull and --platform. Docker 20.10: --pull never with a missing image is "No such image:
 // nosuchimg:latest", 125; a missing image with --pull missing prints "Unable to find image
 // '...:latest' locally" on stderr, pulls (progress on stderr), runs; --pull always pulls first.
-// Without --pull, hoist pulls a missing image as docker does (missing). Only the host's platform runs.
+// Without --pull, hoist pulls a missing image as docker does (missing). --platform of a
+// single-platform image of another platform is docker's "image with reference ... was found but does
+// not match the specified platform", 125, with --pull never (missing pulls the platform's image, as
+// docker does; platform_test.go runs other platforms of an index).
 func TestRunPullAndPlatform(t *testing.T) {
 	root := containerRoot(t)
 	reg := testutil.Registry(t)
@@ -221,9 +224,12 @@ func TestRunPullAndPlatform(t *testing.T) {
 		{"always pulls", []string{"--network", "none", "--pull", "always", img, "echo", "ran"}, "ran\n", 0, "Status: Image is up to date for " + img},
 		{"never, present", []string{"--network", "none", "--pull", "never", img, "echo", "ran"}, "ran\n", 0, ""},
 		{"host platform", []string{"--network", "none", "--platform", host, "busybox", "echo", "ran"}, "ran\n", 0, ""},
-		{"other platform", []string{"--network", "none", "--platform", "linux/s390x", "busybox", "true"}, "", 125,
-			"--platform linux/s390x is not supported yet"},
-		{"other variant", []string{"--network", "none", "--platform", host + "/v9", "busybox", "true"}, "", 125, "is not supported yet"},
+		{"other platform", []string{"--network", "none", "--pull", "never", "--platform", "linux/s390x", "busybox", "true"}, "", 125,
+			"image with reference busybox was found but does not match the specified platform: wanted linux/s390x, actual: " + host},
+		{"other variant", []string{"--network", "none", "--pull", "never", "--platform", host + "/v9", "busybox", "true"}, "", 125,
+			"does not match the specified platform: wanted " + host + "/v9"},
+		{"unknown platform", []string{"--network", "none", "--platform", "linux/foo", "busybox", "true"}, "", 125,
+			`--platform: unknown platform "linux/foo"`},
 	})
 	if res := hoist(t, root, "", "run", "--rm", "--network", "none", "--pull", "missing", img, "true"); strings.Contains(res.stderr, "Unable to find") {
 		t.Errorf("--pull missing of a present image pulled again: %+v", res)

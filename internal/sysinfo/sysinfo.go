@@ -1,6 +1,6 @@
 // Package sysinfo collects what `hoist info` prints: each fact from the package that owns the rule
 // (the storage driver from snapshot's probe, cgroups from run/cgroups, the user namespace from
-// internal/rootless, runnable platforms from internal/platforms) and the host's own (kernel, OS,
+// internal/rootless, runnable platforms from internal/binfmt) and the host's own (kernel, OS,
 // CPUs, memory). Field names follow docker's `docker info --format` where the meaning is the same.
 package sysinfo
 
@@ -11,12 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hoistbuild/hoist/internal/platforms"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoistbuild/hoist/internal/binfmt"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/internal/rootless"
 	"github.com/hoistbuild/hoist/run/cgroups"
 	"github.com/hoistbuild/hoist/snapshot"
@@ -28,7 +32,7 @@ type Options struct {
 	RuntimeDir string          // runtime state: network leases, the rootless server's socket
 	Driver     snapshot.Driver // --storage-driver, "" to probe
 	Version    string          // hoist's version
-	BinfmtDir  string          // platforms.BinfmtDir, or a test's
+	BinfmtDir  string          // binfmt.DefaultDir ("") or a test's
 }
 
 // Info is the result; docker's names where docker has the same fact.
@@ -222,20 +226,33 @@ func memTotal(path string) int64 {
 	return 0
 }
 
+// platforms lists what the builder and run can execute (the host's platform first, then the others
+// in order, as internal/binfmt decides) and every binfmt_misc handler of a known architecture.
 func (in *Info) platforms(dir string) {
-	if dir == "" {
-		dir = platforms.BinfmtDir
-	}
-	run, err := platforms.Runnable(dir)
+	c := binfmt.Checker{Dir: dir}
+	host := platform.Format(platform.Host())
+	in.Platforms = []string{host}
+	run, err := c.Platforms()
 	if err != nil {
 		in.Warnings = append(in.Warnings, err.Error())
 	}
 	for _, p := range run {
-		in.Platforms = append(in.Platforms, p.String())
+		if f := formatPlatform(p); f != host {
+			in.Platforms = append(in.Platforms, f)
+		}
 	}
-	ems, _ := platforms.Emulators(dir)
+	hs, _ := c.Handlers()
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
 	in.Emulators = []Emulator{}
-	for _, e := range ems {
-		in.Emulators = append(in.Emulators, Emulator{Name: e.Name, Platform: e.Platform.String(), Interpreter: e.Interpreter, Flags: e.Flags})
+	for _, h := range hs {
+		if p, ok := h.Platform(); ok {
+			in.Emulators = append(in.Emulators, Emulator{Name: h.Name, Platform: platform.Format(platform.Normalize(p)), Interpreter: h.Interpreter, Flags: h.Flags})
+		}
 	}
+}
+
+// formatPlatform normalizes "linux/arm" (linux/arm/v7) as an image's platform is.
+func formatPlatform(s string) string {
+	o, arch, _ := strings.Cut(s, "/")
+	return platform.Format(platform.Normalize(v1.Platform{OS: o, Architecture: arch}))
 }

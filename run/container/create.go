@@ -13,8 +13,10 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/cgroups"
+	"github.com/hoistbuild/hoist/store"
 )
 
 // CreateOptions are docker's `create`/`run` flags, already split into values.
@@ -186,17 +188,36 @@ func (r *Runtime) prepareDirs(c *Container) error {
 	return nil
 }
 
-// image returns the stored image for ref.
-func (r *Runtime) image(ctx context.Context, ref string) (v1.Image, v1.Hash, error) {
+// image returns the stored image for ref and the platform want (nil: the image as stored, or this
+// host's manifest of an index), checked to be runnable here.
+func (r *Runtime) image(ctx context.Context, ref string, want *v1.Platform) (v1.Image, v1.Hash, error) {
 	h, err := r.store.Resolve(ctx, ref)
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("%w: unable to find image '%s' locally (hoist run pulls only with --pull missing|always, or hoist pull it first): %w", ErrNoImage, ref, err)
 	}
-	img, err := r.store.Image(h)
+	img, mh, err := r.store.ImageFor(h, want)
 	if err != nil {
+		if want != nil && errors.Is(err, store.ErrNotFound) {
+			return nil, v1.Hash{}, fmt.Errorf("%w: %s: %w", errWrongPlatform, ref, err)
+		}
 		return nil, v1.Hash{}, fmt.Errorf("%w: %s: %w", ErrNoImage, ref, err)
 	}
-	return img, h, nil
+	if want != nil {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, v1.Hash{}, fmt.Errorf("reading image config: %w", err)
+		}
+		have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		if !platform.Match(*want, have) {
+			// docker's words for a local image of another platform.
+			return nil, v1.Hash{}, fmt.Errorf("%w: image with reference %s was found but does not match the specified platform: wanted %s, actual: %s",
+				errWrongPlatform, ref, platform.Format(*want), platform.Format(have))
+		}
+	}
+	if err := r.runnable(img, ref); err != nil {
+		return nil, v1.Hash{}, err
+	}
+	return img, mh, nil
 }
 
 // configFor merges the image's config with the options, docker's way.

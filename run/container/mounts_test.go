@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/hoistbuild/hoist/internal/platform"
 )
 
 // The cases and messages are docker's: docker/cli opts.MountOpt (mount_test.go) and what docker
@@ -159,15 +161,19 @@ func TestParseAttach(t *testing.T) {
 }
 
 func TestCheckPlatform(t *testing.T) {
-	host := "linux/" + runtime.GOARCH
-	for _, p := range []string{"", host} {
-		if err := checkPlatform(p); err != nil {
-			t.Errorf("checkPlatform(%q) = %v", p, err)
+	for in, want := range map[string]string{"": "", "linux/" + runtime.GOARCH: "linux/" + runtime.GOARCH, "aarch64": "linux/arm64"} {
+		p, err := checkPlatform(in)
+		got := ""
+		if p != nil {
+			got = platform.Format(*p)
+		}
+		if err != nil || got != want {
+			t.Errorf("checkPlatform(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, p := range []string{"linux/s390x", "windows/" + runtime.GOARCH, host + "/v9"} {
-		if err := checkPlatform(p); err == nil || !strings.Contains(err.Error(), "not supported yet") {
-			t.Errorf("checkPlatform(%q) = %v, want not supported", p, err)
+	for _, p := range []string{"linux/foo", "windows/" + runtime.GOARCH, "a/b/c/d"} {
+		if _, err := checkPlatform(p); !errors.Is(err, ErrBadOption) || !strings.Contains(err.Error(), "--platform") {
+			t.Errorf("checkPlatform(%q) = %v, want a bad --platform", p, err)
 		}
 	}
 }

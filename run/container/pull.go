@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/store"
 )
 
@@ -24,39 +24,47 @@ const (
 // Puller pulls ref into the runtime's store (reporting progress as it likes).
 type Puller func(ctx context.Context, ref string) error
 
-// checkPlatform accepts an empty platform or the host's own (linux/GOARCH, any variant given
-// must be empty): running an image of another platform needs emulation hoist does not have.
-func checkPlatform(p string) error {
+// errWrongPlatform marks a stored image that has no image for --platform (it wraps ErrNoImage: with
+// --pull missing the platform's image is pulled, as docker does).
+var errWrongPlatform = fmt.Errorf("%w for the platform", ErrNoImage)
+
+// checkPlatform parses --platform ("" gives nil: the image's own, or this host's from an index).
+// Whether the platform's programs can run here is checked against the image (runnable).
+func checkPlatform(p string) (*v1.Platform, error) {
 	if p == "" {
-		return nil
+		return nil, nil
 	}
-	plat, err := v1.ParsePlatform(p)
+	plat, err := platform.Parse(p)
 	if err != nil {
-		return fmt.Errorf("%w: --platform %s: %w", ErrBadOption, p, err)
+		return nil, fmt.Errorf("%w: --platform: %w", ErrBadOption, err)
 	}
-	if plat.OS != "linux" || plat.Architecture != runtime.GOARCH || plat.OSVersion != "" || (plat.Variant != "" && !hostVariant(plat.Variant)) {
-		return fmt.Errorf("%w: --platform %s is not supported yet: hoist runs only this host's platform (linux/%s)", ErrBadOption, p, runtime.GOARCH)
-	}
-	return nil
+	return &plat, nil
 }
 
-// hostVariant reports whether v is the host's architecture variant (arm64 is v8; amd64 has none
-// that images use, v1 being the baseline).
-func hostVariant(v string) bool {
-	switch runtime.GOARCH {
-	case "arm64":
-		return v == "v8"
-	case "amd64":
-		return v == "v1"
+// runnable checks that this machine can execute the programs of img: natively or through a
+// binfmt_misc emulator (Debian's qemu-user-static). Docker starts the container and fails with
+// "exec format error"; hoist says which platform and what to install before creating anything.
+func (r *Runtime) runnable(img v1.Image, ref string) error {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading image config: %w", err)
 	}
-	return false
+	if cf.OS == "" || cf.Architecture == "" {
+		return nil // an image that does not say: try it, as docker does
+	}
+	p := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+	if err := r.binfmt.Require(p); err != nil {
+		return fmt.Errorf("%w: image %s is for %s: %w", ErrBadOption, ref, platform.Format(p), err)
+	}
+	return nil
 }
 
 // imageFor is the image o names, pulled first as o.Pull says: always (before anything), missing
 // (when the store has none; docker's "Unable to find image ... locally" goes to o.Notes) or never.
 // Without a policy hoist does not pull (see docs/compatibility.md).
 func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.Hash, error) {
-	if err := checkPlatform(o.Platform); err != nil {
+	want, err := checkPlatform(o.Platform)
+	if err != nil {
 		return nil, v1.Hash{}, err
 	}
 	pull := func() error {
@@ -74,7 +82,7 @@ func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.H
 	default:
 		return nil, v1.Hash{}, fmt.Errorf("%w: invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", ErrBadOption, o.Pull)
 	}
-	img, h, err := r.image(ctx, o.Image)
+	img, h, err := r.image(ctx, o.Image, want)
 	if err == nil || !errors.Is(err, ErrNoImage) || o.Pull == "" || o.Pull == PullAlways {
 		return img, h, err
 	}
@@ -83,6 +91,9 @@ func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.H
 		familiar = store.FamiliarName(ref)
 	}
 	if o.Pull == PullNever {
+		if errors.Is(err, errWrongPlatform) {
+			return nil, v1.Hash{}, err // docker's daemon says why, too
+		}
 		return nil, v1.Hash{}, fmt.Errorf("%w: No such image: %s", ErrNoImage, familiar)
 	}
 	if o.Notes != nil {
@@ -91,5 +102,5 @@ func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.H
 	if err := pull(); err != nil {
 		return nil, v1.Hash{}, err
 	}
-	return r.image(ctx, o.Image)
+	return r.image(ctx, o.Image, want)
 }

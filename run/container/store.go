@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hoistbuild/hoist/internal/binfmt"
 	"github.com/hoistbuild/hoist/snapshot"
 	"github.com/hoistbuild/hoist/store"
 
@@ -41,6 +42,8 @@ type Runtime struct {
 	hroot string
 	store *store.Store
 	snaps *snapshot.Snapshotter
+	// binfmt tells which platforms' programs can run here (natively or emulated).
+	binfmt binfmt.Checker
 }
 
 // Open returns the runtime of hoist root dir (creating its directories).

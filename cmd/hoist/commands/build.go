@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/push"
 )
 
@@ -37,6 +39,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&b.buildArgs, "build-arg", nil, "set a build-time variable (KEY=VALUE, or KEY to take it from the environment)")
 	f.StringArrayVar(&b.labels, "label", nil, "set metadata on the image (KEY=VALUE)")
 	f.StringVar(&b.target, "target", "", "build this stage")
+	f.StringArrayVar(&b.platforms, "platform", nil, "build for these platforms (os/arch[/variant], comma-separated or repeated; several make an image index)")
 	f.BoolVar(&b.noCache, "no-cache", false, "do not use the build cache")
 	f.StringArrayVar(&b.noCacheFilter, "no-cache-filter", nil, "do not use the build cache for this stage (repeatable)")
 	f.StringArrayVar(&b.secrets, "secret", nil, "expose a secret to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
@@ -72,6 +75,7 @@ type buildCmd struct {
 	runf                    runFlags
 	cacheFrom, cacheTo      []string
 	compression             string
+	platforms               []string
 	rf                      registryFlags
 	outputs, annotations    []string
 	ssh, contexts           []string
@@ -141,6 +145,11 @@ func (b *buildCmd) options(g *globals, arg string) (builder.Options, error) {
 	if err := setContext(&opts, arg, g.stdin); err != nil {
 		return opts, err
 	}
+	comp, err := push.ParseCompression(b.compression)
+	if err != nil {
+		return opts, flagError(fmt.Errorf("--compression: %w", err))
+	}
+	opts.Compression = comp
 	if err := builder.CheckOutputs(opts); err != nil {
 		return opts, flagError(err)
 	}
@@ -155,11 +164,6 @@ func (b *buildCmd) options(g *globals, arg string) (builder.Options, error) {
 		}
 		opts.DockerfileData = data
 	}
-	comp, err := push.ParseCompression(b.compression)
-	if err != nil {
-		return opts, flagError(fmt.Errorf("--compression: %w", err))
-	}
-	opts.Compression = comp
 	b.rf.quiet = opts.Quiet
 	return opts, nil
 }
@@ -198,6 +202,11 @@ func (b *buildCmd) parseValues(opts *builder.Options) error {
 	}
 	if opts.Run, err = b.runf.options(); err != nil {
 		return err
+	}
+	if len(b.platforms) > 0 {
+		if opts.Platforms, err = platform.ParseList(strings.Join(b.platforms, ",")); err != nil {
+			return fmt.Errorf("--platform: %w", err)
+		}
 	}
 	opts.SourceDateEpoch, err = sourceDateEpoch(b.sde)
 	return err

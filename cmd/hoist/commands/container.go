@@ -88,7 +88,7 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logDriver, "log-driver", "json-file", "logging driver for the container: json-file or none")
 	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options: max-size=SIZE, max-file=N (json-file rotation)")
 	fs.StringVar(&f.cidFile, "cidfile", "", "write the container ID to the file (which must not exist)")
-	fs.StringVar(&f.platform, "platform", "", "platform of the image: only this host's is supported")
+	fs.StringVar(&f.platform, "platform", "", "platform of the image to run: os/arch[/variant] (default: the image's, or this host's from an index); another architecture runs through a binfmt_misc emulator")
 	f.health.register(fs)
 	fs.Bool("help", false, "help for this command") // -h is --hostname, as in docker
 }

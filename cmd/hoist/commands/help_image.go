@@ -33,6 +33,11 @@ small change gives the same layers as a full one. The cache can be exported to a
 registry or a directory (--cache-to, --cache-from); imported layers are fetched only when
 something reads them.
 
+--platform builds for other platforms; several (linux/amd64,linux/arm64) give one image index under
+the tag. RUN for a foreign architecture goes through a binfmt_misc emulator (Debian's
+qemu-user-static); stages under FROM --platform=$BUILDPLATFORM run natively, and steps the
+platforms share run once.
+
 Differences from docker: base images missing from the store are pulled from their registry (docker
 does too), but hoist run never pulls; --progress=tty prints what plain does; image timestamps are
 those of the cached steps, so a fully cached rebuild gives the same image ID.`
@@ -48,7 +53,10 @@ const buildExample = `  # build the Dockerfile in the current directory and tag 
 
   # share the build cache through a registry (mode=max keeps every stage's layers)
   hoist build --cache-to type=registry,ref=127.0.0.1:5000/app:cache,mode=max \
-    --cache-from 127.0.0.1:5000/app:cache -t app:1 .`
+    --cache-from 127.0.0.1:5000/app:cache -t app:1 .
+
+  # one image index for two platforms (RUN for arm64 through qemu-user-static)
+  hoist build --platform linux/amd64,linux/arm64 -t app:1 .`
 
 const imagesLong = `List the images in hoist's store: repository, tag, image ID, creation time and size. SIZE is the
 compressed size of the layers (docker shows the unpacked size: the store does not keep it), and

@@ -64,7 +64,14 @@ const (
 	// FuseOverlayfs: fuse-overlayfs (Debian's package) and a /dev/fuse everyone may open, as Debian's
 	// udev makes it (hack/deps.sh installs the one and sets the other).
 	FuseOverlayfs
+	// Arm64: an arm64 emulator registered with binfmt_misc with the F flag (Debian's
+	// qemu-user-static and binfmt-support) and Debian's arm64 busybox-static binary at
+	// Arm64Busybox (hack/deps.sh installs, registers and extracts both).
+	Arm64
 )
+
+// Arm64Busybox is where hack/deps.sh extracts /bin/busybox of Debian's busybox-static:arm64.
+const Arm64Busybox = "/usr/local/lib/hoist-test/linux-arm64/busybox"
 
 // RootlessUser is the unprivileged user the rootless tests run hoist as.
 const RootlessUser = "hoistci"
@@ -117,6 +124,23 @@ var checks = []struct {
 		}
 		return ""
 	}},
+	{Arm64, cached(arm64Missing)},
+}
+
+// arm64Missing checks for the aarch64 emulator as Debian registers it, and the arm64 busybox.
+func arm64Missing() string {
+	const fix = " (hack/deps.sh installs qemu-user-static and binfmt-support, mounts binfmt_misc and extracts busybox-static:arm64)"
+	b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+	if err != nil || !strings.HasPrefix(string(b), "enabled") || !strings.Contains(string(b), "flags: ") {
+		return "no enabled qemu-aarch64 handler in /proc/sys/fs/binfmt_misc" + fix
+	}
+	if !strings.Contains(strings.SplitN(strings.SplitAfter(string(b), "flags: ")[1], "\n", 2)[0], "F") {
+		return "the qemu-aarch64 handler lacks the F flag: containers cannot use it" + fix
+	}
+	if _, err := os.Stat(Arm64Busybox); err != nil {
+		return "no " + Arm64Busybox + fix
+	}
+	return ""
 }
 
 func rootlessMissing() string {
