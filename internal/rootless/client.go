@@ -277,5 +277,34 @@ func connectNetwork(pid int) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pasta: %w", err)
 	}
-	return cmd, nil
+	// The first command (a build's RUN apt-get, hoist info) must find the namespace connected:
+	// wait for pasta's interface to appear in it (/proc/PID/net/dev shows PID's network namespace).
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid)); err == nil && hasUplink(string(b)) {
+			return cmd, nil
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("pasta exited before it connected the namespace: %s", noNet)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return cmd, fmt.Errorf("pasta did not connect the namespace within 10 s: %s until it does", noNet)
+		}
+	}
+}
+
+// hasUplink reports whether a /proc/net/dev listing has an interface other than loopback and
+// hoist's own (the bridge, veths): pasta's tap.
+func hasUplink(netdev string) bool {
+	for _, line := range strings.Split(netdev, "\n") {
+		name, _, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if ok && name != "lo" && !strings.HasPrefix(name, "hoist") && !strings.HasPrefix(name, "veth") {
+			return true
+		}
+	}
+	return false
 }
