@@ -195,11 +195,17 @@ func (b *buildCmd) parseValues(opts *builder.Options) error {
 	if opts.Annotations, err = parseAnnotations(b.annotations); err != nil {
 		return err
 	}
+	return b.parseRest(opts)
+}
+
+// parseRest is parseValues for --progress, the RUN flags, --platform and --source-date-epoch.
+func (b *buildCmd) parseRest(opts *builder.Options) error {
 	switch b.progress {
 	case "plain", "tty", "auto", "quiet":
 	default:
 		return fmt.Errorf("--progress: unknown mode %q (plain, tty, quiet)", b.progress)
 	}
+	var err error
 	if opts.Run, err = b.runf.options(); err != nil {
 		return err
 	}
