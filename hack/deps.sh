@@ -41,6 +41,14 @@ if [[ $(id -u) == 0 ]]; then
   for f in /etc/subuid /etc/subgid; do
     grep -q '^hoistci:' "$f" 2>/dev/null || echo 'hoistci:200000:65536' >>"$f"
   done
+  # and one whose range is too small for images (1000 ids): the rootless bad-environment test
+  id hoistci-small >/dev/null 2>&1 || useradd --create-home --shell /bin/bash hoistci-small
+  for f in /etc/subuid /etc/subgid; do # useradd may have given it a full range: replace it
+    if ! grep -qx 'hoistci-small:300000:1000' "$f" || [[ $(grep -c '^hoistci-small:' "$f") != 1 ]]; then
+      sed -i '/^hoistci-small:/d' "$f"
+      echo 'hoistci-small:300000:1000' >>"$f"
+    fi
+  done
   # Debian's udev makes /dev/net/tun 0666; some VMs leave it 0600, which stops pasta.
   if [[ -c /dev/net/tun ]]; then chmod 0666 /dev/net/tun; fi
   # Likewise /dev/fuse (udev's rule is MODE="0666"): fuse-overlayfs of an ordinary user needs it.

@@ -9,12 +9,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // rootlessEnv runs hoist as the unprivileged test user, with its own home, XDG directories and
@@ -190,5 +194,85 @@ func TestRootlessBadEnvironment(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.home(), "run", "hoist", "rootless.sock")); err == nil {
 		t.Errorf("a socket is left after a failed start")
+	}
+}
+
+// TestRootlessUsernsDisabled: on a host whose user.max_user_namespaces is 0, the first rootless
+// command fails with one error naming the sysctl, exit 125, and leaves no server. The host's own
+// limit is left alone: hoist runs as the user in a user namespace (ids mapped one to one) whose
+// limit the test lowers to 0 — the limits are per user namespace (user_namespaces(7)).
+func TestRootlessUsernsDisabled(t *testing.T) {
+	e := newRootlessEnv(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("setpriv (util-linux) not found: %v", err)
+	}
+	script := fmt.Sprintf(`echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --reuid %d --regid %d --clear-groups -- "$@"`, e.UID, e.GID)
+	ctx, cancel := context.WithTimeout(context.Background(), hoistTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", script, "sh", e.Exe}, "images")...)
+	cmd.Dir = e.Home()
+	cmd.Env = e.Env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 syscall.CLONE_NEWUSER,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1 << 20}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1 << 20}},
+		GidMappingsEnableSetgroups: true,
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != 125 || !strings.Contains(errb.String(), "user.max_user_namespaces=0") || strings.Count(errb.String(), "Error:") != 1 {
+		t.Errorf("user namespaces disabled: exit %d, stderr %q", code, errb.String())
+	}
+	if pid := e.serverPid(); pid != 0 {
+		t.Errorf("a rootless server (pid %d) is left after a failed start", pid)
+	}
+}
+
+// TestRootlessSmallRange: a user whose subordinate range cannot hold an image's ids (1000, where
+// nobody is 65534) gets one error naming the file and the count, exit 125, and no server.
+func TestRootlessSmallRange(t *testing.T) {
+	e := newRootlessEnv(t)
+	u, err := user.Lookup(prereq.SmallRangeUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	home := filepath.Join(e.dir, "small")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hoistTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.Exe, "images")
+	cmd.Dir = home
+	cmd.Env = []string{"HOIST_TEST_CLI=1", "HOME=" + home, "PATH=" + e.Path, "LANG=C",
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_RUNTIME_DIR=" + filepath.Join(home, "run")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	want := "/etc/subuid: " + prereq.SmallRangeUser + " has 1000 subordinate ids, hoist needs at least 65536"
+	if code != 125 || !strings.Contains(errb.String(), want) || strings.Count(errb.String(), "Error:") != 1 {
+		t.Errorf("a range of 1000 ids: exit %d, stderr %q, want %q", code, errb.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(home, "run", "hoist", "rootless.pid")); err == nil {
+		t.Errorf("a rootless server was started for a user whose range is too small")
 	}
 }

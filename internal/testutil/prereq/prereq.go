@@ -76,6 +76,9 @@ const Arm64Busybox = "/usr/local/lib/hoist-test/linux-arm64/busybox"
 // RootlessUser is the unprivileged user the rootless tests run hoist as.
 const RootlessUser = "hoistci"
 
+// SmallRangeUser is an unprivileged user whose subordinate range (1000 ids) is too small for hoist.
+const SmallRangeUser = "hoistci-small"
+
 // Require checks every prerequisite in needs, in the order of the constants, and calls Skip for the
 // first one missing. Checks that run programs run once per test binary.
 func Require(t testing.TB, needs Need) {
@@ -145,8 +148,10 @@ func arm64Missing() string {
 
 func rootlessMissing() string {
 	const fix = " (hack/deps.sh sets it up)"
-	if _, err := user.Lookup(RootlessUser); err != nil {
-		return "no user " + RootlessUser + fix
+	for _, name := range []string{RootlessUser, SmallRangeUser} {
+		if _, err := user.Lookup(name); err != nil {
+			return "no user " + name + fix
+		}
 	}
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		b, err := os.ReadFile(f)
