@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -391,4 +392,59 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestNamedContextSymlinksStayInside: a --build-context directory full of links out of it is read
+// as its own files (one layer, links kept as links): COPY --from, RUN --mount from= and FROM the
+// context resolve those links inside it, never on the host. The attack reads the marker file outside
+// the directory through each kind of link; every probe must fail or copy nothing, and no image may
+// hold the marker.
+func TestNamedContextSymlinksStayInside(t *testing.T) {
+	b, st := newBuilder(t)
+	ec := newEscapeContext(t)
+	key, nc, err := builder.ParseBuildContext("ctx=" + ec.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := []string{
+		"FROM busybox\nCOPY --from=ctx etclink/hostname /x\n",
+		"FROM busybox\nCOPY --from=ctx mlink/secret /x\n",
+		"FROM busybox\nCOPY --from=ctx mrel/secret /x\n",
+		"FROM busybox\nCOPY --from=ctx mfile /x\n",
+		"FROM busybox\nCOPY --from=ctx chain1/secret /x\n",
+		"FROM busybox\nRUN --mount=from=ctx,source=mlink,target=/m cat /m/secret > /out\n",
+		"FROM busybox\nRUN --mount=from=ctx,source=etclink,target=/m cat /m/hostname > /out\n",
+		"FROM ctx\nCOPY --from=busybox /bin/busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /mlink/secret /mfile > /out\"]\n",
+	}
+	for i, df := range probes {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			var log bytes.Buffer
+			res, err := b.Build(context.Background(), builder.Options{ContextDir: t.TempDir(), Progress: &log,
+				DockerfileData: []byte(df), NamedContexts: map[string]builder.NamedContext{key: nc}})
+			if strings.Contains(log.String(), ec.marker) {
+				t.Errorf("the marker reached the build output:\n%s", log.String())
+			}
+			if err != nil {
+				msg := err.Error() + log.String()
+				if strings.Contains(err.Error(), ec.marker) {
+					t.Errorf("the marker reached the error: %v", err)
+				}
+				// Refused because the link resolved inside the context, where nothing is.
+				if !strings.Contains(msg, "not found") && !strings.Contains(msg, "No such file") {
+					t.Errorf("refused for another reason: %v\n%s", err, log.String())
+				}
+				return
+			}
+			checkNoLeak(t, st, res, ec.marker)
+		})
+	}
+	// The control: the context is really used (a plain file of it is copied).
+	res, err := b.Build(context.Background(), builder.Options{ContextDir: t.TempDir(),
+		DockerfileData: []byte("FROM busybox\nCOPY --from=ctx keep /keep\n"), NamedContexts: map[string]builder.NamedContext{key: nc}})
+	if err != nil {
+		t.Fatalf("COPY --from of the named context: %v", err)
+	}
+	if files := checkNoLeak(t, st, res, ec.marker); files["keep"] != "kept\n" {
+		t.Errorf("COPY --from=ctx keep: %q", files["keep"])
+	}
 }
