@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // runCase is one `hoist run --rm ARGS...` and what a user sees.
@@ -167,6 +169,38 @@ func TestRunMountPropagation(t *testing.T) {
 	res := hoist(t, root, "", "exec", "prop", "sh", "-c", "cat /slave/sub/seen; ls /private/sub | wc -l; grep -c ' /slave .*master:' /proc/self/mountinfo")
 	if res.code != 0 || res.stdout != "propagated\n0\n1\n" {
 		t.Errorf("exec in the rslave container: %+v", res)
+	}
+
+	// The attack: a privileged container mounts over the slave bind (and over its / and the private
+	// bind); propagation is one way, so no mount of the container may appear on the host.
+	if err := os.Mkdir(filepath.Join(dir, "drop"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res = hoist(t, root, "", "run", "--rm", "--privileged", "--network", "none",
+		"--mount", "type=bind,src="+dir+",dst=/slave,bind-propagation=rslave", "--mount", "type=bind,src="+dir+",dst=/private",
+		"busybox", "sh", "-c", "mount -t tmpfs pwned /slave/drop && mount -t tmpfs pwned /private/drop && mkdir -p /x && mount -t tmpfs pwned /x && echo mounted")
+	if res.code != 0 || res.stdout != "mounted\n" {
+		t.Fatalf("the privileged container could not even mount (the probe did not run): %+v", res)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), " pwned ") {
+		t.Errorf("a container's mount reached the host through an rslave bind:\n%s", mi)
+	}
+	// The probe is real: under podman with an rshared bind (which hoist refuses) the same mount
+	// reaches the host.
+	prereq.Require(t, prereq.Podman)
+	out, err := exec.Command("podman", "run", "--rm", "--privileged", "--network", "none",
+		"--mount", "type=bind,src="+dir+",dst=/s,bind-propagation=rshared", "docker.io/library/busybox:latest",
+		"mount", "-t", "tmpfs", "pwned", "/s/drop").CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman probe: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(dir, "drop"), unix.MNT_DETACH) })
+	if mi, err = os.ReadFile("/proc/self/mountinfo"); err != nil || !strings.Contains(string(mi), " pwned ") {
+		t.Errorf("podman's rshared mount did not reach the host either (%v): the probe proves nothing", err)
 	}
 }
 
