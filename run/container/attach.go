@@ -134,20 +134,7 @@ func followContainerSize(term *os.File, pid int) func() {
 		}
 	}
 	resize()
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, unix.SIGWINCH)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ch:
-				resize()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	return onWinch(resize)
 }
 
 // proxySignalsTo forwards the usual signals to pid until stopped (docker attach --sig-proxy).

@@ -423,6 +423,11 @@ func proxySignals(p *run.Process) func() {
 
 // followSize copies the terminal's window size to the pty on SIGWINCH.
 func followSize(term, master *os.File) func() {
+	return onWinch(func() { _ = pty.InheritSize(term, master) })
+}
+
+// onWinch calls resize on every SIGWINCH until the returned stop is called.
+func onWinch(resize func()) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, unix.SIGWINCH)
 	done := make(chan struct{})
@@ -430,7 +435,7 @@ func followSize(term, master *os.File) func() {
 		for {
 			select {
 			case <-ch:
-				_ = pty.InheritSize(term, master)
+				resize()
 			case <-done:
 				return
 			}
