@@ -127,16 +127,14 @@ func runSandbox(ctx context.Context, spec run.Spec, mode string, stdio run.IO) (
 		spec.Network = run.NetworkPrivate
 		spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
 	}
-	spec.Prestart = func(pid int) error {
-		if err := cg.Add(pid); err != nil {
-			return err
-		}
-		if lease != nil {
+	spec.Prestart = cg.Add
+	if lease != nil {
+		spec.AttachNetwork = func(pid int) error {
 			if err := lease.Attach(ctx, pid); err != nil {
 				return fmt.Errorf("RUN network: %w", err)
 			}
+			return nil
 		}
-		return nil
 	}
 	return run.Run(ctx, spec, stdio)
 }

@@ -40,7 +40,7 @@ func initChild(errPipe *os.File) error {
 	for _, fd := range []int{specFd, errFd} {
 		unix.CloseOnExec(fd)
 	}
-	cfg, err := readInitConfig(os.NewFile(specFd, "specpipe"))
+	cfg, waitNet, err := readInitConfig(os.NewFile(specFd, "specpipe"))
 	if err != nil {
 		return err
 	}
@@ -69,6 +69,9 @@ func initChild(errPipe *os.File) error {
 		if err := loopbackUp(); err != nil {
 			return err
 		}
+	}
+	if err := waitNet(); err != nil {
+		return err
 	}
 	if cfg.Interface != nil {
 		if err := configureInterface(cfg.Interface); err != nil {

@@ -75,10 +75,13 @@ type initConfig struct {
 	// RootSlave makes "/" rslave rather than rprivate at the start, so that a bind mount asking
 	// for slave propagation stays a slave of the host's mount (every other bind mount is made
 	// rprivate).
-	RootSlave   bool         `json:"rootSlave,omitempty"`
-	Terminal    bool         `json:"terminal,omitempty"`
-	ConsoleSize WindowSize   `json:"consoleSize,omitempty"`
-	Interface   *Interface   `json:"interface,omitempty"`
+	RootSlave   bool       `json:"rootSlave,omitempty"`
+	Terminal    bool       `json:"terminal,omitempty"`
+	ConsoleSize WindowSize `json:"consoleSize,omitempty"`
+	Interface   *Interface `json:"interface,omitempty"`
+	// WaitNetwork: the parent sends a second message (netReady) once Interface is in the
+	// namespace (Spec.AttachNetwork); the init waits for it before configuring it.
+	WaitNetwork bool         `json:"waitNetwork,omitempty"`
 	ShmSize     int64        `json:"shmSize,omitempty"`
 	Rlimits     []initRlimit `json:"rlimits,omitempty"`
 	KeepResolv  bool         `json:"-"`
@@ -166,12 +169,32 @@ func readInitError(r io.Reader) error {
 	return &InitError{Msg: ie.Msg, Cause: kindErrors()[ie.Kind]}
 }
 
-// readInitConfig decodes the spec the parent wrote to fd 3 and closes it.
-func readInitConfig(f *os.File) (*initConfig, error) {
-	defer f.Close()
-	var cfg initConfig
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("reading sandbox spec: %w", err)
+// netReady is the parent's second message when initConfig.WaitNetwork is set: the interface is in
+// the namespace. The parent closes the pipe without it when attaching failed.
+type netReady struct {
+	Ready bool `json:"ready"`
+}
+
+// readInitConfig decodes the spec the parent wrote to fd 3. waitNet waits for the parent's
+// netReady when the spec asks for it; the pipe is closed once nothing more is to come (it is
+// close-on-exec in any case).
+func readInitConfig(f *os.File) (cfg *initConfig, waitNet func() error, err error) {
+	dec := json.NewDecoder(f)
+	cfg = new(initConfig)
+	if err := dec.Decode(cfg); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading sandbox spec: %w", err)
 	}
-	return &cfg, nil
+	if !cfg.WaitNetwork {
+		f.Close()
+		return cfg, func() error { return nil }, nil
+	}
+	return cfg, func() error {
+		defer f.Close()
+		var r netReady
+		if err := dec.Decode(&r); err != nil || !r.Ready {
+			return errors.New("the sandbox's network interface was not attached")
+		}
+		return nil
+	}, nil
 }

@@ -150,7 +150,8 @@ func Start(ctx context.Context, spec Spec, stdio IO) (p *Process, err error) {
 	if err := st.seal(); err != nil {
 		return nil, err
 	}
-	p, err = start(ctx, cfg, stdio, spec.Prestart)
+	cfg.WaitNetwork = spec.AttachNetwork != nil
+	p, err = start(ctx, cfg, stdio, spec.Prestart, spec.AttachNetwork)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func Start(ctx context.Context, spec Spec, stdio IO) (p *Process, err error) {
 }
 
 // start runs the child and returns once it exec'd the command.
-func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) error) (*Process, error) {
+func start(ctx context.Context, cfg *initConfig, stdio IO, prestart, attachNet func(int) error) (*Process, error) {
 	// Every end is closed on return; the child's ends also right after Start
 	// (closing twice is harmless), so that EOF on errR means the child exec'd.
 	specR, specW, err := os.Pipe()
@@ -243,7 +244,17 @@ func start(ctx context.Context, cfg *initConfig, stdio IO, prestart func(int) er
 		}
 	}
 	// A write error means the child died early; the error pipe says why.
-	werr := json.NewEncoder(specW).Encode(cfg)
+	enc := json.NewEncoder(specW)
+	werr := enc.Encode(cfg)
+	if werr == nil && attachNet != nil {
+		// The child mounts its filesystem meanwhile; it waits for netReady before it
+		// configures the interface, and reads EOF (an error) if we stop here.
+		if err := attachNet(cmd.Process.Pid); err != nil {
+			specW.Close()
+			return fail(err)
+		}
+		werr = enc.Encode(netReady{Ready: true})
+	}
 	specW.Close()
 	if ierr := readInitError(errR); ierr != nil {
 		return fail(ierr)

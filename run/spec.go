@@ -170,6 +170,12 @@ type Spec struct {
 	// the command: the place to put it in a cgroup or move a network
 	// interface into its namespace. An error aborts the start.
 	Prestart func(pid int) error
+	// AttachNetwork, when not nil, is called with the host pid of the sandbox's init after
+	// Prestart and after the init was sent its spec: it runs while the init mounts the sandbox's
+	// filesystem, and the init configures [Spec.Interface] (which must be set) only once it has
+	// returned. The place to move the interface into the namespace: its cost (a veth pair, a NAT
+	// rule check) overlaps the init's. An error aborts the start.
+	AttachNetwork func(pid int) error
 }
 
 // WindowSize is a terminal's size in character cells.

@@ -121,11 +121,9 @@ func (r *Runtime) attemptRun(ctx context.Context, c *Container, stdio Stdio, sta
 		return startErr(err)
 	}
 	defer nw.close()
-	spec.Prestart = func(pid int) error {
-		if err := cg.Add(pid); err != nil {
-			return err
-		}
-		return nw.attach(ctx, pid)
+	spec.Prestart = cg.Add
+	if nw.lease != nil {
+		spec.AttachNetwork = func(pid int) error { return nw.lease.Attach(ctx, pid) }
 	}
 	logf, err := openLog(r.LogPath(c.ID), c.Config.Log)
 	if err != nil {
@@ -294,14 +292,6 @@ func (r *Runtime) connect(ctx context.Context, c *Container, spec *run.Spec) (*a
 	spec.Interface = &run.Interface{Name: "eth0", Address: lease.IP, PrefixLen: lease.PrefixLen, Gateway: lease.Gateway}
 	spec.ExtraHosts = hostsLines(c, lease.IP+"\t"+spec.Hostname+" "+c.Name)
 	return nw, nil
-}
-
-// attach moves the container's interface into the namespace of pid (nothing without a lease).
-func (nw *attemptNet) attach(ctx context.Context, pid int) error {
-	if nw.lease == nil {
-		return nil
-	}
-	return nw.lease.Attach(ctx, pid)
 }
 
 // close stops the port proxy, then releases the address (the order of the deferred calls it replaces).

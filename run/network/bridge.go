@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -103,11 +104,12 @@ func sbinPath(name string) string {
 	return name
 }
 
-func lock(ctx context.Context) (func(), error) {
+// lockFile takes the exclusive lock on StateDir/name (released by the returned function).
+func lockFile(name string) (func(), error) {
 	if err := os.MkdirAll(StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(StateDir, ".lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(filepath.Join(StateDir, name), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +120,7 @@ func lock(ctx context.Context) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// ensureBridge creates hoist0 and the NAT rule when missing.
+// ensureBridge creates hoist0 when missing and turns on forwarding; the NAT rule is ensureNAT's.
 func ensureBridge(ctx context.Context) error {
 	if !linkExists(BridgeName) {
 		if err := run(ctx, "ip", "link", "add", BridgeName, "type", "bridge"); err != nil {
@@ -131,17 +133,37 @@ func ensureBridge(ctx context.Context) error {
 			return fmt.Errorf("creating bridge: %w", err)
 		}
 	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil && strings.TrimSpace(string(b)) != "1" {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
+			return fmt.Errorf("enabling ip forwarding: %w", err)
+		}
+	}
+	return nil
+}
+
+// natChecked is set once this process has seen the NAT rule in place: a build's later RUN steps
+// need not ask iptables again (a rule deleted while the build runs is not put back, as a daemon
+// does not put back rules deleted while it runs).
+var natChecked atomic.Bool
+
+// ensureNAT adds the masquerading rule for the bridge's subnet unless it is there. The check and the
+// addition hold a lock of their own, so that two hoist processes do not both add it.
+func ensureNAT(ctx context.Context) error {
+	if natChecked.Load() {
+		return nil
+	}
+	unlock, err := lockFile(".nat.lock")
+	if err != nil {
+		return fmt.Errorf("locking network state: %w", err)
+	}
+	defer unlock()
 	rule := []string{"POSTROUTING", "-s", subnet, "!", "-o", BridgeName, "-j", "MASQUERADE"}
 	if run(ctx, "iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...) != nil {
 		if err := run(ctx, "iptables", append([]string{"-w", "-t", "nat", "-A"}, rule...)...); err != nil {
 			return fmt.Errorf("adding the NAT rule: %w", err)
 		}
 	}
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil && strings.TrimSpace(string(b)) != "1" {
-		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
-			return fmt.Errorf("enabling ip forwarding: %w", err)
-		}
-	}
+	natChecked.Store(true)
 	return nil
 }
 
@@ -151,7 +173,7 @@ func Allocate(ctx context.Context, id, holder string) (*Lease, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("bridge networking needs root (use --network=none or host)")
 	}
-	unlock, err := lock(ctx)
+	unlock, err := lockFile(".lock")
 	if err != nil {
 		return nil, fmt.Errorf("locking network state: %w", err)
 	}
@@ -207,8 +229,19 @@ func ProcessStart(pid int) uint64 {
 }
 
 // Attach creates the veth pair, with "eth0" (hardware address l.MAC) in the network namespace of
-// pid and the host end on the bridge.
+// pid and the host end on the bridge, and makes sure of the NAT rule meanwhile (two programs, run
+// side by side).
 func (l *Lease) Attach(ctx context.Context, pid int) error {
+	nat := make(chan error, 1)
+	go func() { nat <- ensureNAT(ctx) }()
+	err := l.attach(ctx, pid)
+	if nerr := <-nat; err == nil {
+		err = nerr
+	}
+	return err
+}
+
+func (l *Lease) attach(ctx context.Context, pid int) error {
 	peer := []string{"name", "eth0"}
 	if l.MAC != "" {
 		peer = append(peer, "address", l.MAC)
