@@ -144,6 +144,9 @@ func (sr *stageRun) keyRemotes(ctx context.Context, items []copyItem, checksum s
 			if g.checksum != "" && !hexRe(g.checksum) {
 				return fmt.Errorf("invalid checksum %s for Git URL, expected hex commit hash", g.checksum)
 			}
+			if sr.bd.b.cachedOnly { // git ls-remote reaches the remote
+				return ErrNotCachedOnly
+			}
 			commit, usedRef, err := g.resolve(ctx, sr.bd.opts.Env)
 			if err != nil {
 				return err
@@ -159,6 +162,9 @@ func (sr *stageRun) keyRemotes(ctx context.Context, items []copyItem, checksum s
 			}
 			it.remoteKey = "url checksum " + checksum + " name " + urlFileName(it.url)
 		case it.url != "":
+			if sr.bd.b.cachedOnly {
+				return ErrNotCachedOnly
+			}
 			dl, err := sr.bd.download(ctx, it.url, "")
 			if err != nil {
 				return err

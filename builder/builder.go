@@ -131,6 +131,8 @@ type Builder struct {
 	binfmt  binfmt.Checker
 	emptyMu sync.Mutex
 	empty   map[bool]*cache.Layer // the empty-tar layer blob, by Docker media types or not
+	// cachedOnly: WithCachedOnly.
+	cachedOnly bool
 }
 
 // Option configures a Builder.
@@ -143,6 +145,18 @@ func WithoutOverlay() Option { return func(b *Builder) { b.noOverlay = true } }
 // WithStorageDriver makes build steps use driver d (snapshot.Driver) instead of the probed one; a
 // driver that cannot work here fails the first step that needs a rootfs.
 func WithStorageDriver(d snapshot.Driver) Option { return func(b *Builder) { b.driver = d } }
+
+// ErrNotCachedOnly is the error of a build made WithCachedOnly that needs more than its caches.
+var ErrNotCachedOnly = errors.New("the build needs a step run, a mount or a pull")
+
+// WithCachedOnly makes the build fail with ErrNotCachedOnly as soon as it would mount a filesystem
+// (to run a step, or to read a stage or image for COPY --from, RUN --mount or an export) or pull a
+// base image: only a build that the local image store and build cache fully answer completes. A
+// caller that must mount in a private mount namespace tries such a build first in its own and
+// enters the namespace only when it fails so: a build whose every step is cached needs none.
+// Work done before the failure is only reading and filling caches (the context's file hashes,
+// unpacked snapshots), which the build made next uses.
+func WithCachedOnly() Option { return func(b *Builder) { b.cachedOnly = true } }
 
 // WithBinfmt makes the builder read emulator registrations from c instead of the host's
 // binfmt_misc mount (tests).

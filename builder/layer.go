@@ -327,6 +327,10 @@ func (b *Builder) runOnCopy(ctx context.Context, dir string, lowers []string, do
 // useOverlay reports whether steps run on overlay mounts, the kernel's or fuse-overlayfs's (else on
 // copies); the error is a storage driver that was asked for and cannot work here.
 func (b *Builder) useOverlay() (bool, error) {
+	if b.cachedOnly {
+		// Before the driver's probe, which mounts.
+		return false, ErrNotCachedOnly
+	}
 	if b.noOverlay {
 		return false, nil
 	}

@@ -282,6 +282,9 @@ func (b *Builder) loadImage(ctx context.Context, ref string, reg push.Options, p
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
+	if b.cachedOnly {
+		return nil, v1.Hash{}, ErrNotCachedOnly
+	}
 	if want != nil {
 		reg.Platform = want
 		reg.NoName = !platform.Match(*want, platform.Host())

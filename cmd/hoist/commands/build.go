@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/hoistbuild/hoist/builder"
 	"github.com/hoistbuild/hoist/internal/platform"
 	"github.com/hoistbuild/hoist/push"
+	"github.com/hoistbuild/hoist/run"
 )
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -26,6 +28,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 		Example: buildExample,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if done, err := b.cachedOnly(cmd.Context(), g, args[0]); done {
+				return err
+			}
 			// Builds mount overlays.
 			if reexeced, err := inPrivateMounts(cmd); reexeced || err != nil {
 				return err
@@ -81,6 +86,44 @@ type buildCmd struct {
 	ssh, contexts           []string
 	push, load              bool
 	metadataFile            string
+	onlyCached              bool // builder.WithCachedOnly (cachedOnly)
+}
+
+// cachedOnly runs the build first as one that only its caches answer (builder.WithCachedOnly), where
+// inPrivateMounts would re-execute it: a build whose every step is cached then finishes in this
+// process, without a second one and a mount namespace. Its output is held back and dropped when the
+// build turns out to need more, and the command goes on as usual (done false). Builds that read
+// standard input, a remote context or a registry first are not tried this way.
+func (b *buildCmd) cachedOnly(ctx context.Context, g *globals, arg string) (done bool, err error) {
+	if os.Geteuid() != 0 || run.InPrivateMounts() || !b.cacheAnswers(arg) {
+		return false, nil
+	}
+	stdout, stderr := g.stdout, g.stderr
+	var out, errs bytes.Buffer
+	g.stdout, g.stderr, b.onlyCached = &out, &errs, true
+	err = b.run(ctx, g, arg)
+	g.stdout, g.stderr, b.onlyCached = stdout, stderr, false
+	if errors.Is(err, builder.ErrNotCachedOnly) {
+		return false, nil
+	}
+	_, _ = errs.WriteTo(stderr)
+	_, _ = out.WriteTo(stdout)
+	return true, err
+}
+
+// cacheAnswers reports whether a build may be tried with caches only (cachedOnly): it reads neither
+// standard input (a context, a Dockerfile or an output given as -) nor a remote context, and asks
+// no registry before its steps (--pull, --cache-from).
+func (b *buildCmd) cacheAnswers(arg string) bool {
+	if arg == "-" || b.file == "-" || builder.IsRemoteContext(arg) || b.pull || len(b.cacheFrom) > 0 {
+		return false
+	}
+	for _, o := range b.outputs {
+		if o == "-" || strings.Contains(o, "dest=-") {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
@@ -102,7 +145,11 @@ func (b *buildCmd) run(ctx context.Context, g *globals, arg string) error {
 	if err != nil {
 		return err
 	}
-	bld, err := builder.New(g.root, st, builder.WithStorageDriver(driver))
+	bopts := []builder.Option{builder.WithStorageDriver(driver)}
+	if b.onlyCached {
+		bopts = append(bopts, builder.WithCachedOnly())
+	}
+	bld, err := builder.New(g.root, st, bopts...)
 	if err != nil {
 		return err
 	}
