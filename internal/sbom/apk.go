@@ -40,7 +40,7 @@ func parseApkInstalled(data []byte, loc string, d Distro) ([]Package, error) {
 				q = append(q, [2]string{"upstream", p.Source})
 			}
 			q = append(q, [2]string{"distro", d.qualifier()})
-			p.PURL = purl("apk", ns, p.Name, p.Version, q)
+			p.PURL = PURL("apk", ns, p.Name, p.Version, q)
 			out = append(out, p)
 		}
 		cur = map[byte]string{}

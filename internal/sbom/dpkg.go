@@ -102,7 +102,7 @@ func debPURL(p Package, srcVersion string, d Distro) string {
 		q = append(q, [2]string{"upstream", up})
 	}
 	q = append(q, [2]string{"distro", d.qualifier()})
-	return purl("deb", ns, p.Name, p.Version, q)
+	return PURL("deb", ns, p.Name, p.Version, q)
 }
 
 // parseDeb822 splits deb822 data into paragraphs of fields (continuation lines are appended).
@@ -145,10 +145,10 @@ func parseDeb822(data []byte) ([]map[string]string, error) {
 	return out, nil
 }
 
-// purl formats a package URL (https://github.com/package-url/purl-spec) as syft writes one: type,
+// PURL formats a package URL (https://github.com/package-url/purl-spec) as syft writes one: type,
 // namespace segments, name and version percent-encoded, qualifiers in the order given (syft's) with
 // empty values left out.
-func purl(typ, ns, name, version string, qualifiers [][2]string) string {
+func PURL(typ, ns, name, version string, qualifiers [][2]string) string {
 	var b strings.Builder
 	b.WriteString("pkg:" + typ + "/")
 	if ns != "" {

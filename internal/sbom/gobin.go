@@ -76,7 +76,7 @@ func goPackages(bi *buildinfo.BuildInfo, loc string) []Package {
 			return
 		}
 		out = append(out, Package{Type: "golang", Name: path, Version: version, Location: loc,
-			PURL: purl("golang", goNamespace(path), goName(path), version, nil)})
+			PURL: PURL("golang", goNamespace(path), goName(path), version, nil)})
 	}
 	add(bi.Main.Path, bi.Main.Version)
 	for _, m := range bi.Deps {
@@ -87,7 +87,7 @@ func goPackages(bi *buildinfo.BuildInfo, loc string) []Package {
 	}
 	if bi.GoVersion != "" {
 		out = append(out, Package{Type: "golang", Name: "stdlib", Version: bi.GoVersion, Location: loc,
-			PURL: purl("golang", "", "stdlib", strings.TrimPrefix(bi.GoVersion, "go"), nil)})
+			PURL: PURL("golang", "", "stdlib", strings.TrimPrefix(bi.GoVersion, "go"), nil)})
 	}
 	return out
 }
