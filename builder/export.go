@@ -203,6 +203,10 @@ func (bd *build) writeSplitTar(ctx context.Context, fss []platformFS, w io.Write
 	if bd.opts.SourceDateEpoch != nil {
 		mtime = *bd.opts.SourceDateEpoch
 	}
+	stmtTime := time.Now() // BuildKit's statement files: SOURCE_DATE_EPOCH, else the export's time
+	if bd.opts.SourceDateEpoch != nil {
+		stmtTime = mtime
+	}
 	for _, f := range fss {
 		prefix := ""
 		if f.dir != "" {
@@ -214,7 +218,7 @@ func (bd *build) writeSplitTar(ctx context.Context, fss []platformFS, w io.Write
 		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(bd.writeFSTar(ctx, f.st, pw)) }()
-		err := copyTarWithStatements(tw, pr, prefix, f.atts, mtime)
+		err := copyTarWithStatements(tw, pr, prefix, f.atts, stmtTime)
 		pr.CloseWithError(err) // stops the writer if the copy failed
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.dir, err)
