@@ -529,3 +529,51 @@ func TestBuildAttestBadInput(t *testing.T) {
 		t.Errorf("--sbom=false --provenance=false gave an index (%s): %s", strings.TrimSpace(r.stdout), out)
 	}
 }
+
+// TestBuildAttestMultiPlatform: with several platforms the index lists every image, then one
+// attestation manifest per image in the same order, each referring to its image (BuildKit's order);
+// each platform's SBOM lists the Go binary built for it; type=local puts each platform's statements
+// in its directory.
+func TestBuildAttestMultiPlatform(t *testing.T) {
+	root := multiArchRoot(t)
+	tmp := t.TempDir()
+	layout, local := filepath.Join(tmp, "x.oci.tar"), filepath.Join(tmp, "fs")
+	mustOK(t, hoist(t, root, "", "build", "-q", "--platform", "linux/amd64,linux/arm64", "--sbom=true", "--provenance=true", "-t", "multi:att",
+		"-o", "type=oci,dest="+layout, "-o", "type=local,dest="+local, goSampleContext(t)), "multi-platform build with attestations")
+	files := tarFiles(t, layout)
+	var top jsonManifest
+	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 {
+		t.Fatalf("index.json: %v", err)
+	}
+	blob := func(d string) []byte { return files["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] }
+	var idx jsonManifest
+	if err := json.Unmarshal(blob(top.Manifests[0].Digest), &idx); err != nil || len(idx.Manifests) != 4 {
+		t.Fatalf("index: %v\n%s", err, blob(top.Manifests[0].Digest))
+	}
+	for i, arch := range []string{"amd64", "arm64"} {
+		img, att := idx.Manifests[i], idx.Manifests[2+i]
+		if img.Platform == nil || img.Platform.Architecture != arch || att.Annotations["vnd.docker.reference.digest"] != img.Digest {
+			t.Errorf("entries %d and %d: %+v %+v", i, 2+i, img, att)
+			continue
+		}
+		var m jsonManifest
+		_ = json.Unmarshal(blob(att.Digest), &m)
+		found := false
+		for _, l := range m.Layers {
+			var st jsonStatement
+			_ = json.Unmarshal(blob(l.Digest), &st)
+			if st.Subject[0].Name != "pkg:docker/multi@att?platform=linux%2F"+arch {
+				t.Errorf("%s subject %+v", arch, st.Subject)
+			}
+			found = found || st.PredicateType == "https://spdx.dev/Document" && strings.Contains(string(st.Predicate), `"referenceLocator":"pkg:golang/hello@%28devel%29"`)
+		}
+		if !found {
+			t.Errorf("%s: no SBOM listing the Go binary's module", arch)
+		}
+		for _, f := range []string{"provenance.json", "sbom.spdx.json", "hello"} {
+			if _, err := os.Stat(filepath.Join(local, "linux_"+arch, f)); err != nil {
+				t.Errorf("local output: %v", err)
+			}
+		}
+	}
+}
