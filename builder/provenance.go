@@ -167,7 +167,7 @@ func (bd *build) provenanceInput(finished time.Time) (*provenanceInput, error) {
 		if len(bd.source.gitCommit) == 64 {
 			dg = map[string]string{"sha256": bd.source.gitCommit}
 		}
-		in.config.URI, in.config.Digest = bd.source.id, dg
+		in.config.URI, in.config.Digest = redactURL(bd.source.id), dg
 		in.materials = append(in.materials, material{URI: bd.source.gitURL, Digest: dg})
 		in.materialsComplete = true
 	} else {

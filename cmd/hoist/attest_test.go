@@ -472,6 +472,9 @@ func TestBuildSBOMAndProvenancePush(t *testing.T) {
 	if out := mustOK(t, hoist(t, root, "", "images", "--format", "{{.Repository}}:{{.Tag}}"), "images").stdout; strings.Count(out, reg+"/attest/deb:v1") != 1 {
 		t.Errorf("images:\n%s", out)
 	}
+	if out := mustOK(t, hoist(t, root, "", "image", "inspect", "--format", "{{range .Manifests}}{{.Kind}} {{end}}", ref), "inspect").stdout; strings.TrimSpace(out) != "image attestation" {
+		t.Errorf("inspect's manifest kinds: %q, want docker 28's \"image attestation\"", out)
+	}
 	mustOK(t, hoist(t, root, "", "save", "-o", filepath.Join(t.TempDir(), "x.tar"), ref), "save")
 	mustOK(t, hoist(t, root, "", "rmi", ref), "rmi")
 	mustOK(t, hoist(t, root, "", "image", "prune", "-a", "-f"), "image prune")
@@ -575,5 +578,63 @@ func TestBuildAttestMultiPlatform(t *testing.T) {
 				t.Errorf("local output: %v", err)
 			}
 		}
+	}
+}
+
+// TestBuildProvenanceGitContext: a git context's provenance names the repository and the commit
+// built, as the config source (the context URL as given) and as a material (BuildKit's rule), and its
+// materials are complete (no local source).
+func TestBuildProvenanceGitContext(t *testing.T) {
+	root := newRoot(t)
+	git := testutil.NewGitServers(t)
+	work := t.TempDir()
+	testutil.WriteFiles(t, work, map[string]string{"Dockerfile": "FROM busybox\nCOPY a.txt /a\n", "a.txt": "a\n"})
+	testutil.Git(t, work, "init", "-q", "-b", "main")
+	testutil.Git(t, work, "add", "-A")
+	testutil.Git(t, work, "commit", "-q", "-m", "one")
+	git.Publish(t, work, "repo")
+	commit := strings.TrimSpace(testutil.Git(t, work, "rev-parse", "HEAD"))
+	url := git.HTTP + "/repo.git#main"
+	layout := filepath.Join(t.TempDir(), "x.oci.tar")
+	mustOK(t, hoist(t, root, "", "build", "-q", "--provenance=true", "-o", "type=oci,dest="+layout, url), "build a git context with --provenance")
+	files := tarFiles(t, layout)
+	var top jsonManifest
+	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 {
+		t.Fatalf("index.json: %v", err)
+	}
+	blob := func(d string) []byte { return files["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] }
+	a := readAttested(t, blob(top.Manifests[0].Digest), blob)
+	st, ok := a.statements["https://slsa.dev/provenance/v1"]
+	if !ok {
+		t.Fatalf("no provenance")
+	}
+	var p struct {
+		BuildDefinition struct {
+			ExternalParameters struct {
+				ConfigSource jsonMaterial `json:"configSource"`
+				Request      struct {
+					Locals []any `json:"locals"`
+				} `json:"request"`
+			} `json:"externalParameters"`
+		} `json:"buildDefinition"`
+		RunDetails struct {
+			Metadata struct {
+				Completeness map[string]bool `json:"buildkit_completeness"`
+			} `json:"metadata"`
+		} `json:"runDetails"`
+	}
+	if err := json.Unmarshal(st.Predicate, &p); err != nil {
+		t.Fatal(err)
+	}
+	cs := p.BuildDefinition.ExternalParameters.ConfigSource
+	if cs.URI != url || cs.Digest["sha1"] != commit {
+		t.Errorf("config source %+v, want %s at %s", cs, url, commit)
+	}
+	found := false
+	for _, m := range materials(t, st.Predicate, "v1") {
+		found = found || m.URI == git.HTTP+"/repo.git" && m.Digest["sha1"] == commit
+	}
+	if !found || len(p.BuildDefinition.ExternalParameters.Request.Locals) != 0 || !p.RunDetails.Metadata.Completeness["resolvedDependencies"] {
+		t.Errorf("git context provenance:\n%s", st.Predicate)
 	}
 }
