@@ -195,58 +195,37 @@ func invocationID() string {
 	return string(b)
 }
 
-// predicate returns the predicate type and predicate of in.
-func (in *provenanceInput) predicate() (string, any) {
-	host := platform.Format(platform.Host())
-	id := invocationID()
-	started, finished := in.started.UTC(), in.finished.UTC()
-	if in.spec.Version == "v0.2" {
-		type metadata struct {
-			InvocationID string    `json:"buildInvocationID"`
-			Started      time.Time `json:"buildStartedOn"`
-			Finished     time.Time `json:"buildFinishedOn"`
-			Completeness struct {
-				Parameters  bool `json:"parameters"`
-				Environment bool `json:"environment"`
-				Materials   bool `json:"materials"`
-			} `json:"completeness"`
-			Reproducible bool             `json:"reproducible"`
-			BuildKit     buildkitMetadata `json:"https://mobyproject.org/buildkit@v1#metadata"`
-		}
-		md := metadata{InvocationID: id, Started: started, Finished: finished, Reproducible: in.spec.Reproducible, BuildKit: in.meta}
-		md.Completeness.Parameters, md.Completeness.Environment, md.Completeness.Materials = in.complete, true, in.materialsComplete
-		return predicateSLSA02, struct {
-			Builder    builderID  `json:"builder"`
-			BuildType  string     `json:"buildType"`
-			Materials  []material `json:"materials"`
-			Invocation struct {
-				ConfigSource configSource      `json:"configSource"`
-				Parameters   request           `json:"parameters"`
-				Environment  map[string]string `json:"environment"`
-			} `json:"invocation"`
-			Metadata metadata `json:"metadata"`
-		}{Builder: builderID{ID: in.spec.BuilderID}, BuildType: buildTypeSLSA02, Materials: orEmpty(in.materials),
-			Invocation: struct {
-				ConfigSource configSource      `json:"configSource"`
-				Parameters   request           `json:"parameters"`
-				Environment  map[string]string `json:"environment"`
-			}{ConfigSource: in.config, Parameters: in.req, Environment: map[string]string{"platform": host}},
-			Metadata: md}
-	}
-	type metadata struct {
-		InvocationID string           `json:"invocationId"`
-		Started      time.Time        `json:"startedOn"`
-		Finished     time.Time        `json:"finishedOn"`
-		BuildKit     buildkitMetadata `json:"buildkit_metadata"`
-		Completeness struct {
-			Request              bool `json:"request"`
-			ResolvedDependencies bool `json:"resolvedDependencies"`
-		} `json:"buildkit_completeness"`
-		Reproducible bool `json:"buildkit_reproducible,omitempty"`
-	}
-	md := metadata{InvocationID: id, Started: started, Finished: finished, BuildKit: in.meta, Reproducible: in.spec.Reproducible}
-	md.Completeness.Request, md.Completeness.ResolvedDependencies = in.complete, in.materialsComplete
-	type definition struct {
+// slsa02 is a SLSA v0.2 provenance predicate in BuildKit's field order (ProvenancePredicateSLSA02).
+type slsa02 struct {
+	Builder    builderID    `json:"builder"`
+	BuildType  string       `json:"buildType"`
+	Materials  []material   `json:"materials"`
+	Invocation invocation02 `json:"invocation"`
+	Metadata   metadata02   `json:"metadata"`
+}
+
+type invocation02 struct {
+	ConfigSource configSource      `json:"configSource"`
+	Parameters   request           `json:"parameters"`
+	Environment  map[string]string `json:"environment"`
+}
+
+type metadata02 struct {
+	InvocationID string    `json:"buildInvocationID"`
+	Started      time.Time `json:"buildStartedOn"`
+	Finished     time.Time `json:"buildFinishedOn"`
+	Completeness struct {
+		Parameters  bool `json:"parameters"`
+		Environment bool `json:"environment"`
+		Materials   bool `json:"materials"`
+	} `json:"completeness"`
+	Reproducible bool             `json:"reproducible"`
+	BuildKit     buildkitMetadata `json:"https://mobyproject.org/buildkit@v1#metadata"`
+}
+
+// slsa1 is a SLSA v1 provenance predicate in BuildKit's field order (ProvenancePredicateSLSA1).
+type slsa1 struct {
+	BuildDefinition struct {
 		BuildType            string     `json:"buildType"`
 		ResolvedDependencies []material `json:"resolvedDependencies,omitempty"`
 		ExternalParameters   struct {
@@ -256,25 +235,48 @@ func (in *provenanceInput) predicate() (string, any) {
 		InternalParameters struct {
 			BuilderPlatform string `json:"builderPlatform"`
 		} `json:"internalParameters"`
-	}
-	def := definition{BuildType: buildTypeSLSA1, ResolvedDependencies: in.materials}
-	def.ExternalParameters.ConfigSource, def.ExternalParameters.Request = in.config, in.req
-	def.InternalParameters.BuilderPlatform = host
-	return predicateSLSA1, struct {
-		BuildDefinition definition `json:"buildDefinition"`
-		RunDetails      struct {
-			Builder  builderID `json:"builder"`
-			Metadata metadata  `json:"metadata"`
-		} `json:"runDetails"`
-	}{BuildDefinition: def, RunDetails: struct {
+	} `json:"buildDefinition"`
+	RunDetails struct {
 		Builder  builderID `json:"builder"`
-		Metadata metadata  `json:"metadata"`
-	}{Builder: builderID{ID: in.spec.BuilderID}, Metadata: md}}
+		Metadata struct {
+			InvocationID string           `json:"invocationId"`
+			Started      time.Time        `json:"startedOn"`
+			Finished     time.Time        `json:"finishedOn"`
+			BuildKit     buildkitMetadata `json:"buildkit_metadata"`
+			Completeness struct {
+				Request              bool `json:"request"`
+				ResolvedDependencies bool `json:"resolvedDependencies"`
+			} `json:"buildkit_completeness"`
+			Reproducible bool `json:"buildkit_reproducible,omitempty"`
+		} `json:"metadata"`
+	} `json:"runDetails"`
 }
 
-func orEmpty(m []material) []material {
-	if m == nil {
-		return []material{}
+// predicate returns the predicate type and predicate of in.
+func (in *provenanceInput) predicate() (string, any) {
+	host := platform.Format(platform.Host())
+	id := invocationID()
+	started, finished := in.started.UTC(), in.finished.UTC()
+	if in.spec.Version == "v0.2" {
+		p := slsa02{Builder: builderID{ID: in.spec.BuilderID}, BuildType: buildTypeSLSA02, Materials: in.materials,
+			Invocation: invocation02{ConfigSource: in.config, Parameters: in.req, Environment: map[string]string{"platform": host}},
+			Metadata:   metadata02{InvocationID: id, Started: started, Finished: finished, Reproducible: in.spec.Reproducible, BuildKit: in.meta}}
+		if p.Materials == nil {
+			p.Materials = []material{}
+		}
+		c := &p.Metadata.Completeness
+		c.Parameters, c.Environment, c.Materials = in.complete, true, in.materialsComplete
+		return predicateSLSA02, p
 	}
-	return m
+	var p slsa1
+	d := &p.BuildDefinition
+	d.BuildType, d.ResolvedDependencies = buildTypeSLSA1, in.materials
+	d.ExternalParameters.ConfigSource, d.ExternalParameters.Request = in.config, in.req
+	d.InternalParameters.BuilderPlatform = host
+	r := &p.RunDetails
+	r.Builder.ID = in.spec.BuilderID
+	m := &r.Metadata
+	m.InvocationID, m.Started, m.Finished, m.BuildKit, m.Reproducible = id, started, finished, in.meta, in.spec.Reproducible
+	m.Completeness.Request, m.Completeness.ResolvedDependencies = in.complete, in.materialsComplete
+	return predicateSLSA1, p
 }

@@ -301,6 +301,51 @@ func TestBuildProvenanceMatchesBuildKit(t *testing.T) {
 	}
 }
 
+// TestBuildProvenanceMax: mode=max keeps the build args and labels (the request is then complete) and
+// adds the Dockerfile as a source info, as BuildKit's max mode does (recorded: max-v02 in
+// testdata/attest/README.md's recording had "args":{"build-arg:FOO":"baz"} and the Dockerfile's data).
+func TestBuildProvenanceMax(t *testing.T) {
+	root := newRoot(t)
+	dockerfile := string(readGolden(t, "Dockerfile"))
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": dockerfile, "a.txt": "a\n"})
+	local := filepath.Join(t.TempDir(), "fs")
+	mustOK(t, hoist(t, root, "", "build", "-q", "--build-arg", "FOO=baz", "--label", "l=v", "--attest", "type=provenance,mode=max,version=v0.2",
+		"-o", "type=local,dest="+local, ctxDir), "build --attest type=provenance,mode=max")
+	data, err := os.ReadFile(filepath.Join(local, "provenance.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Predicate struct {
+			Invocation struct {
+				Parameters struct {
+					Args map[string]string `json:"args"`
+				} `json:"parameters"`
+			} `json:"invocation"`
+			Metadata struct {
+				Completeness map[string]bool `json:"completeness"`
+				BuildKit     struct {
+					Source struct {
+						Infos []struct {
+							Filename string `json:"filename"`
+							Data     []byte `json:"data"`
+						} `json:"infos"`
+					} `json:"source"`
+				} `json:"https://mobyproject.org/buildkit@v1#metadata"`
+			} `json:"metadata"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	p := st.Predicate
+	infos := p.Metadata.BuildKit.Source.Infos
+	if p.Invocation.Parameters.Args["build-arg:FOO"] != "baz" || p.Invocation.Parameters.Args["label:l"] != "v" || !p.Metadata.Completeness["parameters"] ||
+		len(infos) != 1 || infos[0].Filename != "Dockerfile" || string(infos[0].Data) != dockerfile {
+		t.Errorf("mode=max provenance: %+v", p)
+	}
+}
+
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	return func(yield func(string) bool) {
 		for k := range m {
