@@ -99,6 +99,10 @@ type Options struct {
 	// cache export, which keeps the layers as built) and moves Tags to the converted image, which is
 	// the Result. CompressionKeep (the default) keeps the builder's gzip layers.
 	Compression push.Compression
+	// Attest are the attestations attached to the image (--sbom, --provenance, --attest): with any,
+	// the result is an OCI index of each platform's image and its attestation manifest, as
+	// BuildKit's image exporter writes it (see attest.go).
+	Attest Attestations
 }
 
 // Result is what a successful build produced.
@@ -190,6 +194,7 @@ func New(root string, st *store.Store, opts ...Option) (*Builder, error) {
 
 // Build runs one build. On error nothing is tagged; layers of steps that succeeded stay as cache.
 func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
+	started := time.Now()
 	pw := newProgress(opts.Progress, opts.Quiet)
 	var scratch *scratchDir
 	if opts.ContextURL != "" || opts.ContextReader != nil {
@@ -221,6 +226,12 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	plan := plans[0].plan
+	var dfData []byte
+	if opts.Attest.Provenance != nil {
+		if _, dfData, err = readDockerfile(opts, src.ctx); err != nil {
+			return nil, err
+		}
+	}
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -257,7 +268,8 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		p := plans[i]
 		bds[i] = &build{b: b, opts: opts, plan: p.plan, ctx: src.ctx, scratch: scratch, progress: pw, digests: digests,
 			order: needed[i], results: map[int]*stageFuture{}, usedArgs: map[string]bool{},
-			prev: b.history.Last(buildID), buildID: buildID, target: t, targetStage: p.target, outputs: outs}
+			prev: b.history.Last(buildID), buildID: buildID, target: t, targetStage: p.target, outputs: outs,
+			started: started, source: src, dfName: dfName, dfData: dfData}
 		if len(targets) > 1 {
 			bds[i].labelPrefix = "[" + platform.Format(t.platform) + "] "
 		}
@@ -291,7 +303,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Explain {
 		return &Result{ContextFilesRead: digests.Reads()}, nil
 	}
-	if len(bds) == 1 {
+	if len(bds) == 1 && !opts.Attest.Any() {
 		return bds[0].finish(ctx, finals[0])
 	}
 	return finishIndex(ctx, bds, finals)
@@ -441,8 +453,8 @@ func planOutputs(opts *Options, targets []target) ([]Output, error) {
 			}
 		}
 	}
-	if len(built) > 1 {
-		if err := checkIndexOutputs(outs, comp); err != nil {
+	if len(built) > 1 || opts.Attest.Any() {
+		if err := checkIndexOutputs(outs, comp, opts.Attest.Any()); err != nil {
 			return nil, err
 		}
 	}
@@ -459,17 +471,27 @@ func planOutputs(opts *Options, targets []target) ([]Output, error) {
 	return outs, nil
 }
 
-// checkIndexOutputs refuses what a multi-platform build cannot export: a docker archive (BuildKit's
-// docker exporter refuses an index with this message; type=docker without dest, --load, is the store,
+// checkIndexOutputs refuses what a build whose result is an index (several platforms, or
+// attestations) cannot export: a docker archive (BuildKit's docker exporter refuses an index with
+// this message; with attestations BuildKit writes an OCI layout without manifest.json that only a
+// containerd-store docker loads, hoist refuses it; type=docker without dest, --load, is the store,
 // which keeps the index), and a recompression (hoist recompresses one image, not an index's).
-func checkIndexOutputs(outs []Output, comp push.Compression) error {
+func checkIndexOutputs(outs []Output, comp push.Compression, attest bool) error {
+	what, fix := "several --platform values", "without it, or one platform at a time"
+	if attest {
+		what, fix = "attestations (--sbom, --provenance, --attest)", "without it, or without attestations"
+	}
 	if comp != push.CompressionKeep {
-		return errors.New("--compression (or an output's compression=) cannot be combined with several --platform values yet: build without it, or one platform at a time")
+		return fmt.Errorf("--compression (or an output's compression=) cannot be combined with %s yet: build %s", what, fix)
 	}
 	for _, o := range outs {
-		if o.Type == OutputDocker && o.Dest != "" {
-			return errors.New("--output type=docker,dest=...: docker exporter does not currently support exporting manifest lists (build one --platform, or use type=oci)")
+		if o.Type != OutputDocker || o.Dest == "" {
+			continue
 		}
+		if attest {
+			return errors.New("--output type=docker,dest=...: a docker archive cannot hold attestations (use type=oci, or --sbom=false --provenance=false)")
+		}
+		return errors.New("--output type=docker,dest=...: docker exporter does not currently support exporting manifest lists (build one --platform, or use type=oci)")
 	}
 	return nil
 }
@@ -556,6 +578,12 @@ type build struct {
 	targetStage int        // the index of the target stage
 	labelPrefix string     // "[linux/arm64] " before progress lines when several targets build
 	group       *stepGroup // identical steps shared with the other targets (nil: one target)
+
+	bases   []baseImage // the images this target's stages were based on, for the provenance
+	started time.Time   // when the build started, for the provenance
+	source  *contextSource
+	dfName  string // the Dockerfile's name and content, for the provenance
+	dfData  []byte
 }
 
 func (bd *build) recordExport(key cache.Key, rec cache.Record, stage int) {

@@ -34,6 +34,8 @@ type platformFS struct {
 	// local and tar exporters split them; "" for one platform.
 	dir string
 	st  *imageState
+	// atts are the platform's attestations, written as files next to the filesystem.
+	atts []attestation
 }
 
 // export runs the build's outputs in order over x (already in the store) and returns the metadata
@@ -152,7 +154,7 @@ func (bd *build) writeDest(dest string, fill func(io.Writer) error) error {
 func (bd *build) exportFS(ctx context.Context, fss []platformFS, o Output) error {
 	if o.Type == OutputTar {
 		return bd.writeDest(o.Dest, func(w io.Writer) error {
-			if len(fss) == 1 && fss[0].dir == "" {
+			if len(fss) == 1 && fss[0].dir == "" && len(fss[0].atts) == 0 {
 				return bd.writeFSTar(ctx, fss[0].st, w)
 			}
 			return bd.writeSplitTar(ctx, fss, w)
@@ -173,6 +175,11 @@ func (bd *build) exportFS(ctx context.Context, fss []platformFS, o Output) error
 		if err := ownBy(dest, os.Getuid(), os.Getgid()); err != nil {
 			return err
 		}
+		if len(f.atts) > 0 {
+			if err := writeStatementFiles(dest, f.atts); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -188,21 +195,30 @@ func (bd *build) writeFSTar(ctx context.Context, st *imageState, w io.Writer) er
 }
 
 // writeSplitTar writes one tar of every platform's filesystem, each under its directory (mode 0755,
-// owned by root, mtime SOURCE_DATE_EPOCH or 0, as BuildKit's tar exporter makes the directory).
+// owned by root, mtime SOURCE_DATE_EPOCH or 0, as BuildKit's tar exporter makes the directory), with
+// the platform's attestations as files; one platform with attestations has no directory.
 func (bd *build) writeSplitTar(ctx context.Context, fss []platformFS, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	mtime := time.Unix(0, 0)
 	if bd.opts.SourceDateEpoch != nil {
 		mtime = *bd.opts.SourceDateEpoch
 	}
+	stmtTime := time.Now() // BuildKit's statement files: SOURCE_DATE_EPOCH, else the export's time
+	if bd.opts.SourceDateEpoch != nil {
+		stmtTime = mtime
+	}
 	for _, f := range fss {
-		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: f.dir + "/", Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
+		prefix := ""
+		if f.dir != "" {
+			prefix = f.dir + "/"
+			hdr := &tar.Header{Typeflag: tar.TypeDir, Name: prefix, Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
 		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(bd.writeFSTar(ctx, f.st, pw)) }()
-		err := prefixTar(tw, pr, f.dir+"/")
+		err := copyTarWithStatements(tw, pr, prefix, f.atts, stmtTime)
 		pr.CloseWithError(err) // stops the writer if the copy failed
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.dir, err)
@@ -214,26 +230,7 @@ func (bd *build) writeSplitTar(ctx context.Context, fss []platformFS, w io.Write
 // prefixTar copies the entries of the tar r into tw with prefix before every name (and hard link
 // target).
 func prefixTar(tw *tar.Writer, r io.Reader, prefix string) error {
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		hdr.Name = prefix + hdr.Name
-		if hdr.Typeflag == tar.TypeLink {
-			hdr.Linkname = prefix + hdr.Linkname
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
+	return copyTarWithStatements(tw, r, prefix, nil, time.Time{})
 }
 
 // ownBy gives every entry under dir (dir included) to uid:gid, keeping the mode bits a chown clears

@@ -173,8 +173,9 @@ func (bd *build) targetConfig(final *imageState) *imageState {
 }
 
 // finishIndex writes each target's image, then the index listing them (Docker manifest list when
-// every image has Docker media types and no annotation needs OCI's, else an OCI index, as BuildKit's
-// image exporter decides), records the index under the stored outputs' names, exports one cache with
+// every image has Docker media types and no annotation or attestation needs OCI's, else an OCI index,
+// as BuildKit's image exporter decides) and, with attestations, each image's attestation manifest
+// after the images (attest.go); a single target with attestations comes here too, records the index under the stored outputs' names, exports one cache with
 // every target's steps, records each target's build for the next one and runs the outputs on the
 // index (annotations as BuildKit's image writer places them: manifest ones per platform,
 // manifest-descriptor ones on the index's entries, index ones on the index).
@@ -203,12 +204,20 @@ func finishIndex(ctx context.Context, bds []*build, finals []*imageState) (*Resu
 		docker = docker && d.MediaType == types.DockerManifestSchema2 && len(set.ManifestDescriptor) == 0
 		imgs[d.Digest] = img
 		im.Manifests = append(im.Manifests, d)
-		fss[i] = platformFS{dir: platformDir(built[i]), st: finals[i]}
+		fss[i] = platformFS{st: finals[i]}
+		if len(bds) > 1 {
+			fss[i].dir = platformDir(built[i])
+		}
 		pw.printf("%sexporting manifest %s done\n", bd.labelPrefix, d.Digest)
+	}
+	if opts.Attest.Any() {
+		if err := attachAttestations(ctx, bds, finals, im, imgs, fss); err != nil {
+			return nil, err
+		}
 	}
 	// The index levels do not depend on the platform: set has them from the last one.
 	im.MediaType = types.OCIImageIndex
-	if docker && len(set.Index) == 0 && len(set.IndexDescriptor) == 0 {
+	if docker && len(set.Index) == 0 && len(set.IndexDescriptor) == 0 && !opts.Attest.Any() {
 		im.MediaType = types.DockerManifestList
 	}
 	im.Annotations = cloneMap(set.Index)

@@ -32,6 +32,9 @@ type contextSource struct {
 	// temporary is true when the context was fetched into the build's scratch dir: its stat data
 	// is worth nothing to a later build, so the stat cache is not kept.
 	temporary bool
+	// gitURL and gitCommit name a git context's repository (credentials removed) and the commit
+	// checked out, for the provenance (BuildKit's git material and configSource).
+	gitURL, gitCommit string
 }
 
 // openSource opens the local context directory, or fetches a remote one (git, http, stdin) into
@@ -52,6 +55,8 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 		loneFile string // ... or the one file of an http context
 		archive  bool   // the context was unpacked from a tar archive
 		err      error
+
+		gitURL, gitCommit string
 	)
 	switch {
 	case opts.ContextReader != nil:
@@ -69,7 +74,9 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 			if v, err := strconv.ParseBool(opts.BuildArgs["BUILDKIT_CONTEXT_KEEP_GIT_DIR"]); err == nil && v {
 				g.keepGitDir = true
 			}
-			dir, err = b.fetchGitContext(ctx, opts, g, scratch, pw)
+			var commit string
+			dir, commit, err = b.fetchGitContext(ctx, opts, g, scratch, pw)
+			gitURL, gitCommit = redactURL(g.remote), commit
 		} else {
 			loneFile, err = b.fetchHTTPContext(ctx, opts, scratch, dir, pw)
 			archive = err == nil && loneFile == ""
@@ -92,29 +99,31 @@ func (b *Builder) openSource(ctx context.Context, opts *Options, scratch *scratc
 	case opts.Dockerfile != "" && opts.Dockerfile != "-" && opts.DockerfileData == nil && !filepath.IsAbs(opts.Dockerfile):
 		opts.Dockerfile = filepath.Join(bctx.dir, filepath.FromSlash(path.Clean("/"+filepath.ToSlash(opts.Dockerfile))))
 	}
-	return &contextSource{ctx: bctx, id: id, temporary: true}, nil
+	return &contextSource{ctx: bctx, id: id, temporary: true, gitURL: gitURL, gitCommit: gitCommit}, nil
 }
 
-// fetchGitContext clones the repository (shallow) and returns the directory of its subdir. With
+// fetchGitContext clones the repository (shallow) and returns the directory of its subdir and the
+// commit checked out. With
 // mtime=commit every file gets the commit's time (contextMTimeCommit).
-func (b *Builder) fetchGitContext(ctx context.Context, opts *Options, g *gitSource, scratch *scratchDir, pw *progress) (string, error) {
+func (b *Builder) fetchGitContext(ctx context.Context, opts *Options, g *gitSource, scratch *scratchDir, pw *progress) (string, string, error) {
 	pw.printf("[internal] load git source %s\n", g.raw)
 	checkout := filepath.Join(scratch.path, "context-git")
 	commit, usedRef, err := g.resolve(ctx, opts.Env)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	when, err := g.checkout(ctx, opts.Env, checkout, commit, usedRef)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	pw.printf("[internal] git source %s at %s\n", g.remote, commit)
 	if g.contextMTimeCommit(opts) {
 		if err := normalizeTree(checkout, &when); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	return g.root(checkout)
+	dir, err := g.root(checkout)
+	return dir, commit, err
 }
 
 // fetchHTTPContext downloads an http(s) context: a tar archive (any compression) is extracted into

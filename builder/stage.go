@@ -224,6 +224,7 @@ func (bd *build) loadedState(ctx context.Context, ref string, p v1.Platform) (*i
 		if err != nil {
 			return nil, err
 		}
+		bd.recordBase(ref, digest, p)
 		return stateFromImage(img, digest, p)
 	})
 }

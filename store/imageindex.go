@@ -220,7 +220,7 @@ func (s *Store) inspectIndex(out *ImageInspect, h v1.Hash, im *v1.IndexManifest)
 				avail = avail && s.Available(l.Digest)
 			}
 		}
-		out.Manifests = append(out.Manifests, ManifestSummary{ID: d.Digest.String(), Descriptor: d, Available: avail, Kind: "image"})
+		out.Manifests = append(out.Manifests, ManifestSummary{ID: d.Digest.String(), Descriptor: d, Available: avail, Kind: manifestKind(d)})
 	}
 	return nil
 }
@@ -244,4 +244,13 @@ func (s *Store) ImageManifests(h v1.Hash) ([]v1.Hash, error) {
 		out = append(out, d.Digest)
 	}
 	return out, nil
+}
+
+// manifestKind is docker's ManifestSummary.Kind of an index entry: "attestation" for an attestation
+// manifest (BuildKit's vnd.docker.reference.type annotation), else "image".
+func manifestKind(d v1.Descriptor) string {
+	if d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+		return "attestation"
+	}
+	return "image"
 }

@@ -62,6 +62,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&b.contexts, "build-context", nil, "additional build context for FROM, COPY --from and RUN --mount from=: NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG][@DIGEST]")
 	f.StringArrayVar(&b.ssh, "ssh", nil, "forward an ssh agent to RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY...]] (default: $SSH_AUTH_SOCK)")
 	f.StringArrayVar(&b.annotations, "annotation", nil, "add an annotation to the image: [TYPE[PLATFORM],...:]KEY=VALUE (TYPE manifest, manifest-descriptor, index, index-descriptor)")
+	f.StringVar(&b.sbom, "sbom", "", "attach an SPDX SBOM of the image's packages (dpkg, apk, Go binaries): true or false (shorthand for --attest=type=sbom)")
+	f.StringVar(&b.provenance, "provenance", "", "attach SLSA provenance: true, false or mode=min|max[,version=v1|v0.2] (shorthand for --attest=type=provenance)")
+	f.StringArrayVar(&b.attest, "attest", nil, "attach an attestation: type=sbom or type=provenance[,mode=min|max][,version=v1|v0.2][,builder-id=ID][,reproducible=true]")
 	b.runf.add(f)
 	f.StringVar(&b.compression, "compression", "", "layer compression of the result: gzip (default), zstd or estargz")
 	b.rf.add(f, false)
@@ -87,6 +90,8 @@ type buildCmd struct {
 	push, load              bool
 	metadataFile            string
 	onlyCached              bool // builder.WithCachedOnly (cachedOnly)
+	sbom, provenance        string
+	attest                  []string
 }
 
 // cachedOnly runs the build first as one that only its caches answer (builder.WithCachedOnly), where
@@ -245,7 +250,8 @@ func (b *buildCmd) parseValues(opts *builder.Options) error {
 	return b.parseRest(opts)
 }
 
-// parseRest is parseValues for --progress, the RUN flags, --platform and --source-date-epoch.
+// parseRest is parseValues for --progress, the RUN flags, --platform, the attestations and
+// --source-date-epoch.
 func (b *buildCmd) parseRest(opts *builder.Options) error {
 	switch b.progress {
 	case "plain", "tty", "auto", "quiet":
@@ -260,6 +266,9 @@ func (b *buildCmd) parseRest(opts *builder.Options) error {
 		if opts.Platforms, err = platform.ParseList(strings.Join(b.platforms, ",")); err != nil {
 			return fmt.Errorf("--platform: %w", err)
 		}
+	}
+	if opts.Attest, err = builder.ParseAttestations(b.sbom, b.provenance, b.attest); err != nil {
+		return err
 	}
 	opts.SourceDateEpoch, err = sourceDateEpoch(b.sde)
 	return err
