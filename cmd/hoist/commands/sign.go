@@ -36,19 +36,19 @@ func (cf *cosignFlags) add(fs *pflag.FlagSet, keyHelp string) {
 // setup checks --key, parses the reference and the annotations and builds the registry options.
 func (cf *cosignFlags) setup(g *globals, arg string) (ref name.Reference, ann map[string]string, o push.Options, err error) {
 	if cf.key == "" {
-		return nil, nil, o, errors.New("--key is required (hoist signs and verifies with key files only)")
+		return nil, nil, o, flagError(errors.New("--key is required (hoist signs and verifies with key files only)"))
 	}
 	if strings.Contains(cf.key, "://") {
-		return nil, nil, o, fmt.Errorf("--key %s: only key files are supported (no KMS, env:// or k8s:// keys)", cf.key)
+		return nil, nil, o, flagError(fmt.Errorf("--key %s: only key files are supported (no KMS, env:// or k8s:// keys)", cf.key))
 	}
 	if os.Getenv("COSIGN_REPOSITORY") != "" {
-		return nil, nil, o, errors.New("COSIGN_REPOSITORY is set: hoist keeps signatures in the image's repository only")
+		return nil, nil, o, flagError(errors.New("COSIGN_REPOSITORY is set: hoist keeps signatures in the image's repository only"))
 	}
 	if ref, err = store.ParseName(arg); err != nil {
 		return nil, nil, o, fmt.Errorf("invalid reference %q: %w", arg, err)
 	}
 	if ann, err = sign.ParseAnnotations(cf.annotations); err != nil {
-		return nil, nil, o, fmt.Errorf("-a: %w", err)
+		return nil, nil, o, flagError(fmt.Errorf("-a: %w", err))
 	}
 	cf.rf.quiet = true
 	if cf.allowInsecure {
@@ -100,7 +100,7 @@ func newSignCmd(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tlogUpload {
-				return errors.New("--tlog-upload: hoist signs offline and has no transparency log; leave it false")
+				return flagError(errors.New("--tlog-upload: hoist signs offline and has no transparency log; leave it false"))
 			}
 			return runSign(cmd, g, &cf, args[0])
 		},
@@ -154,7 +154,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !ignoreTlog || !checkClaims {
-				return errors.New("--insecure-ignore-tlog=false and --check-claims=false are not supported: hoist has no transparency log and always checks the claims")
+				return flagError(errors.New("--insecure-ignore-tlog=false and --check-claims=false are not supported: hoist has no transparency log and always checks the claims"))
 			}
 			return runVerify(cmd, g, &cf, args[0])
 		},

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoistbuild/hoist/internal/testutil"
+)
+
+// hoistEnv is hoist with extra environment variables (COSIGN_PASSWORD) and no stdin.
+func hoistEnv(t *testing.T, root string, env []string, args ...string) result {
+	t.Helper()
+	cmd := hoistCmd(root, args...)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running hoist: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// mustFail checks a refused command: the exit status and one error naming the reason.
+func mustFail(t *testing.T, r result, code int, want, what string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stderr, want) {
+		t.Errorf("%s: exit %d, stderr:\n%s\nwant exit %d and %q", what, r.code, r.stderr, code, want)
+	}
+	if r.stdout != "" {
+		t.Errorf("%s: printed %q on stdout", what, r.stdout)
+	}
+}
+
+// TestSignVerify walks generate-key-pair, sign and verify through the CLI against a docker-registry,
+// then the attacks verify must refuse: another key, an image changed and re-pushed under the signed
+// tag, the old signature replayed under the changed image's signature tag.
+func TestSignVerify(t *testing.T) {
+	root := newRoot(t)
+	reg := testutil.Registry(t)
+	keys := t.TempDir()
+	pw := []string{"COSIGN_PASSWORD=test password"}
+	mustOK(t, hoistEnv(t, root, pw, "generate-key-pair", "--output-key-prefix", filepath.Join(keys, "cosign")), "generate-key-pair")
+	key0, _ := os.ReadFile(filepath.Join(keys, "cosign.key"))
+	mustFail(t, hoistEnv(t, root, pw, "generate-key-pair", "--output-key-prefix", filepath.Join(keys, "cosign")), 1, "already exists: give --force", "generate-key-pair over existing files")
+	if key1, _ := os.ReadFile(filepath.Join(keys, "cosign.key")); !bytes.Equal(key0, key1) {
+		t.Error("a refused generate-key-pair changed cosign.key")
+	}
+	mustOK(t, hoistEnv(t, root, pw, "generate-key-pair", "--output-key-prefix", filepath.Join(keys, "other")), "second key pair")
+	key, pub, otherPub := filepath.Join(keys, "cosign.key"), filepath.Join(keys, "cosign.pub"), filepath.Join(keys, "other.pub")
+
+	digestFile := filepath.Join(t.TempDir(), "digest")
+	mustOK(t, hoist(t, root, "", "push", "--digestfile", digestFile, "busybox", reg+"/team/app:1"), "push")
+	digest, _ := os.ReadFile(digestFile)
+	img := reg + "/team/app:1"
+	mustFail(t, hoistEnv(t, root, pw, "verify", "--key", pub, img), 1, "Error: no signatures found for "+reg+"/team/app@"+string(digest), "verify before signing")
+
+	mustFail(t, hoistEnv(t, root, []string{"COSIGN_PASSWORD=wrong"}, "sign", "--key", key, img), 1, "wrong password for the private key", "sign with a wrong password")
+	r := mustOK(t, hoistEnv(t, root, pw, "sign", "--key", key, "-a", "build=42", img), "sign")
+	if !strings.Contains(r.stderr, "Pushing signature to: "+reg+"/team/app\n") {
+		t.Errorf("sign printed:\n%s", r.stderr)
+	}
+	r = mustOK(t, hoistEnv(t, root, nil, "verify", "--key", pub, "-a", "build=42", img), "verify")
+	var payloads []struct {
+		Critical struct {
+			Identity struct {
+				DockerReference string `json:"docker-reference"`
+			}
+			Image struct {
+				DockerManifestDigest string `json:"docker-manifest-digest"`
+			}
+			Type string
+		}
+		Optional map[string]string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &payloads); err != nil || len(payloads) != 1 {
+		t.Fatalf("verify printed %q: %v", r.stdout, err)
+	}
+	if p := payloads[0]; p.Critical.Image.DockerManifestDigest != string(digest) || p.Critical.Identity.DockerReference != reg+"/team/app" ||
+		p.Critical.Type != "cosign container image signature" || p.Optional["build"] != "42" {
+		t.Errorf("verified payload %+v, want digest %s", p, digest)
+	}
+	for _, want := range []string{"Verification for " + img + " --", "The following checks were performed on each of these signatures:",
+		"  - The specified annotations were verified.", "  - The cosign claims were validated", "  - The signatures were verified against the specified public key"} {
+		if !strings.Contains(r.stderr, want+"\n") {
+			t.Errorf("verify's stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", pub, "-a", "build=43", img), 1, "missing or incorrect annotation build=43", "verify -a build=43")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", otherPub, img), 1, "Error: no matching signatures for", "verify with another key")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", otherPub, img), 1, "does not verify with the public key", "verify with another key")
+
+	// Flags hoist does not implement are errors naming them (125, as other flag errors).
+	mustFail(t, hoistEnv(t, root, pw, "sign", "--key", key, "--tlog-upload=true", img), 125, "--tlog-upload", "sign --tlog-upload=true")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", pub, "--insecure-ignore-tlog=false", img), 125, "--insecure-ignore-tlog", "verify --insecure-ignore-tlog=false")
+	mustFail(t, hoistEnv(t, root, nil, "verify", img), 125, "--key is required", "verify without --key")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", "k8s://ns/secret", img), 125, "only key files", "verify --key k8s://")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", pub, "--output", "text", img), 125, "unknown flag: --output", "verify --output")
+
+	// The signed tag re-pushed with a changed image (its config differs): nothing signed it.
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nLABEL changed=yes\n"})
+	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "changed", ctxDir), "build")
+	mustOK(t, hoist(t, root, "", "push", "--digestfile", digestFile, "changed", img), "re-push under the signed tag")
+	d2, _ := os.ReadFile(digestFile)
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", pub, img), 1, "Error: no signatures found for "+reg+"/team/app@"+string(d2), "verify a changed image")
+
+	// The original signature then replayed under the changed image's signature tag.
+	copySignatures(t, reg+"/team/app:sha256-"+strings.TrimPrefix(string(digest), "sha256:")+".sig",
+		reg+"/team/app:sha256-"+strings.TrimPrefix(string(d2), "sha256:")+".sig")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", pub, img), 1, "payload signs "+string(digest)+", not this image ("+string(d2)+")", "verify a replayed signature")
+}
+
+// copySignatures copies a signature manifest (and its blobs) to another tag, as an attacker with push
+// access to the repository could.
+func copySignatures(t *testing.T, src, dst string) {
+	t.Helper()
+	s, err := name.ParseReference(src, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := name.ParseReference(dst, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(d, img); err != nil {
+		t.Fatal(err)
+	}
+}
