@@ -41,6 +41,9 @@ func (cf *cosignFlags) setup(g *globals, arg string) (ref name.Reference, ann ma
 	if strings.Contains(cf.key, "://") {
 		return nil, nil, o, flagError(fmt.Errorf("--key %s: only key files are supported (no KMS, env:// or k8s:// keys)", cf.key))
 	}
+	if len(cf.rf.mirrors) > 0 {
+		return nil, nil, o, flagError(errors.New("--registry-mirror: signatures are read from and written to the image's own registry, never a mirror"))
+	}
 	if os.Getenv("COSIGN_REPOSITORY") != "" {
 		return nil, nil, o, flagError(errors.New("COSIGN_REPOSITORY is set: hoist keeps signatures in the image's repository only"))
 	}
