@@ -144,3 +144,25 @@ func copySignatures(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSignVerifyTLSAuth: sign and verify use push's registry access: a TLS registry trusted through
+// certs.d and basic auth from the credentials hoist login wrote.
+func TestSignVerifyTLSAuth(t *testing.T) {
+	root := newRoot(t)
+	ca := testutil.NewCA(t)
+	reg := testutil.RegistryWith(t, testutil.RegistryConfig{TLSCert: ca.ServerCert, TLSKey: ca.ServerKey, Htpasswd: testutil.Htpasswd(t, "alice", "s3cret")})
+	certs := t.TempDir()
+	os.MkdirAll(filepath.Join(certs, reg), 0o755)
+	b, _ := os.ReadFile(ca.CACert)
+	os.WriteFile(filepath.Join(certs, reg, "ca.crt"), b, 0o644)
+	flags := []string{"--authfile", filepath.Join(t.TempDir(), "config.json"), "--cert-dir", certs}
+	keys := filepath.Join(t.TempDir(), "cosign")
+	pw := []string{"COSIGN_PASSWORD="}
+	mustOK(t, hoistEnv(t, root, pw, "generate-key-pair", "--output-key-prefix", keys), "generate-key-pair")
+	mustOK(t, hoist(t, root, "s3cret", append([]string{"login", "-u", "alice", "--password-stdin", reg}, flags...)...), "login")
+	img := reg + "/private/app:1"
+	mustOK(t, hoist(t, root, "", append([]string{"push", "busybox", img}, flags...)...), "push")
+	mustOK(t, hoistEnv(t, root, pw, append([]string{"sign", "--key", keys + ".key", img}, flags...)...), "sign")
+	mustOK(t, hoistEnv(t, root, nil, append([]string{"verify", "--key", keys + ".pub", img}, flags...)...), "verify")
+	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", keys+".pub", "--cert-dir", certs, "--authfile", filepath.Join(t.TempDir(), "none.json"), img), 1, "hoist login", "verify without credentials")
+}
