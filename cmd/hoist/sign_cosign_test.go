@@ -92,6 +92,21 @@ func TestCosignInterop(t *testing.T) {
 		mustOK(t, hoistEnv(t, root, nil, "verify", "--key", filepath.Join(dir, pub), reg+"/interop/c:1"), "hoist verify --key "+pub+" after both signed")
 	}
 
+	// The image and its signatures copied to another repository: the payloads' docker-reference
+	// names interop/c, and cosign still accepts them (it does not compare the name); so does hoist.
+	digestFile := filepath.Join(t.TempDir(), "digest")
+	mustOK(t, hoist(t, root, "", "push", "--digestfile", digestFile, "busybox", reg+"/interop/d:1"), "push")
+	d, _ := os.ReadFile(digestFile)
+	sigTag := ":" + strings.Replace(string(d), ":", "-", 1) + ".sig"
+	copySignatures(t, reg+"/interop/c"+sigTag, reg+"/interop/d"+sigTag)
+	r = runCosign(t, bin, dir, pw, append([]string{"verify", "--key", "cosign.pub"}, append(verifyFlags, reg+"/interop/d:1")...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, reg+"/interop/c") {
+		t.Errorf("cosign verify of signatures copied to another repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if h := mustOK(t, hoistEnv(t, root, nil, "verify", "--key", filepath.Join(dir, "cosign.pub"), reg+"/interop/d:1"), "hoist verify of copied signatures"); h.stdout != r.stdout {
+		t.Errorf("verify's stdout differs from cosign's:\nhoist:  %s\ncosign: %s", h.stdout, r.stdout)
+	}
+
 	// An image changed and re-pushed under the signed tag: cosign refuses it too.
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nLABEL changed=yes\n"})
 	mustOK(t, hoist(t, root, "", "build", "-q", "-t", "changed", ctxDir), "build")

@@ -85,7 +85,8 @@ func verifyLayer(img v1.Image, d v1.Descriptor, h v1.Hash, v *verifier, want map
 }
 
 // Report prints v as cosign verify does: on stderr the checks performed ("Verification for REF
-// --" and one line per check), on stdout the verified payloads as one JSON array.
+// --" and one line per check), on stdout an empty line, then the verified payloads as one JSON
+// array (cosign's fmt.Printf("\n%s\n")).
 func Report(stdout, stderr io.Writer, refName string, v Verified, annotations bool) error {
 	fmt.Fprintf(stderr, "\nVerification for %s --\nThe following checks were performed on each of these signatures:\n", refName)
 	if annotations {
@@ -97,6 +98,6 @@ func Report(stdout, stderr io.Writer, refName string, v Verified, annotations bo
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	_, err = fmt.Fprintf(stdout, "\n%s\n", b)
 	return err
 }
