@@ -361,3 +361,42 @@ func TestVerifyChecksPayloadBlob(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestSignIndex: a tag naming a multi-platform index is signed as the index (cosign without
+// --recursive), and verify checks the index's digest.
+func TestSignIndex(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t)
+	idx, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(reg+"/multi/app:1", name.Insecure)
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := idx.Digest()
+	priv, pub := newKey(t, "")
+	s, err := Sign(ctx, mustRef(t, reg+"/multi/app:1"), priv, nil, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Image.DigestStr() != want.String() {
+		t.Errorf("signed %s, want the index %s", s.Image.DigestStr(), want)
+	}
+	if _, err := Verify(ctx, mustRef(t, reg+"/multi/app:1"), pub, nil, opts()); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSignMissingImage: a digest or tag the registry does not have is not signed (cosign signs a
+// bare digest blindly).
+func TestSignMissingImage(t *testing.T) {
+	reg := newRegistry(t)
+	priv, _ := newKey(t, "")
+	for _, ref := range []string{reg + "/none/app:1", reg + "/none/app@sha256:" + strings.Repeat("0", 64)} {
+		if _, err := Sign(context.Background(), mustRef(t, ref), priv, nil, opts()); !errors.Is(err, push.ErrNotFound) {
+			t.Errorf("sign %s: %v, want ErrNotFound", ref, err)
+		}
+	}
+}
