@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
+	"github.com/hoistbuild/hoist/push/sign"
 )
 
 // hoistEnv is hoist with extra environment variables (COSIGN_PASSWORD) and no stdin.
@@ -165,4 +166,58 @@ func TestSignVerifyTLSAuth(t *testing.T) {
 	mustOK(t, hoistEnv(t, root, pw, append([]string{"sign", "--key", keys + ".key", img}, flags...)...), "sign")
 	mustOK(t, hoistEnv(t, root, nil, append([]string{"verify", "--key", keys + ".pub", img}, flags...)...), "verify")
 	mustFail(t, hoistEnv(t, root, nil, "verify", "--key", keys+".pub", "--cert-dir", certs, "--authfile", filepath.Join(t.TempDir(), "none.json"), img), 1, "hoist login", "verify without credentials")
+}
+
+// TestKeyPasswordPrompts: without $COSIGN_PASSWORD, generate-key-pair asks for the password twice on
+// a terminal (not echoed) and refuses two different answers; without a terminal it reads all of
+// stdin, trailing newline included, as cosign does.
+func TestKeyPasswordPrompts(t *testing.T) {
+	root := newRoot(t)
+	dir := t.TempDir()
+	cmd := func(prefix string) *exec.Cmd {
+		c := hoistCmd(root, "generate-key-pair", "--output-key-prefix", filepath.Join(dir, prefix))
+		if c.Env == nil {
+			c.Env = os.Environ()
+		}
+		for i, e := range c.Env { // the caller's environment without COSIGN_PASSWORD
+			if strings.HasPrefix(e, "COSIGN_PASSWORD=") {
+				c.Env[i] = "HOIST_TEST_UNSET=1"
+			}
+		}
+		return c
+	}
+	s := startCmdOnPty(t, cmd("tty"))
+	s.expect("Enter password for private key: ")
+	s.send("s3cret\n")
+	s.expect("Enter password for private key again: ")
+	s.send("s3cret\n")
+	if code := s.wait(); code != 0 || strings.Contains(s.output(), "s3cret") {
+		t.Errorf("generate-key-pair on a terminal: exit %d, terminal %q", code, s.output())
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "tty.key"))
+	if _, err := sign.ParsePrivateKey(b, []byte("s3cret")); err != nil {
+		t.Errorf("the key does not open with the password typed: %v", err)
+	}
+
+	s = startCmdOnPty(t, cmd("mismatch"))
+	s.expect("Enter password for private key: ")
+	s.send("one\n")
+	s.expect("again: ")
+	s.send("two\n")
+	if code := s.wait(); code != 1 || !strings.Contains(s.output(), "Error: passwords do not match") {
+		t.Errorf("two different passwords: exit %d, terminal %q", code, s.output())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mismatch.key")); err == nil {
+		t.Error("a refused generate-key-pair wrote mismatch.key")
+	}
+
+	c := cmd("stdin")
+	c.Stdin = strings.NewReader("piped\n")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("generate-key-pair with the password on stdin: %v\n%s", err, out)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "stdin.key"))
+	if _, err := sign.ParsePrivateKey(b, []byte("piped\n")); err != nil {
+		t.Errorf("the key does not open with all of stdin as the password: %v", err)
+	}
 }
