@@ -400,3 +400,15 @@ func TestSignMissingImage(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAnnotations(t *testing.T) {
+	got, err := ParseAnnotations([]string{"a=1", "url=http://x/?q=1", "empty="})
+	if err != nil || got["a"] != "1" || got["url"] != "http://x/?q=1" || got["empty"] != "" || len(got) != 3 {
+		t.Errorf("got %v %v", got, err)
+	}
+	for _, bad := range []string{"novalue", "=v"} {
+		if _, err := ParseAnnotations([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
