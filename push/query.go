@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -77,4 +78,19 @@ func Search(ctx context.Context, reg, term string, o Options) ([]string, error) 
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// RemoteImage returns the image ref names in its own registry (no mirrors), read lazily: its
+// manifest now, each blob when read (ggcr checks every blob's digest as it arrives). A missing
+// tag or manifest is an error wrapping ErrNotFound. For an index, o's platform chooses the image.
+func RemoteImage(ctx context.Context, ref name.Reference, o Options) (v1.Image, error) {
+	ropts, err := o.remoteOptions(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(o.reference(ref), ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Name(), describe(err))
+	}
+	return img, nil
 }

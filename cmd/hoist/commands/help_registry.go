@@ -61,3 +61,45 @@ pulling it.`
 
 const manifestInspectExample = `  hoist manifest inspect 127.0.0.1:5000/library/busybox:latest
   hoist manifest inspect --authfile ./auth.json 127.0.0.1:5000/team/app:1`
+
+const generateKeyPairLong = `Write a key pair for hoist sign and hoist verify in cosign's files: PREFIX.key (default cosign.key,
+mode 0600), an ECDSA P-256 private key encrypted with a password exactly as cosign generate-key-pair
+encrypts it ("ENCRYPTED SIGSTORE PRIVATE KEY": scrypt and nacl/secretbox), and PREFIX.pub (a PKIX
+"PUBLIC KEY" PEM). cosign reads these files and hoist reads cosign's. The password comes from
+$COSIGN_PASSWORD when it is set (an empty value means no password), else from a prompt on a terminal
+(asked twice), else from all of stdin (as cosign: a trailing newline is part of the password).
+Existing key files are not overwritten without --force (cosign asks instead); each file is
+replaced atomically.`
+
+const generateKeyPairExample = `  hoist generate-key-pair
+  COSIGN_PASSWORD=secret hoist generate-key-pair --output-key-prefix ci`
+
+const signLong = `Sign an image in a registry with a key from generate-key-pair (hoist's or cosign's), in cosign's
+format, so cosign verify, policy-controller or Kyverno accept it. A tag is resolved to the manifest
+(or multi-platform index) digest it points at now, and that digest is signed. The signature is the
+simple-signing payload {"critical":{"identity":{"docker-reference":REPOSITORY},"image":
+{"docker-manifest-digest":DIGEST},"type":"cosign container image signature"},"optional":{-a
+annotations}} signed with ECDSA-SHA256, pushed as cosign pushes it: a layer of the manifest tagged
+sha256-<hex>.sig in the image's repository, added to the signatures already there (the same key
+signing the same payload again adds nothing). Nothing is uploaded to a transparency log: hoist signs
+offline, as cosign sign --tlog-upload=false. The key's password comes from $COSIGN_PASSWORD, a
+terminal prompt or stdin, as for generate-key-pair. Registry access (credentials, TLS, plain HTTP
+for loopback registries) is push's.`
+
+const signExample = `  COSIGN_PASSWORD=secret hoist sign --key cosign.key 127.0.0.1:5000/team/app:1
+  hoist sign --key cosign.key -a commit=3f2a1c 127.0.0.1:5000/team/app@sha256:9b2c...`
+
+const verifyLong = `Verify an image's cosign signatures in a registry with a public key (hoist's or cosign's
+cosign.pub). The image name is resolved to the manifest or index digest the registry serves now;
+the signature manifest at the tag sha256-<hex>.sig is read, and every signature in it is checked:
+its payload blob against the digest and size in the manifest, the signature against the payload
+with the key, and the payload's claims: it signs exactly this digest, is a cosign image signature,
+and carries every -a annotation. An image with a passing signature prints the verified payloads
+as a JSON array on stdout and the checks performed on stderr, as cosign verify does; otherwise the
+command fails (exit 1) saying why: no signatures, or each signature's reason (another key, another
+digest, a changed payload). An image changed after signing has a new digest, which nothing signed.
+No transparency log is consulted (cosign verify --insecure-ignore-tlog), and the payload's
+docker-reference is not compared with the name verified, as in cosign.`
+
+const verifyExample = `  hoist verify --key cosign.pub 127.0.0.1:5000/team/app:1
+  hoist verify --key cosign.pub -a commit=3f2a1c 127.0.0.1:5000/team/app:1`

@@ -235,6 +235,9 @@ func imageCommands(g *globals) []*cobra.Command {
 		newSearchCmd(g),
 		newManifestCmd(g),
 		newConvertCmd(g),
+		newGenerateKeyPairCmd(g),
+		newSignCmd(g),
+		newVerifyCmd(g),
 	}
 }
 
