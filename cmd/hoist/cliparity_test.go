@@ -304,3 +304,18 @@ func TestTopPsOptions(t *testing.T) {
 		t.Errorf("top -o pid,comm:\n%q", res.stdout)
 	}
 }
+
+// --version and -v print the version line and exit 0, as `docker --version` does (scripts check
+// for the tool with it); the version command prints the same line.
+func TestVersionFlag(t *testing.T) {
+	root := t.TempDir()
+	want := hoist(t, root, "", "version")
+	if want.code != 0 || !strings.HasPrefix(want.stdout, "hoist version ") {
+		t.Fatalf("hoist version: %+v", want)
+	}
+	for _, flag := range []string{"--version", "-v"} {
+		if got := hoist(t, root, "", flag); got != want {
+			t.Errorf("hoist %s: %+v, want %+v", flag, got, want)
+		}
+	}
+}

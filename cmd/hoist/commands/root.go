@@ -189,7 +189,11 @@ func newRoot(g *globals, groups bool) *cobra.Command {
 		Example:       rootExample,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// -v, --version as docker's: the version line, exit 0.
+		Version: Version,
 	}
+	root.SetVersionTemplate("hoist version {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print version information and quit")
 	root.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "hoist's storage directory (env HOIST_ROOT)")
 	root.PersistentFlags().StringVar(&g.driver, "storage-driver", os.Getenv("HOIST_STORAGE_DRIVER"),
 		"how build steps get a writable rootfs: overlay, fuse-overlayfs or copy (default: probed; env HOIST_STORAGE_DRIVER)")
