@@ -13,6 +13,7 @@
 #   qemu-user-static binfmt-support  RUN and `run` for other architectures (multi-platform builds):
 #                    the emulators registered with binfmt_misc (F flag); below, binfmt_misc is mounted
 #                    and Debian's arm64 busybox-static is extracted for the tests' arm64 base image
+#   skopeo           the oracle that reads an index hoist pushed (skopeo inspect --raw)
 #   mmdebstrap arch-test dpkg-dev  the Debian sample's bases and apt repository (below): minbase
 #                    bookworm roots for amd64 and arm64 (arch-test: mmdebstrap's check that arm64 runs
 #                    here), GNU hello's .debs for both and their Packages index (dpkg-scanpackages)
@@ -21,7 +22,7 @@
 set -euo pipefail
 need=()
 for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt \
-    fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev; do
+    fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev skopeo; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

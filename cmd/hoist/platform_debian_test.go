@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoistbuild/hoist/internal/testutil"
 	"github.com/hoistbuild/hoist/internal/testutil/prereq"
@@ -42,7 +47,7 @@ CMD ["cat", "/greeting"]
 // registry holds one index with both platforms, and runs each platform's image pulled from there
 // (another root): uname -m, the architecture dpkg says it is and the one it installed hello for.
 func TestBuildMultiPlatformDebian(t *testing.T) {
-	prereq.Require(t, prereq.Root|prereq.Arm64|prereq.Debian|prereq.Registry)
+	prereq.Require(t, prereq.Root|prereq.Arm64|prereq.Debian|prereq.Registry|prereq.Skopeo)
 	if runtime.GOARCH != "amd64" {
 		prereq.Skip(t, "the multi-platform tests build linux/amd64 and linux/arm64 and need an amd64 host")
 	}
@@ -59,13 +64,32 @@ func TestBuildMultiPlatformDebian(t *testing.T) {
 	reg := testutil.Registry(t)
 	ref := reg + "/debapp:v1"
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": debianSampleDockerfile})
+	start := time.Now()
 	mustOK(t, hoist(t, root, "", "build", "--network", "host", "--platform", "linux/amd64,linux/arm64",
 		"--build-arg", "APT_REPO="+repo.URL+"/", "--push", "-t", ref, ctxDir), "build --push")
+	t.Logf("build --push of both platforms took %s", time.Since(start).Round(time.Second))
 
-	// What `skopeo inspect --raw` shows: one index with both platforms, each manifest present; OCI,
-	// as the base's images are.
+	// One index with both platforms (OCI, as the base's images are), each manifest present; as
+	// skopeo reads it, too.
 	if mt, ps := registryIndex(t, reg, "debapp", "v1"); mt != "application/vnd.oci.image.index.v1+json" || !slices.Equal(ps, []string{"linux/amd64", "linux/arm64"}) {
 		t.Errorf("debapp in the registry: %s %v, want an OCI index of linux/amd64 and linux/arm64", mt, ps)
+	}
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+ref).Output()
+	var idxJSON struct {
+		MediaType string `json:"mediaType"`
+		Manifests []struct {
+			Platform v1.Platform `json:"platform"`
+		} `json:"manifests"`
+	}
+	if err != nil || json.Unmarshal(raw, &idxJSON) != nil {
+		t.Fatalf("skopeo inspect --raw %s: %v\n%s", ref, err, raw)
+	}
+	var ps []string
+	for _, m := range idxJSON.Manifests {
+		ps = append(ps, m.Platform.String())
+	}
+	if idxJSON.MediaType != "application/vnd.oci.image.index.v1+json" || !slices.Equal(ps, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("skopeo inspect --raw %s: %s %v, want an OCI index of linux/amd64 and linux/arm64", ref, idxJSON.MediaType, ps)
 	}
 
 	// Run what was pushed: a root of its own pulls each platform's image from the registry.

@@ -72,6 +72,8 @@ const (
 	// (DebianRootfs) and a flat apt repository of one small package for both (DebianAptRepo),
 	// made from Debian's mirror by hack/deps.sh; the arm64 half also needs Arm64's emulator.
 	Debian
+	// Skopeo: skopeo (Debian's package), the oracle that reads what hoist pushed to a registry.
+	Skopeo
 )
 
 // Arm64Busybox is where hack/deps.sh extracts /bin/busybox of Debian's busybox-static:arm64.
@@ -151,6 +153,12 @@ var checks = []struct {
 			if _, err := os.Stat(p); err != nil {
 				return "no " + p + fix
 			}
+		}
+		return ""
+	}},
+	{Skopeo, func() string {
+		if _, err := exec.LookPath("skopeo"); err != nil {
+			return "skopeo not installed (apt-get install skopeo, or make deps)"
 		}
 		return ""
 	}},
