@@ -79,8 +79,8 @@ fi
 # The Debian sample (cmd/hoist/platform_debian_test.go, prereq.Debian): a minbase Debian bookworm
 # root for amd64 and arm64, made from Debian's mirror (Docker Hub is out of reach), and a flat apt
 # repository of GNU hello for both architectures, which the test serves on loopback. Each is made
-# once and kept; the arm64 root runs its maintainer scripts through qemu (about 7 minutes on 2 busy
-# cores, 3.5 for amd64). Kept small as debian:bookworm-slim is: no man pages, locales or docs but
+# once and kept (measured on 2 cores shared with other builds: 2.5-3.5 minutes for amd64, 7 for
+# arm64, whose maintainer scripts run under qemu; nothing when present). Kept small as debian:bookworm-slim is: no man pages, locales or docs but
 # the copyrights, merged /usr without the usrmerge package (its perl), no /dev nodes (a container
 # gets its own), no apt lists or caches (mmdebstrap's cleanup). Written under a temporary name and
 # renamed, so an interrupted run leaves nothing that counts as done.
@@ -91,11 +91,14 @@ if [[ $(id -u) == 0 ]]; then
     [[ -s $out ]] && continue
     mkdir -p "${out%/*}"
     rm -f "$out.partial.tar.gz"
+    echo "hack/deps.sh: making $out with mmdebstrap (minutes; once)" >&2
+    log=$(mktemp)
     mmdebstrap --quiet --variant=minbase --architectures="$arch" \
       --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr --skip=output/dev --dpkgopt=force-unsafe-io \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-      bookworm "$out.partial.tar.gz" </dev/null
+      bookworm "$out.partial.tar.gz" </dev/null >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log" "$out.partial.tar.gz"; exit 1; }
+    rm -f "$log"
     mv "$out.partial.tar.gz" "$out"
   done
   repo=$lib/apt
