@@ -343,9 +343,11 @@ func TestBuildPullsBasePerPlatform(t *testing.T) {
 }
 
 // TestRunPullsPlatform: run --platform of an image the store has only for another platform (or not
-// at all) pulls that platform's image from the registry's index, as docker run does ("Unable to find
-// image ... locally", the pull, the tag then names the pulled image); run used to pull the host's
-// image whatever --platform said and then refuse it.
+// at all) pulls that platform's image from the registry's index, as docker run does; run used to
+// pull the host's image whatever --platform said and then refuse it. Docker 20.10.24, on this index
+// pushed to a registry: `run --platform linux/arm64 REF uname -m` prints "Unable to find image 'REF'
+// locally", pulls and prints aarch64; then linux/amd64 does the same and prints x86_64 (the tag
+// moves to the pulled image), after which `--pull never --platform linux/arm64` is refused.
 func TestRunPullsPlatform(t *testing.T) {
 	src := multiArchRoot(t)
 	reg := testutil.Registry(t)
