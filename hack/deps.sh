@@ -13,12 +13,16 @@
 #   qemu-user-static binfmt-support  RUN and `run` for other architectures (multi-platform builds):
 #                    the emulators registered with binfmt_misc (F flag); below, binfmt_misc is mounted
 #                    and Debian's arm64 busybox-static is extracted for the tests' arm64 base image
+#   skopeo           the oracle that reads an index hoist pushed (skopeo inspect --raw)
+#   mmdebstrap arch-test dpkg-dev  the Debian sample's bases and apt repository (below): minbase
+#                    bookworm roots for amd64 and arm64 (arch-test: mmdebstrap's check that arm64 runs
+#                    here), GNU hello's .debs for both and their Packages index (dpkg-scanpackages)
 # hack/services.sh then starts dockerd and loads busybox:latest into dockerd and podman.
 # With HOIST_TEST_STRICT=1 a test that finds one of these missing fails (internal/testutil/prereq).
 set -euo pipefail
 need=()
 for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt \
-    fuse-overlayfs qemu-user-static binfmt-support; do
+    fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev skopeo; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -69,5 +73,41 @@ if [[ $(id -u) == 0 ]]; then
     (cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb x)
     install -D -m 0755 "$tmp/x/bin/busybox" "$bb"
     rm -rf "$tmp"
+  fi
+fi
+
+# The Debian sample (cmd/hoist/platform_debian_test.go, prereq.Debian): a minbase Debian bookworm
+# root for amd64 and arm64, made from Debian's mirror (Docker Hub is out of reach), and a flat apt
+# repository of GNU hello for both architectures, which the test serves on loopback. Each is made
+# once and kept (measured on 2 cores shared with other builds: 2.5-3.5 minutes for amd64, 7 for
+# arm64, whose maintainer scripts run under qemu; nothing when present). Kept small as debian:bookworm-slim is: no man pages, locales or docs but
+# the copyrights, merged /usr without the usrmerge package (its perl), no /dev nodes (a container
+# gets its own), no apt lists or caches (mmdebstrap's cleanup). Written under a temporary name and
+# renamed, so an interrupted run leaves nothing that counts as done.
+if [[ $(id -u) == 0 ]]; then
+  lib=/usr/local/lib/hoist-test
+  for arch in amd64 arm64; do
+    out=$lib/linux-$arch/debian-bookworm.tar.gz
+    [[ -s $out ]] && continue
+    mkdir -p "${out%/*}"
+    rm -f "$out.partial.tar.gz"
+    echo "hack/deps.sh: making $out with mmdebstrap (minutes; once)" >&2
+    log=$(mktemp)
+    mmdebstrap --quiet --variant=minbase --architectures="$arch" \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr --skip=output/dev --dpkgopt=force-unsafe-io \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      bookworm "$out.partial.tar.gz" </dev/null >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log" "$out.partial.tar.gz"; exit 1; }
+    rm -f "$log"
+    mv "$out.partial.tar.gz" "$out"
+  done
+  repo=$lib/apt
+  if [[ ! -s $repo/Packages ]]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
+    tmp=$(mktemp -d)
+    chmod 0755 "$tmp" && chown _apt "$tmp" # apt-get download fetches as _apt
+    (cd "$tmp" && apt-get download -qq hello:amd64 hello:arm64 && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
+    chown -R root:root "$tmp"
+    rm -rf "$repo" && mkdir -p "$lib" && mv "$tmp" "$repo"
   fi
 fi

@@ -341,3 +341,29 @@ func TestBuildPullsBasePerPlatform(t *testing.T) {
 		t.Errorf("the tag moved: %q, was %q", id, hostID)
 	}
 }
+
+// TestRunPullsPlatform: run --platform of an image the store has only for another platform (or not
+// at all) pulls that platform's image from the registry's index, as docker run does; run used to
+// pull the host's image whatever --platform said and then refuse it. Docker 20.10.24, on this index
+// pushed to a registry: `run --platform linux/arm64 REF uname -m` prints "Unable to find image 'REF'
+// locally", pulls and prints aarch64; then linux/amd64 does the same and prints x86_64 (the tag
+// moves to the pulled image), after which `--pull never --platform linux/arm64` is refused.
+func TestRunPullsPlatform(t *testing.T) {
+	src := multiArchRoot(t)
+	reg := testutil.Registry(t)
+	ref := reg + "/multi/busybox:run"
+	mustOK(t, hoist(t, src, "", "push", "busybox", ref), "push the index")
+
+	root := t.TempDir()
+	for _, c := range []struct{ platform, want string }{{"linux/arm64", "aarch64\n"}, {"linux/amd64", "x86_64\n"}, {"linux/arm64", "aarch64\n"}} {
+		r := mustOK(t, hoist(t, root, "", "run", "--rm", "--network", "none", "--platform", c.platform, ref, "uname", "-m"), "run --platform "+c.platform)
+		if r.stdout != c.want || !strings.Contains(r.stderr, "Unable to find image '"+ref+"' locally") {
+			t.Errorf("run --platform %s %s uname -m: stdout %q, want %q; stderr:\n%s", c.platform, ref, r.stdout, c.want, r.stderr)
+		}
+	}
+	// The platform's image is there now: no pull.
+	r := mustOK(t, hoist(t, root, "", "run", "--rm", "--network", "none", "--pull", "never", "--platform", "linux/arm64", ref, "uname", "-m"), "run --pull never")
+	if r.stdout != "aarch64\n" || r.stderr != "" {
+		t.Errorf("run --pull never --platform linux/arm64: %+v", r)
+	}
+}

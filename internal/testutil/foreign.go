@@ -62,6 +62,33 @@ func busyboxImageFor(busyboxPath, arch string) (v1.Image, error) {
 	return mutate.AppendLayers(img, plainLayer{layer})
 }
 
+// DebianImage is a Debian bookworm image for arch (amd64 or arm64) without Docker Hub: one layer,
+// the minbase root filesystem hack/deps.sh made with mmdebstrap from Debian's mirror
+// (prereq.DebianRootfs, gzipped: it is the layer's blob as is), and debian:bookworm's config (PATH,
+// Cmd ["bash"]) and, as Docker Hub's Debian images now have, OCI media types.
+func DebianImage(t testing.TB, arch string) v1.Image {
+	t.Helper()
+	prereq.Require(t, prereq.Debian)
+	layer, err := tarball.LayerFromFile(prereq.DebianRootfs(arch), tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.ConfigFile(base, &v1.ConfigFile{Architecture: arch, OS: "linux",
+		RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{
+			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd: []string{"bash"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.AppendLayers(img, plainLayer{layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // MultiPlatformIndex is an OCI index of imgs, each listed with the platform its config declares.
 func MultiPlatformIndex(t testing.TB, imgs ...v1.Image) v1.ImageIndex {
 	t.Helper()

@@ -21,8 +21,9 @@ const (
 	PullNever = "never"
 )
 
-// Puller pulls ref into the runtime's store (reporting progress as it likes).
-type Puller func(ctx context.Context, ref string) error
+// Puller pulls ref into the runtime's store (reporting progress as it likes): from an index, the
+// image for platform (nil: this host's), as docker run --platform pulls that platform's.
+type Puller func(ctx context.Context, ref string, platform *v1.Platform) error
 
 // errWrongPlatform marks a stored image that has no image for --platform (it wraps ErrNoImage: with
 // --pull missing the platform's image is pulled, as docker does).
@@ -71,7 +72,7 @@ func (r *Runtime) imageFor(ctx context.Context, o CreateOptions) (v1.Image, v1.H
 		if o.Puller == nil {
 			return fmt.Errorf("%w: --pull %s: no way to pull here", ErrBadOption, o.Pull)
 		}
-		return o.Puller(ctx, o.Image)
+		return o.Puller(ctx, o.Image, want)
 	}
 	switch o.Pull {
 	case "", PullMissing, PullNever:

@@ -68,10 +68,29 @@ const (
 	// qemu-user-static and binfmt-support) and Debian's arm64 busybox-static binary at
 	// Arm64Busybox (hack/deps.sh installs, registers and extracts both).
 	Arm64
+	// Debian: minbase Debian bookworm root filesystems for linux/amd64 and linux/arm64
+	// (DebianRootfs) and a flat apt repository of one small package for both (DebianAptRepo),
+	// made from Debian's mirror by hack/deps.sh; the arm64 half also needs Arm64's emulator.
+	Debian
+	// Skopeo: skopeo (Debian's package), the oracle that reads what hoist pushed to a registry.
+	Skopeo
 )
 
 // Arm64Busybox is where hack/deps.sh extracts /bin/busybox of Debian's busybox-static:arm64.
 const Arm64Busybox = "/usr/local/lib/hoist-test/linux-arm64/busybox"
+
+// DebianRootfs is where hack/deps.sh writes the minbase Debian bookworm root filesystem of arch
+// (amd64, arm64): a gzipped tar made by mmdebstrap.
+func DebianRootfs(arch string) string {
+	return "/usr/local/lib/hoist-test/linux-" + arch + "/debian-bookworm.tar.gz"
+}
+
+// DebianAptRepo is the flat apt repository hack/deps.sh fills: DebianAptPackage's .deb for amd64
+// and arm64 and their Packages index (dpkg-scanpackages).
+const DebianAptRepo = "/usr/local/lib/hoist-test/apt"
+
+// DebianAptPackage is the package in DebianAptRepo: GNU hello, small and architecture-dependent.
+const DebianAptPackage = "hello"
 
 // RootlessUser is the unprivileged user the rootless tests run hoist as.
 const RootlessUser = "hoistci"
@@ -128,6 +147,21 @@ var checks = []struct {
 		return ""
 	}},
 	{Arm64, cached(arm64Missing)},
+	{Debian, func() string {
+		const fix = " (hack/deps.sh makes it from Debian's mirror with mmdebstrap and apt-get download)"
+		for _, p := range []string{DebianRootfs("amd64"), DebianRootfs("arm64"), DebianAptRepo + "/Packages"} {
+			if _, err := os.Stat(p); err != nil {
+				return "no " + p + fix
+			}
+		}
+		return ""
+	}},
+	{Skopeo, func() string {
+		if _, err := exec.LookPath("skopeo"); err != nil {
+			return "skopeo not installed (apt-get install skopeo, or make deps)"
+		}
+		return ""
+	}},
 }
 
 // arm64Missing checks for the aarch64 emulator as Debian registers it, and the arm64 busybox.
