@@ -10,14 +10,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/hoistbuild/hoist/internal/testutil"
-	"github.com/hoistbuild/hoist/internal/testutil/prereq"
 )
 
 // ociAccept is every manifest media type a registry may serve.
@@ -379,21 +382,26 @@ func materials(t *testing.T, pred json.RawMessage, version string) []jsonMateria
 	return p.BuildDefinition.ResolvedDependencies
 }
 
-// refenvDebian pulls debian:bookworm-slim from the reference registry (127.0.0.1:5000, where the
-// reference environment keeps it) into root and returns the reference and the digest it serves.
-func refenvDebian(t *testing.T, root string) (string, string) {
+// testDebian pushes the tests' debian:bookworm for this host (hack/deps.sh makes it from Debian's
+// mirror: testutil.DebianImage) to a loopback registry, pulls it into root and returns its reference
+// and the manifest digest the registry serves.
+func testDebian(t *testing.T, root string) (string, string) {
 	t.Helper()
-	const ref = "127.0.0.1:5000/library/debian:bookworm-slim"
-	req, _ := http.NewRequest(http.MethodHead, "http://127.0.0.1:5000/v2/library/debian/manifests/bookworm-slim", nil)
-	req.Header.Set("Accept", ociAccept)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		prereq.Skip(t, "the reference registry 127.0.0.1:5000 does not serve library/debian:bookworm-slim (bash shared/refenv/setup.sh): %v", err)
-		return "", ""
+	img := testutil.DebianImage(t, runtime.GOARCH)
+	ref := testutil.Registry(t) + "/library/debian:bookworm"
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("pushing debian: %v", err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mustOK(t, hoist(t, root, "", "pull", "-q", ref), "pull debian")
-	return ref, resp.Header.Get("Docker-Content-Digest")
+	return ref, d.String()
 }
 
 // goHello builds a tiny Go program with this test's toolchain into dir/hello.
@@ -421,7 +429,7 @@ func goHello(t *testing.T, dir string) {
 // serves for it. The index is recorded in the store: images, run, save and rmi work on it.
 func TestBuildSBOMAndProvenancePush(t *testing.T) {
 	root := newRoot(t)
-	base, baseDigest := refenvDebian(t, root)
+	base, baseDigest := testDebian(t, root)
 	files := map[string]string{
 		"Dockerfile": "FROM " + base + "\nCOPY hello /usr/local/bin/hello\nCOPY installed /lib/apk/db/installed\n",
 		"installed":  "P:musl\nV:1.2.4-r2\nA:x86_64\no:musl\nL:MIT\n\n",
@@ -508,7 +516,7 @@ func TestBuildSBOMAndProvenancePush(t *testing.T) {
 
 	// The provenance names the base image by the digest its registry serves.
 	mat := materials(t, prov.Predicate, "v1")
-	wantMat := "pkg:docker/127.0.0.1:5000/library/debian@bookworm-slim?platform=linux%2Famd64"
+	wantMat := "pkg:docker/" + strings.Replace(base, ":bookworm", "@bookworm", 1) + "?platform=linux%2F" + runtime.GOARCH
 	if len(mat) != 1 || mat[0].URI != wantMat || "sha256:"+mat[0].Digest["sha256"] != baseDigest {
 		t.Errorf("provenance materials %+v, want %s %s", mat, wantMat, baseDigest)
 	}
@@ -529,7 +537,7 @@ func TestBuildSBOMAndProvenancePush(t *testing.T) {
 // share no cache, and so is the whole index (the image, the attestation manifest, the index).
 func TestBuildSBOMReproducible(t *testing.T) {
 	root := newRoot(t)
-	base, _ := refenvDebian(t, root)
+	base, _ := testDebian(t, root)
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nCOPY f /f\n", "f": "x\n"})
 	var ids []string
 	for i := 0; i < 2; i++ {
