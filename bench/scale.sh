@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # cleanup and prune_docker_cache run from the EXIT trap
 # bench/scale.sh - how hoist's costs grow (issue 15's scale benchmark): no-op rebuild against the
 # number of context files, incremental rebuild against the size of the context, peak memory of
 # build/push/pull against the size of the layers, push/pull against the number of layers. hoist runs
@@ -113,10 +114,10 @@ preflight() {
   command -v flock >/dev/null || die "no flock (util-linux)"
   [[ -x /usr/bin/time ]] || die "no /usr/bin/time (apt-get install time)"
   if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
-    CGV=2 CGROOT=/sys/fs/cgroup/hoist-scale
+    CGV=2 CGROOT=/sys/fs/cgroup/hoist-scale/$RUN_ID
     grep -qw memory /sys/fs/cgroup/cgroup.controllers || die "the cgroup v2 root has no memory controller"
   elif [[ -f /sys/fs/cgroup/memory/memory.stat ]]; then
-    CGV=1 CGROOT=/sys/fs/cgroup/memory/hoist-scale
+    CGV=1 CGROOT=/sys/fs/cgroup/memory/hoist-scale/$RUN_ID
   else
     die "no memory cgroup controller (neither /sys/fs/cgroup/memory nor a cgroup v2 root)"
   fi
@@ -155,7 +156,10 @@ cleanup() {
   stop_registry
   for t in "${DOCKER_TAGS[@]}" "${DOCKER_IDS[@]}"; do "$DOCKER" rmi "$t" >/dev/null 2>&1; done
   [[ $PRUNE_DOCKER == 1 && -n ${T_START_UTC:-} ]] && prune_docker_cache
-  [[ -n $CGROOT && -d $CGROOT ]] && find "$CGROOT" -depth -type d -exec rmdir {} + 2>/dev/null
+  if [[ -n $CGROOT && -d $CGROOT ]]; then
+    find "$CGROOT" -depth -type d -exec rmdir {} + 2>/dev/null
+    rmdir "$(dirname "$CGROOT")" 2>/dev/null # if no other run uses it
+  fi
   [[ -f $BDIR/.hoist-scale ]] && rm_tree "$BDIR"
   [[ -z ${RESULT:-} ]] || rm -f "$RESULT.partial"
   exit "$rc"
@@ -339,7 +343,8 @@ docker_build() { # KEY MODE CTX TAG: a timed docker build (BuildKit); its tag an
   DOCKER_TAGS+=("$4")
   timed "$1" "$2" env DOCKER_BUILDKIT=1 "$DOCKER" build --progress plain --network host \
     --iidfile "$BDIR/iid" -t "$4" "$3"
-  DOCKER_IDS+=("$(cat "$BDIR/iid")")
+  if [[ -s $BDIR/iid ]]; then DOCKER_IDS+=("$(cat "$BDIR/iid")"); fi
+  rm -f "$BDIR/iid"
 }
 
 # ---------------------------------------------------------------------------- scenarios
@@ -661,4 +666,9 @@ main() {
   say "results written to ${RESULT#"$REPO"/}"
 }
 
-main "$@"
+# bash reads a script while it runs it: the braces make it read main and exit at once, so an edit of
+# this file during a run does not change what the run does.
+{
+  main "$@"
+  exit
+}
