@@ -304,11 +304,13 @@ func TestScaleBenchFailsOnAFailedCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	// standIn: a tool whose build writes --iidfile and fails from its (failAt)th build on (0: never);
+	// standIn: a tool that makes its --root, whose build writes --iidfile and fails from its (failAt)th
+	// build on (0: never);
 	// the quick no-op scenario makes three untimed warm-up builds per tool, so 4 is the first timed one.
 	standIn := func(name string, failAt int) string {
 		count := filepath.Join(t.TempDir(), "builds")
-		return script(t, bin, name, `case " $* " in
+		return script(t, bin, name, `prev=; for a; do [ "$prev" = --root ] && mkdir -p "$a"; prev=$a; done
+case " $* " in
 *" build "*)
   echo x >>`+count+`
   if [ `+strconv.Itoa(failAt)+` -gt 0 ] && [ "$(wc -l <`+count+`)" -ge `+strconv.Itoa(failAt)+` ]; then echo 'build failed' >&2; exit 1; fi
@@ -318,10 +320,11 @@ exit 0`)
 	}
 	path := t.TempDir()
 	script(t, path, "skopeo", "exit 0") // looked for only: the no-op scenario does not push
+	cache := t.TempDir() // the generated contexts, shared by the runs (generated once)
 	run := func(hoist, docker string) (int, string, string, string) {
 		results := t.TempDir()
-		code, stdout, stderr := runScript(t, "scale.sh", "SCALE_QUICK=1", "SCALE_SCENARIOS=noop",
-			"HOIST="+hoist, "DOCKER="+docker, "BENCH_REGISTRY="+reg, "SCALE_CACHE="+t.TempDir(),
+		code, stdout, stderr := runScript(t, "scale.sh", "SCALE_QUICK=1", "SCALE_SCENARIOS=noop", "BENCH_RUNS=1",
+			"HOIST="+hoist, "DOCKER="+docker, "BENCH_REGISTRY="+reg, "SCALE_CACHE="+cache,
 			"BENCH_DIR="+filepath.Join(t.TempDir(), "b"), "BENCH_RESULTS="+results,
 			"PATH="+path+":"+os.Getenv("PATH"))
 		return code, stdout, stderr, results
@@ -337,7 +340,7 @@ exit 0`)
 	}
 
 	for _, c := range []struct{ name, hoist, docker, failed string }{
-		{"hoist fails", standIn("hoist-flaky", 4), standIn("docker", 0), "hoist-flaky --root "},
+		{"hoist fails", standIn("hoist-flaky", 4), standIn("docker", 0), "/b/hoist --root "}, // the copy scale.sh runs
 		{"docker fails", standIn("hoist", 0), standIn("docker-flaky", 4), "docker-flaky build "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -345,7 +348,8 @@ exit 0`)
 			if code == 0 {
 				t.Errorf("scale.sh exited 0 although a timed build failed\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
 			}
-			if !strings.Contains(stderr, "FAILED (exit 1): ") || !strings.Contains(stderr, c.failed) {
+			if !strings.Contains(stderr, "FAILED (exit 1): ") || !strings.Contains(stderr, c.failed) ||
+				!strings.Contains(stderr, " build ") {
 				t.Errorf("stderr does not name the failed build (%q):\n%s", c.failed, stderr)
 			}
 			if noopRow.MatchString(stdout) {

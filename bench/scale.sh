@@ -217,6 +217,7 @@ base_root() {
       { cat "$LOGS/base.log" >&2; die "FAILED: hoist pull $REG/library/busybox"; }
     "$H" --root "$BDIR/base-root" tag "$REG/library/busybox" busybox >>"$LOGS/base.log" 2>&1 ||
       { cat "$LOGS/base.log" >&2; die "FAILED: hoist tag $REG/library/busybox busybox"; }
+    [[ -d $BDIR/base-root ]] || die "FAILED: hoist pull made no root at $BDIR/base-root"
   fi
   rm_tree "$1"
   cp -a "$BDIR/base-root" "$1"
