@@ -320,7 +320,7 @@ exit 0`)
 	}
 	path := t.TempDir()
 	script(t, path, "skopeo", "exit 0") // looked for only: the no-op scenario does not push
-	cache := t.TempDir() // the generated contexts, shared by the runs (generated once)
+	cache := t.TempDir()                // the generated contexts, shared by the runs (generated once)
 	run := func(hoist, docker string) (int, string, string, string) {
 		results := t.TempDir()
 		code, stdout, stderr := runScript(t, "scale.sh", "SCALE_QUICK=1", "SCALE_SCENARIOS=noop", "BENCH_RUNS=1",
