@@ -396,11 +396,13 @@ scenario_noop() {
   done
 }
 
-# incremental: per size, a warm root (the memory scenario's, or a warm-up build), then rounds of:
-# change data/touch.txt, build with each tool; change app/main.txt, build with each tool. Both
-# tools see the same change since their last build.
+# incremental: per size, a warm root (the memory scenario's, or a warm-up build) and a docker
+# warm-up; then rounds over the sizes (the largest only in its first BIG_RUNS rounds, so that load
+# drift hits every size alike) of: change data/touch.txt, build with each tool; change app/main.txt,
+# build with each tool. Both tools see the same change since their last build.
 scenario_incremental() {
-  local s i runs tool order what file steps
+  local s i tool order what file steps rounds=$RUNS
+  ((BIG_RUNS > rounds)) && rounds=$BIG_RUNS
   for s in "${SIZES[@]}"; do
     say "incremental: size-$s warm-up builds"
     if [[ ! -d $BDIR/root-size-$s ]]; then
@@ -408,12 +410,13 @@ scenario_incremental() {
       hoist_build "warmup/inc-size-$s/hoist" - "$BDIR/root-size-$s" "$CACHE/size-$s" "scale/size-$s"
     fi
     docker_build "warmup/inc-size-$s/docker" - "$CACHE/size-$s" "hoist-scale/size-$s:$RUN_ID"
-    runs=$RUNS
-    [[ $s == "${SIZES[-1]}" ]] && runs=$BIG_RUNS
-    for ((i = 1; i <= runs; i++)); do
-      say "incremental: size-$s round $i/$runs"
-      order=(hoist docker)
-      ((i % 2)) || order=(docker hoist)
+  done
+  for ((i = 1; i <= rounds; i++)); do
+    say "incremental: round $i/$rounds"
+    order=(hoist docker)
+    ((i % 2)) || order=(docker hoist)
+    for s in "${SIZES[@]}"; do
+      if [[ $s == "${SIZES[-1]}" ]]; then ((i <= BIG_RUNS)) || continue; else ((i <= RUNS)) || continue; fi
       for what in data app; do
         if [[ $what == data ]]; then
           file=data/touch.txt steps=4
@@ -431,8 +434,8 @@ scenario_incremental() {
         done
       done
     done
-    rm_tree "$BDIR/root-size-$s"
   done
+  for s in "${SIZES[@]}"; do rm_tree "$BDIR/root-size-$s"; done
 }
 
 # layers: per layer count, the image built once (untimed) and saved as an OCI layout for skopeo;
@@ -541,7 +544,7 @@ report_incremental() {
   local what s lo=${SIZES[0]} hi=${SIZES[-1]} hl hh dl dh
   echo "## Incremental rebuild against the size of the context"
   echo
-  echo "Context: $(label_size "$lo") and $(label_size "$hi") under data/ in 1 MiB files (two thirds random bytes), the same Dockerfile. Median seconds of $RUNS interleaved runs at $(label_size "$lo") and $BIG_RUNS at $(label_size "$hi")."
+  echo "Context: $(label_size "$lo") and $(label_size "$hi") under data/ in 1 MiB files (two thirds random bytes), the same Dockerfile. Median seconds of $RUNS interleaved runs at $(label_size "$lo") and $BIG_RUNS at $(label_size "$hi"); every round runs both sizes (the larger in the first $BIG_RUNS rounds) and both tools."
   echo
   echo "| what changed (steps rerun) | hoist $(label_size "$lo") | hoist $(label_size "$hi") | hoist growth | docker $(label_size "$lo") | docker $(label_size "$hi") | docker growth | hoist/docker at $(label_size "$hi") |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
