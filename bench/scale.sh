@@ -139,6 +139,8 @@ rm_tree() { # unmounts what a failed hoist left mounted under $1, then removes i
 }
 
 setup_scratch() {
+  exec {BLOCKFD}>"$BDIR.lock"
+  flock -n "$BLOCKFD" || die "another bench/scale.sh uses $BDIR (the lock $BDIR.lock is held): set BENCH_DIR"
   if [[ -e $BDIR ]]; then
     [[ -f $BDIR/.hoist-scale ]] || die "$BDIR exists and is not a scale bench scratch dir (no .hoist-scale): set BENCH_DIR"
     rm_tree "$BDIR"
@@ -397,8 +399,8 @@ scenario_noop() {
 }
 
 # incremental: per size, a warm root (the memory scenario's, or a warm-up build) and a docker
-# warm-up; then rounds over the sizes (the largest only in its first BIG_RUNS rounds, so that load
-# drift hits every size alike) of: change data/touch.txt, build with each tool; change app/main.txt,
+# warm-up; then rounds over the sizes (the largest in BIG_RUNS rounds spread over the RUNS, so that
+# load drift hits every size alike; the tools alternate going first per size) of: change data/touch.txt, build with each tool; change app/main.txt,
 # build with each tool. Both tools see the same change since their last build.
 scenario_incremental() {
   local s i tool order what file steps rounds=$RUNS
@@ -411,12 +413,20 @@ scenario_incremental() {
     fi
     docker_build "warmup/inc-size-$s/docker" - "$CACHE/size-$s" "hoist-scale/size-$s:$RUN_ID"
   done
+  local every=$(((rounds + BIG_RUNS - 1) / BIG_RUNS)) k=0
+  declare -A n=()
   for ((i = 1; i <= rounds; i++)); do
     say "incremental: round $i/$rounds"
-    order=(hoist docker)
-    ((i % 2)) || order=(docker hoist)
     for s in "${SIZES[@]}"; do
-      if [[ $s == "${SIZES[-1]}" ]]; then ((i <= BIG_RUNS)) || continue; else ((i <= RUNS)) || continue; fi
+      if [[ $s == "${SIZES[-1]}" ]]; then # the largest size every $every rounds, BIG_RUNS times
+        (((i - 1) % every == 0 && k < BIG_RUNS)) || continue
+        k=$((k + 1))
+      else
+        ((i <= RUNS)) || continue
+      fi
+      n[$s]=$((${n[$s]:-0} + 1))
+      order=(hoist docker)
+      ((n[$s] % 2)) || order=(docker hoist)
       for what in data app; do
         if [[ $what == data ]]; then
           file=data/touch.txt steps=4
@@ -544,7 +554,7 @@ report_incremental() {
   local what s lo=${SIZES[0]} hi=${SIZES[-1]} hl hh dl dh
   echo "## Incremental rebuild against the size of the context"
   echo
-  echo "Context: $(label_size "$lo") and $(label_size "$hi") under data/ in 1 MiB files (two thirds random bytes), the same Dockerfile. Median seconds of $RUNS interleaved runs at $(label_size "$lo") and $BIG_RUNS at $(label_size "$hi"); every round runs both sizes (the larger in the first $BIG_RUNS rounds) and both tools."
+  echo "Context: $(label_size "$lo") and $(label_size "$hi") under data/ in 1 MiB files (two thirds random bytes), the same Dockerfile. Median seconds of $RUNS interleaved runs at $(label_size "$lo") and $BIG_RUNS at $(label_size "$hi"); the rounds run the sizes in turn (the larger in $BIG_RUNS of them, spread out) and the tools in turn."
   echo
   echo "| what changed (steps rerun) | hoist $(label_size "$lo") | hoist $(label_size "$hi") | hoist growth | docker $(label_size "$lo") | docker $(label_size "$hi") | docker growth | hoist/docker at $(label_size "$hi") |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
