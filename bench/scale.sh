@@ -83,7 +83,8 @@ LOGS=$BDIR/logs
 DOCKER_TAGS=()
 DOCKER_IDS=() # every image a docker build made: a moved tag leaves the old one dangling
 REGPID=
-PORT=$((20000 + RANDOM % 20000)) # next registry port; random so skopeo's blob cache knows none
+PORT_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+PORT=$((10000 + RANDOM % (PORT_LOW - 12000))) # next registry port: random, so skopeo's blob cache knows none
 CGROOT=
 CGV=
 T_START=$EPOCHREALTIME
@@ -236,21 +237,29 @@ stop_registry() {
 
 # start_registry: a fresh, empty docker-registry on the next free loopback port; sets REGADDR.
 # A fresh one per push: every tool's blob cache (hoist's registry/blobs.json, skopeo's blob-info
-# cache) is keyed by host:port, so nothing is mounted from an earlier push.
+# cache) is keyed by host:port, so nothing is mounted from an earlier push. The ports lie below the
+# kernel's ephemeral range (a client connection's local port would make a bind there fail), and a
+# port another process took meanwhile makes it try the next one.
 start_registry() {
   stop_registry
-  while (: </dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do PORT=$((PORT + 1)); done
-  mkdir -p "$BDIR/registry"
-  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-    "$BDIR/registry" "$PORT" >"$BDIR/registry.yml"
-  docker-registry serve "$BDIR/registry.yml" >"$LOGS/registry-$PORT.log" 2>&1 &
-  REGPID=$!
-  REGADDR=127.0.0.1:$PORT
-  PORT=$((PORT + 1))
-  local i
-  for i in $(seq 100); do
-    curl -sf "http://$REGADDR/v2/" >/dev/null && return 0
-    sleep 0.1
+  local i try
+  for try in $(seq 20); do
+    while (: </dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do PORT=$((PORT + 1)); done
+    mkdir -p "$BDIR/registry"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+      "$BDIR/registry" "$PORT" >"$BDIR/registry.yml"
+    docker-registry serve "$BDIR/registry.yml" >"$LOGS/registry-$PORT.log" 2>&1 &
+    REGPID=$!
+    REGADDR=127.0.0.1:$PORT
+    PORT=$((PORT + 1))
+    for i in $(seq 100); do
+      curl -sf "http://$REGADDR/v2/" >/dev/null && return 0
+      kill -0 "$REGPID" 2>/dev/null || break # it exited (the port was taken): the next port
+      sleep 0.1
+    done
+    grep -q 'address already in use' "$LOGS/registry-${REGADDR##*:}.log" || break
+    say "port ${REGADDR##*:} was taken; trying the next one (try $try)"
+    REGPID=
   done
   die "FAILED: docker-registry on $REGADDR did not start: $(tail -n 3 "$LOGS/registry-${REGADDR##*:}.log")"
 }
