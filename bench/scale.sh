@@ -169,23 +169,32 @@ cleanup() {
 }
 
 # prune_docker_cache: removes the build-cache records this bench's docker builds made: the RUN
-# steps of the scalegen Dockerfile (/ctx-entries, /app-size) created since the start, and their
-# parents (the COPY steps) created since the start. The context transfers (source.local, one per
-# context path, reused by the next run) are kept; other users' records are never touched.
+# steps of the scalegen Dockerfile (/ctx-entries, /app-size) created since the start, their parents
+# and their descendants created since the start (the COPY steps). The context transfers
+# (source.local, one per context path, reused by the next run) are kept; other users' records are
+# never touched. BuildKit removes a parent only once its children are gone: a few passes.
 prune_docker_cache() {
-  local id
-  curl -fsS --unix-socket /var/run/docker.sock http://localhost/system/df 2>/dev/null |
-    python3 -c 'import json, sys
+  local ids _
+  for _ in 1 2 3; do
+    ids=$(curl -fsS --unix-socket /var/run/docker.sock http://localhost/system/df 2>/dev/null |
+      python3 -c 'import json, sys
 since = sys.argv[1]
 recs = {r["ID"]: r for r in json.load(sys.stdin).get("BuildCache") or []}
+new = lambda r: r is not None and r["CreatedAt"][:19] >= since and r["Type"] == "regular"
 mine = set()
 for r in recs.values():
-    if r["CreatedAt"][:19] >= since and ("> /ctx-entries" in r["Description"] or "> /app-size" in r["Description"]):
-        while r and r["CreatedAt"][:19] >= since and r["Type"] == "regular" and r["ID"] not in mine:
+    if new(r) and ("> /ctx-entries" in r["Description"] or "> /app-size" in r["Description"]):
+        while new(r) and r["ID"] not in mine:
             mine.add(r["ID"])
             r = recs.get(r["Parent"])
-print("\n".join(i for i in mine if not recs[i]["InUse"]))' "$T_START_UTC" | while read -r id; do
-    [[ -n $id ]] && "$DOCKER" builder prune -f --filter "id=^$id\$" >/dev/null 2>&1
+grew = True
+while grew:
+    kids = {r["ID"] for r in recs.values() if new(r) and r["Parent"] in mine} - mine
+    mine |= kids
+    grew = bool(kids)
+print("|".join(sorted(i for i in mine if not recs[i]["InUse"])))' "$T_START_UTC") || return 0
+    [[ -n $ids ]] || return 0
+    "$DOCKER" builder prune -af --filter "id=^($ids)\$" >/dev/null 2>&1 || return 0
   done
 }
 
