@@ -1,4 +1,4 @@
-// Package bench holds the benchmark scripts (bench.sh, runtime.sh, registry.sh, ab.sh, rootless.sh) and, here, the
+// Package bench holds the benchmark scripts (bench.sh, runtime.sh, registry.sh, ab.sh, rootless.sh, scale.sh) and, here, the
 // tests that keep them honest (issue 12): a benchmark whose timed command fails must say so and exit
 // non-zero, never report the failure as a time; and every figure docs/performance.md quotes must come
 // from a result file committed under bench/results/.
@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -282,4 +283,79 @@ exit 0`)
 		t.Errorf("stdout reports a time although the run failed:\n%s", stdout)
 	}
 	noResults(t, results)
+}
+
+// TestScaleBenchFailsOnAFailedCommand runs bench/scale.sh (SCALE_QUICK=1, the no-op scenario) with
+// stand-ins for hoist and docker against a test registry holding library/busybox: when all succeed it
+// writes a result with the no-op table; when hoist's or docker's first timed build fails (after their
+// untimed warm-ups) it exits non-zero naming the build, and writes no result file.
+func TestScaleBenchFailsOnAFailedCommand(t *testing.T) {
+	prereq.Require(t, prereq.Root|prereq.Registry)
+	reg := testutil.Registry(t)
+	ref, err := name.ParseReference(reg+"/library/busybox:latest", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	// standIn: a tool that makes its --root, whose build writes --iidfile and fails from its (failAt)th
+	// build on (0: never);
+	// the quick no-op scenario makes three untimed warm-up builds per tool, so 4 is the first timed one.
+	standIn := func(name string, failAt int) string {
+		count := filepath.Join(t.TempDir(), "builds")
+		return script(t, bin, name, `prev=; for a; do [ "$prev" = --root ] && mkdir -p "$a"; prev=$a; done
+case " $* " in
+*" build "*)
+  echo x >>`+count+`
+  if [ `+strconv.Itoa(failAt)+` -gt 0 ] && [ "$(wc -l <`+count+`)" -ge `+strconv.Itoa(failAt)+` ]; then echo 'build failed' >&2; exit 1; fi
+  prev=; for a; do [ "$prev" = --iidfile ] && echo sha256:0 >"$a"; prev=$a; done ;;
+esac
+exit 0`)
+	}
+	path := t.TempDir()
+	script(t, path, "skopeo", "exit 0") // looked for only: the no-op scenario does not push
+	cache := t.TempDir()                // the generated contexts, shared by the runs (generated once)
+	run := func(hoist, docker string) (int, string, string, string) {
+		results := t.TempDir()
+		code, stdout, stderr := runScript(t, "scale.sh", "SCALE_QUICK=1", "SCALE_SCENARIOS=noop", "BENCH_RUNS=1",
+			"HOIST="+hoist, "DOCKER="+docker, "BENCH_REGISTRY="+reg, "SCALE_CACHE="+cache,
+			"BENCH_DIR="+filepath.Join(t.TempDir(), "b"), "BENCH_RESULTS="+results,
+			"PATH="+path+":"+os.Getenv("PATH"))
+		return code, stdout, stderr, results
+	}
+	noopRow := regexp.MustCompile(`(?m)^\| 1k \| [0-9]+ \| [0-9]+ \|`)
+
+	code, stdout, stderr, results := run(standIn("hoist-ok", 0), standIn("docker-ok", 0))
+	if code != 0 || !noopRow.MatchString(stdout) {
+		t.Fatalf("scale.sh with tools that succeed: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(results, "scale-quick-*.md")); len(files) != 1 {
+		t.Fatalf("a successful scale.sh wrote %d result files, want 1", len(files))
+	}
+
+	for _, c := range []struct{ name, hoist, docker, failed string }{
+		{"hoist fails", standIn("hoist-flaky", 4), standIn("docker", 0), "/b/hoist --root "}, // the copy scale.sh runs
+		{"docker fails", standIn("hoist", 0), standIn("docker-flaky", 4), "docker-flaky build "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr, results := run(c.hoist, c.docker)
+			if code == 0 {
+				t.Errorf("scale.sh exited 0 although a timed build failed\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+			}
+			if !strings.Contains(stderr, "FAILED (exit 1): ") || !strings.Contains(stderr, c.failed) ||
+				!strings.Contains(stderr, " build ") {
+				t.Errorf("stderr does not name the failed build (%q):\n%s", c.failed, stderr)
+			}
+			if noopRow.MatchString(stdout) {
+				t.Errorf("stdout reports a time although the bench failed:\n%s", stdout)
+			}
+			noResults(t, results)
+		})
+	}
 }
