@@ -142,32 +142,49 @@ func encodeEntries(m map[string]fileEntry) []byte {
 
 func decodeEntries(data []byte) map[string]fileEntry {
 	m := make(map[string]fileEntry, bytes.Count(data, []byte{'\n'}))
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
+	// One string for the whole file: each entry's path and digest are substrings of it, not an
+	// allocation (and a split slice) per line; a context of 100k files is read on every build.
+	rest := string(data)
+	for rest != "" {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
 		} else {
-			data = nil
+			rest = ""
 		}
-		f := strings.Split(string(line), "\t")
-		if len(f) != 8 {
-			continue
-		}
-		var n [6]int64
-		ok := true
-		for i := range n {
-			v, err := strconv.ParseInt(f[i+1], 10, 64)
-			if err != nil {
-				ok = false
-				break
-			}
-			n[i] = v
-		}
-		if ok {
-			m[f[0]] = fileEntry{Size: n[0], Mtime: n[1], Ctime: n[2], Ino: uint64(n[3]), Mode: uint32(n[4]), Hashed: n[5], Digest: f[7]}
+		if e, path, ok := decodeEntry(line); ok {
+			m[path] = e
 		}
 	}
 	return m
+}
+
+// decodeEntry parses one line of encodeEntries; ok is false for a damaged line.
+func decodeEntry(line string) (e fileEntry, path string, ok bool) {
+	var f [8]string
+	for i := range f {
+		if i == len(f)-1 {
+			if strings.IndexByte(line, '\t') >= 0 {
+				return e, "", false
+			}
+			f[i] = line
+			break
+		}
+		j := strings.IndexByte(line, '\t')
+		if j < 0 {
+			return e, "", false
+		}
+		f[i], line = line[:j], line[j+1:]
+	}
+	var n [6]int64
+	for i := range n {
+		v, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			return e, "", false
+		}
+		n[i] = v
+	}
+	return fileEntry{Size: n[0], Mtime: n[1], Ctime: n[2], Ino: uint64(n[3]), Mode: uint32(n[4]), Hashed: n[5], Digest: f[7]}, f[0], true
 }
 
 // hashBufs are the read buffers of HashFile: io.Copy would allocate 32 KiB per file (through
