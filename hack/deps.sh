@@ -7,8 +7,9 @@
 #   podman runc      the reference for --privileged, which dockerd 20.10 cannot run on every host
 #   git              git URLs (remote build contexts, ADD of a git repository) and their tests
 #   openssh-client   git over ssh (ssh://, git@host:repo) and its tests (the server is in-process)
-#   uidmap passt     rootless hoist (newuidmap/newgidmap, pasta); the rootless tests also need the
-#                    user hoistci with subordinate ids and a /dev/net/tun everyone may open (below)
+#   uidmap passt slirp4netns  rootless hoist (newuidmap/newgidmap, pasta, or slirp4netns where pasta is
+#                    absent: the tests run both); the rootless tests also need the user hoistci with
+#                    subordinate ids and a /dev/net/tun everyone may open (below)
 #   fuse-overlayfs   the fuse-overlayfs storage driver (its tests force it; /dev/fuse 0666 below)
 #   qemu-user-static binfmt-support  RUN and `run` for other architectures (multi-platform builds):
 #                    the emulators registered with binfmt_misc (F flag); below, binfmt_misc is mounted
@@ -22,7 +23,11 @@
 set -euo pipefail
 need=()
 for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt \
+<<<<<<< HEAD
     fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev skopeo; do
+=======
+    slirp4netns fuse-overlayfs qemu-user-static binfmt-support; do
+>>>>>>> i13-net
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -205,3 +205,24 @@ func TestFuseOverlayfsBuild(t *testing.T) {
 		t.Errorf("rootless info with fuse-overlayfs: %q", got)
 	}
 }
+
+// TestStorageDriverContainers: containers run on the kernel's overlay only, so a storage driver
+// forced for run or create (fuse-overlayfs, copy: build steps' drivers) is exit 125 naming the
+// flag, and no container is made.
+func TestStorageDriverContainers(t *testing.T) {
+	root := containerRoot(t)
+	for _, d := range []string{"fuse-overlayfs", "copy"} {
+		for _, cmd := range []string{"run", "create"} {
+			r := hoist(t, root, "", "--storage-driver", d, cmd, "busybox", "true")
+			if r.code != 125 || !strings.Contains(r.stderr, "--storage-driver") || !strings.Contains(r.stderr, "storage driver "+d+" is for build steps") {
+				t.Errorf("--storage-driver %s %s: exit %d, stderr %q", d, cmd, r.code, r.stderr)
+			}
+		}
+	}
+	if r := hoist(t, root, "", "ps", "-a", "-q"); r.code != 0 || r.stdout != "" {
+		t.Errorf("containers left: %q %q", r.stdout, r.stderr)
+	}
+	if r := hoist(t, root, "", "--storage-driver", "overlay", "run", "--rm", "--network", "none", "busybox", "true"); r.code != 0 {
+		t.Errorf("--storage-driver overlay run: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -204,7 +204,11 @@ func startServer(dir, sock string) error {
 	if err := cmd.Process.Release(); err != nil {
 		return err
 	}
-	return startPorts(pid, log)
+	if err := startPorts(pid, log); err != nil {
+		return err
+	}
+	warnNoUplink(os.Stderr)
+	return nil
 }
 
 // waitReady waits for the first byte a starting server or port helper writes on its ready pipe: 'R'
@@ -249,62 +253,4 @@ func usernsError(err error) error {
 			"user.max_user_namespaces, kernel.unprivileged_userns_clone, or an AppArmor/seccomp policy)", err)
 	}
 	return fmt.Errorf("starting the rootless server: %w", err)
-}
-
-// connectNetwork gives the server's network namespace a route to the outside through pasta (Debian's
-// passt), which it returns running in the foreground: the port helper stops it with the server.
-// Published ports do not go through pasta (see BindHost). Without pasta the namespace has only
-// loopback: containers and RUN steps reach nothing outside.
-func connectNetwork(pid int) (*exec.Cmd, error) {
-	const noNet = "containers and RUN steps of this rootless hoist have no network access outside the host, " +
-		"and published ports are not reachable"
-	pasta, err := exec.LookPath("pasta")
-	if err != nil {
-		return nil, errors.New("pasta not found (Debian package passt): " + noNet)
-	}
-	if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
-		return nil, fmt.Errorf("/dev/net/tun: %w (pasta needs it; Debian's default mode is 0666): %s", err, noNet)
-	}
-	// --no-map-gw: by default pasta turns connections to the gateway's address into connections to
-	// the host's loopback, which would open the host's 127.0.0.1 services (a registry, a database,
-	// an X server) to every container and RUN step. Root's containers cannot reach them; neither
-	// may these (the escape suite's network probe checks it).
-	cmd := exec.Command(pasta, "--config-net", "--foreground", "--quiet", "--no-map-gw",
-		"-t", "none", "-u", "none", "-T", "none", "-U", "none", fmt.Sprint(pid))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the port helper's: the log
-	// The helper kills pasta when the server ends; should the helper itself be killed, so is pasta.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pasta: %w", err)
-	}
-	// The first command (a build's RUN apt-get, hoist info) must find the namespace connected:
-	// wait for pasta's interface to appear in it (/proc/PID/net/dev shows PID's network namespace).
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid)); err == nil && hasUplink(string(b)) {
-			return cmd, nil
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("pasta exited before it connected the namespace: %s", noNet)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return cmd, fmt.Errorf("pasta did not connect the namespace within 10 s: %s until it does", noNet)
-		}
-	}
-}
-
-// hasUplink reports whether a /proc/net/dev listing has an interface other than loopback and
-// hoist's own (the bridge, veths): pasta's tap.
-func hasUplink(netdev string) bool {
-	for _, line := range strings.Split(netdev, "\n") {
-		name, _, ok := strings.Cut(line, ":")
-		name = strings.TrimSpace(name)
-		if ok && name != "lo" && !strings.HasPrefix(name, "hoist") && !strings.HasPrefix(name, "veth") {
-			return true
-		}
-	}
-	return false
 }

@@ -159,11 +159,14 @@ func servePorts(sock string) error {
 		return err
 	}
 	l.SetUnlinkOnClose(true)
-	pasta, err := connectNetwork(pid)
+	up, err := connectNetwork(pid)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+		if err := recordUplink("", err); err != nil {
+			return err
+		}
 	}
-	go func() { // the server ended: so do we, and pasta
+	go func() { // the server ended: so do we, and the uplink
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 		for {
 			if _, err := unix.Poll(fds, -1); err == nil || !errors.Is(err, unix.EINTR) {
@@ -171,9 +174,7 @@ func servePorts(sock string) error {
 			}
 		}
 		l.Close()
-		if pasta != nil {
-			_ = pasta.Process.Kill()
-		}
+		up.stop()
 		os.Exit(0)
 	}()
 	ready := os.NewFile(readyFd, "ready")

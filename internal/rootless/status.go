@@ -13,9 +13,12 @@ type Status struct {
 	// UIDMap and GIDMap are the kernel's id mappings of the user namespace: the user's own id is
 	// 0 inside, its subordinate ranges follow.
 	UIDMap, GIDMap []IDRange
-	// Outbound is how the namespace's network reaches the host's: "pasta", or "" when it has no
-	// interface but loopback and hoist's own bridge (no pasta, or no usable /dev/net/tun).
+	// Outbound is how the namespace's network reaches the host's: the uplink program
+	// ([UplinkPasta], [UplinkSlirp4netns]), or "" when the namespace has no interface but loopback
+	// and hoist's own bridge (neither is installed, or no usable /dev/net/tun).
 	Outbound string
+	// NoOutbound says why there is no uplink when Outbound is "".
+	NoOutbound string
 }
 
 // Inspect reads the Status of the namespaces this process runs in; only inside them ([Active]).
@@ -33,11 +36,15 @@ func Inspect() (Status, error) {
 		return st, fmt.Errorf("listing network interfaces: %w", err)
 	}
 	for _, i := range ifs {
-		// pasta gives the namespace a tap device named like the host's uplink; everything else here
-		// is loopback, hoist's bridge and the veths of containers.
-		if i.Flags&net.FlagLoopback == 0 && i.Name != "hoist0" && !strings.HasPrefix(i.Name, "veth") && !strings.HasPrefix(i.Name, "hoist") {
-			st.Outbound = "pasta"
+		// The uplink's interface (pasta's is named like the host's, slirp4netns's is tap0);
+		// everything else here is loopback, hoist's bridge and the veths of containers. The port
+		// helper records which program made it.
+		if i.Flags&net.FlagLoopback == 0 && !strings.HasPrefix(i.Name, "veth") && !strings.HasPrefix(i.Name, "hoist") {
+			st.Outbound, st.NoOutbound = recordedUplink()
 		}
+	}
+	if st.Outbound == "" && st.NoOutbound == "" {
+		_, st.NoOutbound = recordedUplink()
 	}
 	return st, nil
 }

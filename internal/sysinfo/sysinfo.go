@@ -49,7 +49,7 @@ type Info struct {
 	UIDMap          []string    `json:"UIDMap,omitempty"` // "inside outside count", as /proc/PID/uid_map
 	GIDMap          []string    `json:"GIDMap,omitempty"`
 	Networks        []string    `json:"Networks"`
-	Outbound        string      `json:"Outbound"` // host, pasta, or none
+	Outbound        string      `json:"Outbound"` // host, pasta, slirp4netns, or none
 	SecurityOptions []string    `json:"SecurityOptions"`
 	KernelVersion   string      `json:"KernelVersion"`
 	OperatingSystem string      `json:"OperatingSystem"`
@@ -159,7 +159,7 @@ func (in *Info) namespaces() error {
 	in.Outbound = st.Outbound
 	if in.Outbound == "" {
 		in.Outbound = "none"
-		in.Warnings = append(in.Warnings, "No outbound network for containers and RUN steps (pasta not running)")
+		in.Warnings = append(in.Warnings, "No outbound network for containers and RUN steps: "+st.NoOutbound)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hoistbuild/hoist/internal/atomicfile"
+	"github.com/hoistbuild/hoist/snapshot"
 )
 
 // checkCIDFile refuses an existing --cidfile, as docker does (another container may own it).
@@ -61,4 +62,19 @@ func ParseAttach(streams []string, interactive, detach bool) (Attach, error) {
 		}
 	}
 	return a, nil
+}
+
+// ErrStorageDriver is wrapped by CheckStorageDriver's error.
+var ErrStorageDriver = errors.New("containers run on the kernel's overlay only")
+
+// CheckStorageDriver refuses a storage driver forced for containers (--storage-driver,
+// HOIST_STORAGE_DRIVER) that they cannot use: a container's rootfs is always the kernel's overlay,
+// mounted in the container's own mount namespace; fuse-overlayfs and the copy serve build steps
+// only (docs/rootless.md). "" (probe) and overlay pass.
+func CheckStorageDriver(d snapshot.Driver) error {
+	if d == "" || d == snapshot.DriverOverlay {
+		return nil
+	}
+	return fmt.Errorf("%w: storage driver %s is for build steps (hoist build), not for run or create; "+
+		"unset it for containers", ErrStorageDriver, d)
 }

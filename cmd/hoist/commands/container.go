@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoistbuild/hoist/run"
 	"github.com/hoistbuild/hoist/run/container"
+	"github.com/hoistbuild/hoist/snapshot"
 )
 
 // openRuntime opens the container runtime under the root (its store as openStore does).
@@ -118,6 +119,9 @@ func (f *createFlags) options(cmd *cobra.Command, g *globals, args []string) (co
 	}
 	if err := f.limits(&o); err != nil {
 		return o, err
+	}
+	if err := container.CheckStorageDriver(snapshot.Driver(g.driver)); err != nil {
+		return o, &exitError{code: 125, err: fmt.Errorf("--storage-driver: %w", err)}
 	}
 	return o, nil
 }

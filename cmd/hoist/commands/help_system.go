@@ -29,8 +29,9 @@ const systemExample = `  hoist system df
   hoist system stop`
 
 const systemStopLong = `Stop this user's rootless server, the process that holds the user, mount and network namespaces
-every rootless hoist command runs in, and with it the port helper and pasta. The next hoist command
-starts a new one (with a changed /etc/subuid, a new pasta, ...). It refuses while detached containers
+every rootless hoist command runs in, and with it the port helper and the uplink (pasta or
+slirp4netns). The next hoist command starts a new one (with a changed /etc/subuid, a newly installed
+pasta or slirp4netns, ...). It refuses while detached containers
 or other hoist commands still run in the namespaces, saying how many; --force kills them first.
 Without a running server, and as root (which has none), it says so and does nothing. podman's
 counterpart is podman system migrate, which also stops its pause process.`

@@ -58,8 +58,8 @@ const (
 	// Podman: podman with docker.io/library/busybox:latest in its storage (hack/services.sh).
 	Podman
 	// Rootless: the unprivileged test user RootlessUser with a subordinate id range in /etc/subuid
-	// and /etc/subgid, newuidmap/newgidmap (uidmap), pasta (passt) and a /dev/net/tun everyone may
-	// open (hack/deps.sh sets all of it up).
+	// and /etc/subgid, newuidmap/newgidmap (uidmap), pasta (passt), slirp4netns and a /dev/net/tun
+	// everyone may open (hack/deps.sh sets all of it up).
 	Rootless
 	// FuseOverlayfs: fuse-overlayfs (Debian's package) and a /dev/fuse everyone may open, as Debian's
 	// udev makes it (hack/deps.sh installs the one and sets the other).
@@ -193,13 +193,13 @@ func rootlessMissing() string {
 			return "no subordinate ids for " + RootlessUser + " in " + f + fix
 		}
 	}
-	for _, p := range []string{"newuidmap", "newgidmap", "pasta"} {
+	for _, p := range []string{"newuidmap", "newgidmap", "pasta", "slirp4netns"} {
 		if _, err := exec.LookPath(p); err != nil {
-			return p + " not installed (uidmap, passt)" + fix
+			return p + " not installed (uidmap, passt, slirp4netns)" + fix
 		}
 	}
 	if fi, err := os.Stat("/dev/net/tun"); err != nil || fi.Mode().Perm()&0o006 != 0o006 {
-		return "/dev/net/tun is not readable and writable by everyone (pasta needs it)" + fix
+		return "/dev/net/tun is not readable and writable by everyone (pasta and slirp4netns need it)" + fix
 	}
 	return ""
 }
