@@ -84,12 +84,14 @@ func (s *MemberSource) lookup(entry string, chunk int, sum string) ([]byte, stri
 	if !ok || m.Sum != sum || m.Size <= 0 || m.Size > 2*MemberChunk {
 		return nil, "", false
 	}
-	b := make([]byte, m.Size)
+	b := getBuf(int(m.Size))[:m.Size]
 	if _, err := s.blob.ReadAt(b, m.Offset); err != nil {
+		putBuf(b)
 		return nil, "", false
 	}
 	z := sha256.Sum256(b)
 	if hex.EncodeToString(z[:]) != m.ZSum {
+		putBuf(b)
 		return nil, "", false
 	}
 	return b, m.ZSum, true
@@ -189,6 +191,9 @@ func (m *MemberCompressor) Write(p []byte) (int, error) {
 			m.chunk++
 		}
 		k := min(MemberChunk-len(m.cur), len(p))
+		if m.cur == nil {
+			m.cur = getBuf(k)
+		}
 		m.cur = append(m.cur, p[:k]...)
 		p = p[k:]
 	}
@@ -225,7 +230,7 @@ func (m *MemberCompressor) work() {
 			err = cerr
 		}
 		j.err = err
-		j.out = bytes.Clone(buf.Bytes())
+		j.out = append(getBuf(buf.Len()), buf.Bytes()...)
 		z := sha256.Sum256(j.out)
 		j.zsum = hex.EncodeToString(z[:])
 		close(j.ready)
@@ -256,7 +261,35 @@ func (m *MemberCompressor) write() {
 		if j.reused {
 			m.reused++
 		}
+		// Nothing holds the job's bytes any more (w must not keep p, as io.Writer says).
+		putBuf(j.data)
+		putBuf(j.out)
+		j.data, j.out = nil, nil
 	}
+}
+
+// The buffers members are cut into, compressed into and copied into are recycled: a layer of many
+// small files otherwise allocates (and the collector scans and the kernel zeroes) its size twice over.
+// A buffer is at most maxPooled long, so the pool holds no more than what is in flight would anyway.
+var bufPool sync.Pool
+
+const maxPooled = 2*MemberChunk + 64<<10
+
+// getBuf returns an empty buffer, with room for n bytes when n is at most maxPooled.
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, min(max(n, 32<<10), maxPooled))
+}
+
+// putBuf gives b back for reuse; its bytes must not be used after.
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooled {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // Close compresses what is left, waits for everything to be written and describes the blob.

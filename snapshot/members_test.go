@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,4 +134,75 @@ func TestMemberCompressor(t *testing.T) {
 func hexSum(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// TestMemberCompressorRecyclesBuffers: commits running at the same time share the recycled member
+// buffers (and the emitter reads every file through one buffer); each still gets exactly its own
+// layer, whatever the sizes around the buffers' edges, with members copied from an earlier blob or not.
+func TestMemberCompressorRecyclesBuffers(t *testing.T) {
+	sizes := []int{0, 1, 511, 512, copyBufSize - 1, copyBufSize, copyBufSize + 1, 3 * copyBufSize, MemberChunk - 1024, MemberChunk + 7}
+	dirs := make([]string, 4)
+	tars := make([][]byte, len(dirs))
+	for i := range dirs {
+		files := map[string][]byte{}
+		for k, n := range sizes {
+			b := mixedData(n + i) // every tree different
+			if len(b) > 0 {
+				b[0] = byte(i)
+			}
+			files["d/f"+strings.Repeat("x", k)] = b
+		}
+		dirs[i] = t.TempDir()
+		writeTree(t, dirs[i], files)
+		var tb bytes.Buffer
+		if err := WriteDiff(context.Background(), dirs[i], &tb, DiffOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tars[i] = tb.Bytes()
+	}
+	first, index, _, _ := commitMembers(t, dirs[0], 2, nil)
+	for round := 0; round < 3; round++ {
+		errs := make(chan string, len(dirs))
+		for i := range dirs {
+			go func() {
+				var prev *MemberSource
+				if i%2 == 0 {
+					prev = NewMemberSource(bytes.NewReader(first), index)
+				}
+				var blob bytes.Buffer
+				mc, err := NewMemberCompressor(context.Background(), &blob, CompressOptions{Concurrency: 3}, prev)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				derr := WriteDiff(context.Background(), dirs[i], mc, mc.Options(DiffOptions{}))
+				c, err := mc.Close()
+				if derr != nil || err != nil {
+					errs <- fmt.Sprint(derr, err)
+					return
+				}
+				zr, err := gzip.NewReader(&blob)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				got, err := io.ReadAll(zr)
+				switch {
+				case err != nil:
+					errs <- err.Error()
+				case !bytes.Equal(got, tars[i]) || c.DiffID.Hex != hexSum(tars[i]):
+					errs <- fmt.Sprintf("tree %d: the blob is not its layer tar", i)
+				case i == 0 && mc.Reused() != len(index):
+					errs <- fmt.Sprintf("tree 0 again: %d of %d members copied", mc.Reused(), len(index))
+				default:
+					errs <- ""
+				}
+			}()
+		}
+		for range dirs {
+			if e := <-errs; e != "" {
+				t.Error(e)
+			}
+		}
+	}
 }
