@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 )
@@ -117,7 +118,7 @@ type MemberCompressor struct {
 	// Owned by the writer goroutine until done is closed.
 	w        io.Writer
 	n        int64
-	blobHash hash.Hash
+	blobHash hash.Hash // nil when w hashes what it is given (BlobDigester)
 	diffHash hash.Hash
 	members  []Member
 	reused   int
@@ -159,7 +160,10 @@ func NewMemberCompressor(ctx context.Context, w io.Writer, opts CompressOptions,
 	}
 	m := &MemberCompressor{ctx: ctx, level: level, mt: mt, prev: prev,
 		jobs: make(chan *memberJob, conc), queue: make(chan *memberJob, 2*conc), done: make(chan struct{}),
-		w: w, blobHash: sha256.New(), diffHash: sha256.New()}
+		w: w, diffHash: sha256.New()}
+	if _, ok := w.(BlobDigester); !ok {
+		m.blobHash = sha256.New()
+	}
 	for i := 0; i < conc; i++ {
 		m.wg.Add(1)
 		go m.work()
@@ -250,7 +254,9 @@ func (m *MemberCompressor) write() {
 			continue
 		}
 		m.diffHash.Write(j.data)
-		m.blobHash.Write(j.out)
+		if m.blobHash != nil {
+			m.blobHash.Write(j.out)
+		}
 		if _, err := m.w.Write(j.out); err != nil {
 			m.err = err
 			continue
@@ -305,7 +311,21 @@ func (m *MemberCompressor) Close() (Committed, error) {
 	if err := m.ctx.Err(); err != nil {
 		return Committed{}, err
 	}
-	return Committed{Digest: sumHash(m.blobHash), DiffID: sumHash(m.diffHash), Size: m.n, MediaType: m.mt}, nil
+	digest := func() v1.Hash { return m.w.(BlobDigester).Digest() }
+	if m.blobHash != nil {
+		digest = func() v1.Hash { return sumHash(m.blobHash) }
+	}
+	return Committed{Digest: digest(), DiffID: sumHash(m.diffHash), Size: m.n, MediaType: m.mt}, nil
+}
+
+// BlobDigester is a writer that hashes everything written to it (store.BlobWriter does, to check
+// what it stores). A MemberCompressor writing to one takes the blob's digest from it instead of
+// hashing the same bytes a second time: the writer goroutine is its only writer, so its sum is the
+// sum of exactly the blob.
+type BlobDigester interface {
+	io.Writer
+	// Digest is the sha256 of everything written so far.
+	Digest() v1.Hash
 }
 
 // Members is the blob's member index (after Close).

@@ -9,12 +9,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // commitMembers writes the layer of upper through a MemberCompressor and returns the blob, its index
@@ -204,5 +207,55 @@ func TestMemberCompressorRecyclesBuffers(t *testing.T) {
 				t.Error(e)
 			}
 		}
+	}
+}
+
+// hashingWriter is a BlobDigester like store.BlobWriter.
+type hashingWriter struct {
+	bytes.Buffer
+	h hash.Hash
+}
+
+func (w *hashingWriter) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	return w.Buffer.Write(p)
+}
+
+func (w *hashingWriter) Digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+}
+
+// TestMemberCompressorTakesTheWritersDigest: written to a writer that hashes what it stores, the
+// compressor reports that writer's digest (hashing nothing twice), and it is the blob's.
+func TestMemberCompressorTakesTheWritersDigest(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"d/a": []byte("alpha\n"), "d/b": mixedData(MemberChunk + 99)})
+	blob, _, _, plain := commitMembers(t, dir, 2, nil)
+	w := &hashingWriter{h: sha256.New()}
+	mc, err := NewMemberCompressor(context.Background(), w, CompressOptions{Concurrency: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derr := WriteDiff(context.Background(), dir, mc, mc.Options(DiffOptions{}))
+	c, err := mc.Close()
+	if derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	if c != plain || !bytes.Equal(w.Bytes(), blob) || c.Digest.Hex != hexSum(blob) {
+		t.Errorf("through a digesting writer: %+v, want %+v (the sum of the blob)", c, plain)
+	}
+	// The digest is the writer's: one that lies shows through.
+	w = &hashingWriter{h: sha256.New()}
+	w.h.Write([]byte("not the blob"))
+	mc, err = NewMemberCompressor(context.Background(), w, CompressOptions{Concurrency: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derr = WriteDiff(context.Background(), dir, mc, mc.Options(DiffOptions{}))
+	if c, err = mc.Close(); derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	if c.Digest == plain.Digest || c.Digest != w.Digest() {
+		t.Errorf("the digest %s is not the writer's %s", c.Digest, w.Digest())
 	}
 }
