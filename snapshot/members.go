@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 
@@ -42,14 +45,90 @@ type Member struct {
 	ZSum   string `json:"z"`           // hex sha256 of the compressed bytes
 }
 
-// WriteMembers and ReadMembers store a blob's member index.
-func WriteMembers(w io.Writer, ms []Member) error { return json.NewEncoder(w).Encode(ms) }
+// WriteMembers and ReadMembers store a blob's member index: a header line, the number of members,
+// then each member (entry name, chunk, the two sums as raw bytes, offset, size). A layer of 10,000
+// files has an index of 12,000 members, read and written on every commit that reuses one: in JSON
+// that was ~2.4 MB and a tenth of a second of decoding. ReadMembers still reads the JSON index
+// earlier versions wrote.
+func WriteMembers(w io.Writer, ms []Member) error {
+	b := append([]byte(membersMagic), make([]byte, 0, 96*len(ms))...)
+	b = binary.AppendUvarint(b, uint64(len(ms)))
+	for _, m := range ms {
+		sum, err1 := hex.DecodeString(m.Sum)
+		zsum, err2 := hex.DecodeString(m.ZSum)
+		if err1 != nil || err2 != nil || len(sum) != sha256.Size || len(zsum) != sha256.Size || m.Chunk < 0 ||
+			m.Offset < 0 || m.Size < 0 {
+			return fmt.Errorf("writing member index: member %q/%d is not valid", m.Entry, m.Chunk)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.Entry)))
+		b = append(b, m.Entry...)
+		b = binary.AppendUvarint(b, uint64(m.Chunk))
+		b = append(b, sum...)
+		b = append(b, zsum...)
+		b = binary.AppendUvarint(b, uint64(m.Offset))
+		b = binary.AppendUvarint(b, uint64(m.Size))
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+const membersMagic = "hoist member index 2\n"
 
 // ReadMembers reads what WriteMembers wrote.
 func ReadMembers(r io.Reader) ([]Member, error) {
-	var ms []Member
-	if err := json.NewDecoder(r).Decode(&ms); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return nil, fmt.Errorf("reading member index: %w", err)
+	}
+	rest, ok := bytes.CutPrefix(data, []byte(membersMagic))
+	if !ok {
+		var ms []Member
+		if err := json.Unmarshal(data, &ms); err != nil {
+			return nil, fmt.Errorf("reading member index: %w", err)
+		}
+		return ms, nil
+	}
+	bad := errors.New("reading member index: truncated or damaged")
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return 0, false
+		}
+		rest = rest[n:]
+		return v, true
+	}
+	take := func(n uint64) ([]byte, bool) {
+		if n > uint64(len(rest)) {
+			return nil, false
+		}
+		b := rest[:n]
+		rest = rest[n:]
+		return b, true
+	}
+	count, ok := uvarint()
+	// Every member takes at least 2*sha256.Size+4 bytes: a count the data cannot hold is damage.
+	if !ok || count > uint64(len(rest))/(2*sha256.Size+4) {
+		return nil, bad
+	}
+	ms := make([]Member, 0, count)
+	for range count {
+		var m Member
+		n, ok1 := uvarint()
+		entry, ok2 := take(n)
+		chunk, ok3 := uvarint()
+		sums, ok4 := take(2 * sha256.Size)
+		off, ok5 := uvarint()
+		size, ok6 := uvarint()
+		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || chunk > math.MaxInt32 || off > math.MaxInt64 || size > math.MaxInt64 {
+			return nil, bad
+		}
+		m.Entry, m.Chunk = string(entry), int(chunk)
+		m.Sum, m.ZSum = hex.EncodeToString(sums[:sha256.Size]), hex.EncodeToString(sums[sha256.Size:])
+		m.Offset, m.Size = int64(off), int64(size)
+		ms = append(ms, m)
+	}
+	if len(rest) != 0 {
+		return nil, bad
 	}
 	return ms, nil
 }

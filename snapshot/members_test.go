@@ -8,11 +8,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +259,49 @@ func TestMemberCompressorTakesTheWritersDigest(t *testing.T) {
 	}
 	if c.Digest == plain.Digest || c.Digest != w.Digest() {
 		t.Errorf("the digest %s is not the writer's %s", c.Digest, w.Digest())
+	}
+}
+
+// TestMemberIndex: the index reads back as written, an index in the JSON earlier versions wrote
+// still reads, and a truncated or damaged one is an error, never a shorter index.
+func TestMemberIndex(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"d/a": []byte("alpha\n"), "d/ü b": mixedData(2*MemberChunk + 5)})
+	_, index, _, _ := commitMembers(t, dir, 2, nil)
+	if len(index) < 5 {
+		t.Fatalf("only %d members", len(index))
+	}
+	var buf bytes.Buffer
+	if err := WriteMembers(&buf, index); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadMembers(bytes.NewReader(buf.Bytes()))
+	if err != nil || !slices.Equal(got, index) {
+		t.Fatalf("read back %v (%v), want %v", got, err, index)
+	}
+	old, err := json.Marshal(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadMembers(bytes.NewReader(old)); err != nil || !slices.Equal(got, index) {
+		t.Errorf("the JSON index: %v (%v)", got, err)
+	}
+	raw := buf.Bytes()
+	for n := len(membersMagic); n < len(raw); n++ {
+		if got, err := ReadMembers(bytes.NewReader(raw[:n])); err == nil {
+			t.Fatalf("cut to %d of %d bytes: read %d members, no error", n, len(raw), len(got))
+		}
+	}
+	if _, err := ReadMembers(bytes.NewReader(append(bytes.Clone(raw), 0))); err == nil {
+		t.Error("trailing bytes read without an error")
+	}
+	huge := append([]byte(membersMagic), 0xff, 0xff, 0xff, 0xff, 0x0f)
+	if _, err := ReadMembers(bytes.NewReader(huge)); err == nil {
+		t.Error("a count the data cannot hold read without an error")
+	}
+	bad := slices.Clone(index)
+	bad[1].Sum = "not hex"
+	if err := WriteMembers(io.Discard, bad); err == nil {
+		t.Error("a member with a malformed sum was written")
 	}
 }
