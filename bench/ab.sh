@@ -90,6 +90,7 @@ one() {
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A T
 read -ra scenarios <<<"${AB_SCENARIOS:-cold-hello cold-big noop-hello noop-big touch-big}"
 for ((i = 0; i < RUNS; i++)); do
@@ -102,7 +103,8 @@ RESULT="$REPO/bench/results/ab-$(date -u +%Y-%m-%d-%H%M%S).md"
 {
   echo "# bench/ab.sh $(date -u +%FT%TZ): ${revs[0]} (old) vs ${revs[1]} (new), $(nproc) CPUs, kernel $(uname -r)"
   echo
-  echo "Median of $RUNS interleaved runs, ms; all runs in brackets."
+  echo "Median of $RUNS interleaved runs, ms; all runs in brackets. Load average (1, 5, 15 min) at the"
+  echo "start of the timed runs: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| scenario | old ${revs[0]} | new ${revs[1]} | new / old |"
   echo "| --- | --- | --- | --- |"
