@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # bench/ab.sh - hoist against hoist: two git revisions side by side on the build scenarios (cold
 # build of hello and of bigcontext in an empty root but for the busybox base; no-op rebuild of hello,
-# no-op and one-file-touched rebuild of bigcontext), to show what a change
+# no-op and one-file-touched rebuild of bigcontext; with AB_SCENARIOS naming it, touch-py: the pyapp
+# sample rebuilt after a source-only edit), to show what a change
 # costs on the machine of the day (absolute figures drift between machines and days; an A/B run in
 # one go does not).
 #
 #   sudo bench/ab.sh OLD_REV [NEW_REV]     # NEW_REV defaults to HEAD; BENCH_RUNS (default 7) rounds;
-#                                          # AB_SCENARIOS picks scenarios (default: all five)
+#                                          # AB_SCENARIOS picks scenarios (default: all but touch-py)
+#
+# touch-py needs debian:bookworm-slim at 127.0.0.1:5000/library/debian (refenv's registry) and the
+# Debian mirror for the sample's apt-get RUN, once per revision and untimed; its builds use
+# --network host (the default network may not reach the mirror), the timed ones too, so that the
+# cached steps' keys match.
 #
 # Each round runs every scenario with OLD then NEW. Each revision has its own root with the same
 # busybox base (made from /bin/busybox) and its own copy of the bigcontext sample
@@ -39,6 +45,12 @@ for r in "${revs[@]}"; do
   cp -r "$REPO/examples/hello" "$WORK/hello-$r"
   "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t hello "$WORK/hello-$r" >/dev/null
   "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t big "$WORK/ctx-$r" >/dev/null
+  if [[ " ${AB_SCENARIOS:-} " == *" touch-py "* ]]; then
+    "$WORK/hoist-$r" --root "$WORK/root-$r" pull -q 127.0.0.1:5000/library/debian:bookworm-slim >/dev/null
+    "$WORK/hoist-$r" --root "$WORK/root-$r" tag 127.0.0.1:5000/library/debian:bookworm-slim debian:bookworm-slim
+    cp -r "$SAMPLES/pyapp" "$WORK/py-$r"
+    "$WORK/hoist-$r" --root "$WORK/root-$r" build -q --network host -t py "$WORK/py-$r" >/dev/null
+  fi
 done
 
 now() { echo "${EPOCHREALTIME/./}"; }
@@ -54,6 +66,13 @@ one() {
       bash "$WORK/ctx-$r/touch-one.sh" >/dev/null
       sync
       set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q -t big "$WORK/ctx-$r" ;;
+    touch-py)
+      sh "$WORK/py-$r/touch-src.sh" >/dev/null
+      sync
+      set -- "$WORK/hoist-$r" --root "$WORK/root-$r" build -q --network host -t py "$WORK/py-$r" ;;
+    *)
+      echo "bench/ab.sh: unknown scenario $sc" >&2
+      exit 1 ;;
   esac
   if [[ $sc == cold-* ]]; then # an empty root with only the base: nothing cached
     rm -rf "$WORK/cold-$r"
@@ -71,6 +90,7 @@ one() {
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A T
 read -ra scenarios <<<"${AB_SCENARIOS:-cold-hello cold-big noop-hello noop-big touch-big}"
 for ((i = 0; i < RUNS; i++)); do
@@ -83,7 +103,8 @@ RESULT="$REPO/bench/results/ab-$(date -u +%Y-%m-%d-%H%M%S).md"
 {
   echo "# bench/ab.sh $(date -u +%FT%TZ): ${revs[0]} (old) vs ${revs[1]} (new), $(nproc) CPUs, kernel $(uname -r)"
   echo
-  echo "Median of $RUNS interleaved runs, ms; all runs in brackets."
+  echo "Median of $RUNS interleaved runs, ms; all runs in brackets. Load average (1, 5, 15 min) at the"
+  echo "start of the timed runs: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| scenario | old ${revs[0]} | new ${revs[1]} | new / old |"
   echo "| --- | --- | --- | --- |"

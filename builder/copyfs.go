@@ -205,12 +205,23 @@ func (c *copier) mkdirAll(p string, uid, gid int) (string, error) {
 // The walk creates directories and special files in order; regular files (the bulk of the work) are
 // then copied on every core; last, directories get their source times back, which creating their
 // children had changed.
+//
+// Two lookups per entry are left out where their answer is known (they were most of a COPY's system
+// calls through the overlay): the parents of an entry whose parent directory the walk already
+// visited exist, and an entry of a directory this copy created (mkdir succeeded, so it was empty)
+// does not, since nothing but this walk writes into it and the walk visits each path once. A
+// directory made by ensureParents (the walk skipped it) could be visited later after all: once
+// ensureParents has made one, every entry is looked up as before.
 func (c *copier) copyTree(it copyItem, dst string) error {
 	type job struct {
 		host, target string
 		fi           fs.FileInfo
+		absent       bool
 	}
 	var files, dirs []job
+	visited := map[string]bool{".": true} // directories (rel) that exist in dst
+	made := map[string]bool{}             // directories (rel) this walk created
+	sure := true                          // false once ensureParents made a directory
 	err := walkSelected(it, c.ctx, func(rel, host string, fi fs.FileInfo) error {
 		if rel == "" {
 			// The destination directory keeps its own metadata (or, when COPY created it, 0755 or the
@@ -218,23 +229,35 @@ func (c *copier) copyTree(it copyItem, dst string) error {
 			return nil
 		}
 		target := filepath.Join(dst, filepath.FromSlash(rel))
-		if err := c.ensureParents(it.host, dst, rel); err != nil {
-			return err
+		parent := path.Dir(rel)
+		if !visited[parent] {
+			mk, err := c.ensureParents(it.host, dst, rel)
+			if err != nil {
+				return err
+			}
+			sure = sure && !mk
 		}
+		absent := sure && made[parent]
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink == 1 {
-			files = append(files, job{host, target, fi})
+			files = append(files, job{host, target, fi, absent})
 			return nil
 		}
 		if fi.IsDir() {
-			dirs = append(dirs, job{host, target, fi})
+			dirs = append(dirs, job{host, target, fi, absent})
 		}
-		return c.copyHostEntry(host, target, fi) // hardlinked files stay in walk order (c.links)
+		// hardlinked files stay in walk order (c.links)
+		created, err := c.copyEntryAt(host, target, fi, absent)
+		if fi.IsDir() && err == nil {
+			visited[rel], made[rel] = true, created
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	if err := parallel(len(files), func(k int) error {
-		return c.copyHostEntry(files[k].host, files[k].target, files[k].fi)
+		_, err := c.copyEntryAt(files[k].host, files[k].target, files[k].fi, files[k].absent)
+		return err
 	}); err != nil {
 		return err
 	}
@@ -248,24 +271,25 @@ func (c *copier) copyTree(it copyItem, dst string) error {
 }
 
 // ensureParents creates the parents of rel under dst that the walk skipped (a directory excluded by
-// .dockerignore whose child an exception re-includes), with the source directories' metadata.
-func (c *copier) ensureParents(srcRoot, dst, rel string) error {
+// .dockerignore whose child an exception re-includes), with the source directories' metadata, and
+// reports whether it created any.
+func (c *copier) ensureParents(srcRoot, dst, rel string) (bool, error) {
 	dir := path.Dir(rel)
 	if dir == "." {
-		return nil
+		return false, nil
 	}
 	if _, err := os.Lstat(filepath.Join(dst, filepath.FromSlash(dir))); err == nil {
-		return nil
+		return false, nil
 	}
-	if err := c.ensureParents(srcRoot, dst, dir); err != nil {
-		return err
+	if _, err := c.ensureParents(srcRoot, dst, dir); err != nil {
+		return false, err
 	}
 	src := filepath.Join(srcRoot, filepath.FromSlash(dir))
 	fi, err := os.Lstat(src)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return c.copyHostEntry(src, filepath.Join(dst, filepath.FromSlash(dir)), fi)
+	return true, c.copyHostEntry(src, filepath.Join(dst, filepath.FromSlash(dir)), fi)
 }
 
 // copyEntry copies one non-directory (or directory, recursively) source to p inside the rootfs.
@@ -279,7 +303,27 @@ func (c *copier) copyEntry(host, p string, fi fs.FileInfo) error {
 
 // copyHostEntry creates target (whose parent exists and is resolved) as a copy of host.
 func (c *copier) copyHostEntry(host, target string, fi fs.FileInfo) error {
-	existing, lerr := os.Lstat(target)
+	_, err := c.copyEntryAt(host, target, fi, false)
+	return err
+}
+
+// copyEntryAt is copyHostEntry where the caller may know that target does not exist (absent), and
+// reports whether target was created (false: an existing directory was kept).
+func (c *copier) copyEntryAt(host, target string, fi fs.FileInfo, absent bool) (created bool, err error) {
+	var (
+		existing fs.FileInfo
+		lerr     = fs.ErrNotExist
+	)
+	if !absent {
+		existing, lerr = os.Lstat(target)
+	}
+	created = lerr != nil || !existing.IsDir()
+	err = c.writeEntry(host, target, fi, existing, lerr)
+	return created, err
+}
+
+// writeEntry creates target as a copy of host; existing and lerr are target's lstat.
+func (c *copier) writeEntry(host, target string, fi fs.FileInfo, existing fs.FileInfo, lerr error) error {
 	if lerr == nil && !(fi.IsDir() && existing.IsDir()) {
 		if err := os.RemoveAll(target); err != nil {
 			return err

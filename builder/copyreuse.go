@@ -3,7 +3,6 @@ package builder
 import (
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hoistbuild/hoist/cache"
-	"github.com/hoistbuild/hoist/internal/rootpath"
 	"github.com/hoistbuild/hoist/snapshot"
 )
 
@@ -167,16 +165,26 @@ func (r *layerReuse) claim(host, target string, fi fs.FileInfo, uid, gid int, mo
 }
 
 // plainDir reports whether dir (relative) is a directory of the earlier result reached without a
-// symlink, resolved once per directory.
+// symlink, decided once per directory: dir is, when its parent is and dir itself is a directory (not
+// a symlink to one). Resolving the whole path instead (rootpath) gave the same answers with a lookup
+// per component.
 func (r *layerReuse) plainDir(dir string) bool {
+	dir = filepath.Clean(dir)
+	if dir == "." {
+		return true
+	}
+	if dir == ".." || strings.HasPrefix(dir, "../") || filepath.IsAbs(dir) {
+		return false
+	}
 	r.mu.Lock()
 	ok, done := r.dirs[dir]
 	r.mu.Unlock()
 	if done {
 		return ok
 	}
-	e, err := rootpath.New(r.prev, nil).Resolve(dir, false)
-	ok = err == nil && e.Rel == strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(dir)), "/") && e.Info.IsDir()
+	var st unix.Stat_t
+	ok = r.plainDir(filepath.Dir(dir)) && unix.Lstat(filepath.Join(r.prev, dir), &st) == nil &&
+		st.Mode&unix.S_IFMT == unix.S_IFDIR
 	r.mu.Lock()
 	r.dirs[dir] = ok
 	r.mu.Unlock()

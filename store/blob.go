@@ -182,6 +182,11 @@ func (b *BlobWriter) Write(p []byte) (int, error) {
 // Size returns the number of bytes written so far.
 func (b *BlobWriter) Size() int64 { return b.n }
 
+// Digest returns the sha256 of the bytes written so far (what Commit checks expected against).
+func (b *BlobWriter) Digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(b.h.Sum(nil))}
+}
+
 // Commit fsyncs the content, checks it against expected (the zero Hash means
 // no check) and atomically renames it to blobs/sha256/<hex>. Committing
 // content that is already stored is not an error (idempotent). On any

@@ -180,7 +180,11 @@ func TestBlobWriterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bw.Write([]byte("abc"))
+	bw.Write([]byte("ab"))
+	bw.Write([]byte("c"))
+	if bw.Digest() != sha([]byte("abc")) {
+		t.Fatalf("Digest() = %s, want the sum of the bytes written", bw.Digest())
+	}
 	if tmpCount(t, s) != 1 {
 		t.Fatal("expected one temp file while writing")
 	}
