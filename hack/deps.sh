@@ -23,11 +23,7 @@
 set -euo pipefail
 need=()
 for p in busybox-static docker-registry git openssh-client iproute2 iptables docker.io podman runc uidmap passt \
-<<<<<<< HEAD
-    fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev skopeo; do
-=======
-    slirp4netns fuse-overlayfs qemu-user-static binfmt-support; do
->>>>>>> i13-net
+    slirp4netns fuse-overlayfs qemu-user-static binfmt-support mmdebstrap arch-test dpkg-dev skopeo; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
