@@ -72,7 +72,7 @@ func TestInfo(t *testing.T) {
 }
 
 // TestInfoRootless: hoist info as the unprivileged user shows the namespace's id mappings (the user
-// and its /etc/subuid range), overlay with userxattr, no cgroups on v1, pasta; hoist system stop
+// and its /etc/subuid range), overlay with userxattr, no cgroups on v1, slirp4netns (preferred to pasta); hoist system stop
 // refuses while a container runs, stops the server with --force, and says when none runs.
 func TestInfoRootless(t *testing.T) {
 	e := newRootlessEnv(t)
@@ -83,7 +83,7 @@ func TestInfoRootless(t *testing.T) {
 	sub := subRange(t, "/etc/subuid", u.Username)
 	out := e.ok("info")
 	want := []string{" Storage Driver: overlay\n", "  userxattr: true\n", " Rootless: true\n",
-		fmt.Sprintf("  UID Map: 0 %s 1, 1 %s\n", u.Uid, sub), "  Outbound: pasta\n", "  rootless\n",
+		fmt.Sprintf("  UID Map: 0 %s 1, 1 %s\n", u.Uid, sub), "  Outbound: slirp4netns\n", "  rootless\n",
 		" Hoist Root Dir: " + filepath.Join(e.home(), "data", "hoist") + "\n",
 		" Hoist Runtime Dir: " + filepath.Join(e.home(), "run", "hoist") + "\n"}
 	if !cgroupV2() {

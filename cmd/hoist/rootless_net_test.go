@@ -19,8 +19,8 @@ import (
 )
 
 // TestRootlessNetwork: the rootless namespace's link to the outside, once through each uplink hoist
-// can use (pasta, and slirp4netns where pasta is not on the PATH, as on a host without Debian's
-// passt) and once with neither. Through an uplink a container and a build's RUN step reach a
+// can use (slirp4netns, and pasta where slirp4netns is not on the PATH, as on a host without
+// Debian's slirp4netns) and once with neither. Through an uplink a container and a build's RUN step reach a
 // service outside the namespace (on an address of the host's that no uplink copies into it), the
 // host's loopback stays out of reach through the gateway address, and `hoist info` names the
 // uplink. Without one, the first command warns naming both packages, info says none, nothing
@@ -43,8 +43,8 @@ func TestRootlessNetwork(t *testing.T) {
 		t.Run(uplink, func(t *testing.T) {
 			e := newRootlessEnv(t)
 			switch uplink {
-			case "slirp4netns":
-				e.Path = pathWithout(t, e.dir, "pasta", "passt")
+			case "pasta":
+				e.Path = pathWithout(t, e.dir, "slirp4netns")
 			case "none":
 				e.Path = pathWithout(t, e.dir, "pasta", "passt", "slirp4netns")
 			}
@@ -112,7 +112,7 @@ func TestRootlessNetwork(t *testing.T) {
 }
 
 // pathWithout is a directory of links to every program of /usr/bin but those named: a PATH
-// without pasta is how a host without Debian's passt looks to hoist.
+// without slirp4netns (or pasta) is how a host without that Debian package looks to hoist.
 func pathWithout(t *testing.T, dir string, drop ...string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "bin-without-"+strings.Join(drop, "-"))

@@ -20,7 +20,10 @@ import (
 // the host's loopback (HostDialer).
 //
 // Two programs can do it, both run by the port helper outside the namespaces, both stopped with the
-// server; pasta is preferred where both are installed:
+// server; slirp4netns is preferred where both are installed, as podman 4 (Debian bookworm's) does:
+// bookworm's pasta (passt 2023-03-09) delivers a connection's data but not the far end's FIN, so a
+// client that reads until the connection closes (nc, an HTTP/1.0 reply without a length) waits for
+// ever; slirp4netns passes it (TestRootlessNetwork shows both):
 //
 //   - pasta (Debian's passt): copies the host's address and routes into the namespace, with
 //     --no-map-gw (by default it turns connections to the gateway's address into connections to the
@@ -50,9 +53,9 @@ const noNet = "containers and RUN steps of this rootless hoist have no network a
 var errNoUplink = errors.New("neither pasta (Debian package passt) nor slirp4netns (Debian package slirp4netns) " +
 	"is installed: " + noNet)
 
-// uplinkProgram picks the uplink: pasta where it is on PATH, else slirp4netns.
+// uplinkProgram picks the uplink: slirp4netns where it is on PATH, else pasta.
 func uplinkProgram() (name, path string, err error) {
-	for _, name := range []string{UplinkPasta, UplinkSlirp4netns} {
+	for _, name := range []string{UplinkSlirp4netns, UplinkPasta} {
 		if path, err := exec.LookPath(name); err == nil {
 			return name, path, nil
 		}

@@ -32,11 +32,11 @@ func TestRecordedUplink(t *testing.T) {
 	}
 }
 
-// TestUplinkProgram: pasta is preferred, slirp4netns used where pasta is not on PATH, and neither
-// is errNoUplink naming both packages.
+// TestUplinkProgram: slirp4netns is preferred, pasta used where slirp4netns is not on PATH, and
+// neither is errNoUplink naming both packages.
 func TestUplinkProgram(t *testing.T) {
 	for _, c := range []struct{ have, want string }{
-		{"pasta slirp4netns", UplinkPasta}, {"slirp4netns", UplinkSlirp4netns}, {"", ""},
+		{"pasta slirp4netns", UplinkSlirp4netns}, {"pasta", UplinkPasta}, {"slirp4netns", UplinkSlirp4netns}, {"", ""},
 	} {
 		dir := t.TempDir()
 		for _, p := range strings.Fields(c.have) {
