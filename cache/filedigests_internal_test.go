@@ -18,9 +18,9 @@ func TestEntriesRoundTripAndDamage(t *testing.T) {
 	}
 	good := "ok\t1\t2\t3\t4\t5\t6\tsha256:x"
 	data := strings.Join([]string{
-		"short\t1\t2\t3\t4\t5\tsha256:x",           // 7 fields
+		"short\t1\t2\t3\t4\t5\tsha256:x",          // 7 fields
 		"long\t1\t2\t3\t4\t5\t6\tsha256:x\textra", // 9 fields
-		"nan\t1\tx\t3\t4\t5\t6\tsha256:x",          // not a number
+		"nan\t1\tx\t3\t4\t5\t6\tsha256:x",         // not a number
 		"",
 		good, // last, without a newline
 	}, "\n")
