@@ -448,3 +448,63 @@ func TestNamedContextSymlinksStayInside(t *testing.T) {
 		t.Errorf("COPY --from=ctx keep: %q", files["keep"])
 	}
 }
+
+// TestCopyDestinationLinksStayInRootfs: the attack is a base whose destination paths are symlinks to
+// an absolute host path H (a dir, a file, a dir above a tree); a COPY of a context tree onto them
+// must write inside the rootfs only, through every path the copy takes (the directories it creates
+// and knows to be empty, the parents it already visited, the files copied on every core, a second
+// build that reuses the first one's files). H stays empty. The control copies the same tree over the
+// same links with the host's cp, which does write into H: the links are real.
+func TestCopyDestinationLinksStayInRootfs(t *testing.T) {
+	b, st := newBuilder(t)
+	hostDir := t.TempDir() // H, on the host
+	ctx := t.TempDir()
+	for p, body := range map[string]string{"tree/sub/inner": "inner\n", "tree/f": "f\n", "tree/deep/a/b/x": "x\n"} {
+		p = filepath.Join(ctx, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	df := "FROM busybox\n" +
+		"RUN mkdir -p /app && ln -s " + hostDir + " /app/sub && ln -s " + hostDir + "/f /app/f && ln -s " + hostDir + " /app/deep\n" +
+		"COPY tree/ /app/\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, opts := range []builder.Options{{ContextDir: ctx}, {ContextDir: ctx}} {
+		if i == 1 { // the second build copies again, reusing the first one's files where it can
+			if err := os.WriteFile(filepath.Join(ctx, "tree/sub/inner"), []byte("inner 2\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var log bytes.Buffer
+		opts.Progress = &log
+		res, err := b.Build(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", i, err, log.String())
+		}
+		if left, _ := os.ReadDir(hostDir); len(left) > 0 {
+			t.Fatalf("build %d wrote through the image's links into the host's %s: %v", i, hostDir, left)
+		}
+		files := checkNoLeak(t, st, res, "no-such-marker")
+		for p, want := range map[string]string{"app/f": "f\n", "app/deep/a/b/x": "x\n"} {
+			if files[p] != want {
+				t.Errorf("build %d: %s = %q, want %q", i, p, files[p], want)
+			}
+		}
+	}
+	// Control: a naive copy over the same links lands in H.
+	naive := t.TempDir()
+	if err := os.Symlink(hostDir, filepath.Join(naive, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-r", filepath.Join(ctx, "tree/sub")+"/.", filepath.Join(naive, "sub")+"/").CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(hostDir, "inner")); err != nil {
+		t.Fatalf("control: a naive copy over the link did not reach the host dir: %v", err)
+	}
+}
