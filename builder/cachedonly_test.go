@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hoistbuild/hoist/builder"
+	"github.com/hoistbuild/hoist/cache"
 )
 
 // TestCachedOnly: a builder made WithCachedOnly completes a build the caches fully answer, with
@@ -101,5 +102,53 @@ func assertNoMountsUnder(t *testing.T, dir string) {
 		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
 			t.Fatalf("left mounted: %s", f[4])
 		}
+	}
+}
+
+// TestCachedOnlySwappedLinkStaysInside: the cached-only attempt reads the context in the caller's
+// process and mount namespace. The attack: after a build, a context file is replaced by a link to a
+// secret outside the context (same name, the stat cache knows the old file). The attempt must not
+// take the old digest (it stops, the link resolving inside the context to nothing), and neither it
+// nor the full build after it may read the secret: the stat cache never holds the secret's digest and the image holds no marker.
+func TestCachedOnlySwappedLinkStaysInside(t *testing.T) {
+	full, st := newBuilder(t)
+	only, err := builder.New(st.Root(), st, builder.WithCachedOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := newEscapeContext(t)
+	opts := builder.Options{ContextDir: ec.dir, DockerfileData: []byte("FROM busybox\nCOPY keep /k\n")}
+	if _, err := full.Build(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(ec.dir, "keep")
+	if err := os.Remove(keep); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(ec.outside, "secret"), keep); err != nil {
+		t.Fatal(err)
+	}
+	// The link resolves inside the context (BuildKit's rule), where nothing is: "not found", as the
+	// full build says; a success would mean the old digest was taken.
+	if _, err := only.Build(context.Background(), opts); err == nil ||
+		!(errors.Is(err, builder.ErrNotCachedOnly) || strings.Contains(err.Error(), "not found")) {
+		t.Fatalf("cached-only build after the swap: %v, want a refusal", err)
+	}
+	res, err := full.Build(context.Background(), opts)
+	if err == nil {
+		checkNoLeak(t, st, res, ec.marker)
+	}
+	secret, err := cache.HashFile(filepath.Join(ec.outside, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caches, _ := filepath.Glob(filepath.Join(st.Root(), "cache", "contexts", "*"))
+	for _, c := range caches {
+		if b, _ := os.ReadFile(c); strings.Contains(string(b), strings.TrimPrefix(secret, "sha256:")) {
+			t.Fatalf("the secret outside the context was hashed into the stat cache %s", c)
+		}
+	}
+	if len(caches) == 0 {
+		t.Fatal("no stat cache written: the check above proves nothing")
 	}
 }
