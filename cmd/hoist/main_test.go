@@ -66,27 +66,7 @@ type result struct {
 
 func hoist(t *testing.T, root string, stdin string, args ...string) result {
 	t.Helper()
-	cmd := hoistCmd(root, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	err := cmd.Start()
-	if err == nil {
-		timer := time.AfterFunc(hoistTimeout, func() { _ = cmd.Process.Kill() })
-		err = cmd.Wait()
-		if !timer.Stop() {
-			t.Errorf("hoist %q killed after %v", args, hoistTimeout)
-		}
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running hoist: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCmd(t, hoistCmd(root, args...), stdin)
 }
 
 // writeContext makes a build context from name → content ("" content with a trailing / is a dir).

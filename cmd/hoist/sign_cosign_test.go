@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,16 +19,7 @@ func runCosign(t *testing.T, bin, dir, pw string, args ...string) result {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+pw)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running cosign: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCmd(t, cmd, "")
 }
 
 // TestCosignInterop runs the real cosign against hoist, both ways: cosign verify accepts what hoist

@@ -24,16 +24,7 @@ func hoistEnv(t *testing.T, root string, env []string, args ...string) result {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running hoist: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCmd(t, cmd, "")
 }
 
 // mustFail checks a refused command: the exit status and one error naming the reason.
