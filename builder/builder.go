@@ -210,7 +210,7 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	targets := opts.targets()
-	dfName, plans, err := loadPlans(opts, src, targets)
+	dfName, dfData, plans, err := loadPlans(opts, src, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -226,12 +226,6 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	plan := plans[0].plan
-	var dfData []byte
-	if opts.Attest.Provenance != nil {
-		if _, dfData, err = readDockerfile(opts, src.ctx); err != nil {
-			return nil, err
-		}
-	}
 	// Hold off garbage collection while this build writes blobs no image references yet.
 	unlockGC, err := b.store.GCLock(ctx, false)
 	if err != nil {
@@ -315,18 +309,29 @@ type targetPlan struct {
 	target int
 }
 
-// loadPlans parses the Dockerfile once per target platform (the predefined TARGET ARGs differ).
-func loadPlans(opts Options, src *contextSource, targets []target) (string, []targetPlan, error) {
-	var dfName string
+// loadPlans reads the Dockerfile of the build's source once and parses it once per target platform
+// (the predefined TARGET ARGs differ); it returns the Dockerfile's name and content too. A local
+// context gets its .dockerignore; BuildKit applies none to a git, http or stdin-tar context
+// (dockerui's MainContext returns such a context as fetched).
+func loadPlans(opts Options, src *contextSource, targets []target) (string, []byte, []targetPlan, error) {
+	dfName, data, err := readDockerfile(opts, src.ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if !src.temporary {
+		if err := src.ctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
+			return "", nil, nil, err
+		}
+	}
 	out := make([]targetPlan, len(targets))
 	for i, t := range targets {
-		name, plan, stage, err := loadPlan(opts, src, t.platform, i == 0)
+		plan, stage, err := loadPlan(opts, dfName, data, t.platform)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
-		dfName, out[i] = name, targetPlan{plan: plan, target: stage}
+		out[i] = targetPlan{plan: plan, target: stage}
 	}
-	return dfName, out, nil
+	return dfName, data, out, nil
 }
 
 // runTargets builds every target concurrently and returns their final states, in order.
@@ -364,28 +369,17 @@ func runTargets(ctx context.Context, bds []*build) ([]*imageState, error) {
 	return finals, nil
 }
 
-// loadPlan reads and parses the Dockerfile of the build's source and picks the target stage. A local
-// context gets its .dockerignore; BuildKit applies none to a git, http or stdin-tar context (dockerui's
-// MainContext returns such a context as fetched).
-func loadPlan(opts Options, src *contextSource, p v1.Platform, first bool) (string, *parser.Plan, int, error) {
-	dfName, data, err := readDockerfile(opts, src.ctx)
-	if err != nil {
-		return "", nil, 0, err
-	}
+// loadPlan parses the Dockerfile (dfName, data) for platform p and picks the target stage.
+func loadPlan(opts Options, dfName string, data []byte, p v1.Platform) (*parser.Plan, int, error) {
 	plan, err := parser.Parse(bytes.NewReader(data), parser.Options{File: dfName, BuildArgs: opts.BuildArgs, Platform: parserPlatform(p)})
 	if err != nil {
-		return "", nil, 0, err
-	}
-	if !src.temporary && first {
-		if err := src.ctx.loadIgnore(dfName, opts.Dockerfile); err != nil {
-			return "", nil, 0, err
-		}
+		return nil, 0, err
 	}
 	target, err := plan.Target(opts.Target)
 	if err != nil {
-		return "", nil, 0, err
+		return nil, 0, err
 	}
-	return dfName, plan, target, nil
+	return plan, target, nil
 }
 
 // finish writes the built image and names it in the store, exports the caches, records the build for
