@@ -129,18 +129,7 @@ exit 0`)
 // write no result file.
 func TestRegistryBenchFailsOnAFailedCommand(t *testing.T) {
 	prereq.Require(t, prereq.Root|prereq.Registry)
-	reg := testutil.Registry(t)
-	ref, err := name.ParseReference(reg+"/library/busybox:latest", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	reg := registryWithBusybox(t)
 	bin := t.TempDir()
 	ok := script(t, bin, "docker", "exit 0")
 	// save writes an empty tar where -o says; images prints a size; push fails.
@@ -291,18 +280,7 @@ exit 0`)
 // untimed warm-ups) it exits non-zero naming the build, and writes no result file.
 func TestScaleBenchFailsOnAFailedCommand(t *testing.T) {
 	prereq.Require(t, prereq.Root|prereq.Registry)
-	reg := testutil.Registry(t)
-	ref, err := name.ParseReference(reg+"/library/busybox:latest", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	reg := registryWithBusybox(t)
 	bin := t.TempDir()
 	// standIn: a tool that makes its --root, whose build writes --iidfile and fails from its (failAt)th
 	// build on (0: never);
@@ -358,4 +336,23 @@ exit 0`)
 			noResults(t, results)
 		})
 	}
+}
+
+// registryWithBusybox starts a test registry holding a (random) library/busybox:latest, which the
+// bench scripts check for before they start, and returns its address.
+func registryWithBusybox(t *testing.T) string {
+	t.Helper()
+	reg := testutil.Registry(t)
+	ref, err := name.ParseReference(reg+"/library/busybox:latest", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
